@@ -1,0 +1,109 @@
+"""Shared fixtures: dummy AWS credentials, in-process moto, a moto server, a project config."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.support.moto import MotoServer
+from tests.support.project import BUCKET, CONFIG, REGION
+from tf_release.config import Config, load_config
+from tf_release.release import Stores, open_stores
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Dummy credentials only: nothing a test does can reach a real AWS account."""
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name.startswith("TF_RELEASE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+
+
+@pytest.fixture
+def config_path(tmp_path: Path) -> Path:
+    path = tmp_path / "tf-release.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+@pytest.fixture
+def config(config_path: Path) -> Config:
+    return load_config(config_path)
+
+
+@pytest.fixture
+def stores(config: Config) -> Iterator[Stores]:
+    """The project's stores over in-process moto, with the bucket created."""
+    with mock_aws():
+        boto3.client("s3", region_name=REGION).create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        yield open_stores(config)
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server
+    server.stop()
+
+
+@dataclass
+class Cli:
+    """Runs the installed console scripts as a user would, against the moto server."""
+
+    env: dict[str, str]
+    cwd: Path
+    server: MotoServer
+
+    def run(self, *args: str, input: str | None = None, script: str = "tf-release") -> (
+        subprocess.CompletedProcess[str]
+    ):
+        return subprocess.run(
+            [str(BIN / script), *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.cwd,
+            input=input,
+            timeout=120,
+        )
+
+    def ok(self, *args: str) -> str:
+        result = self.run(*args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def client(self, service: str):  # noqa: ANN201 - a boto3 client
+        return boto3.client(service, region_name=REGION, endpoint_url=self.server.url)
+
+
+@pytest.fixture
+def cli(moto_server: MotoServer, config_path: Path, tmp_path: Path) -> Cli:
+    """A fresh moto server state, the release bucket, and a project folder with its config."""
+    moto_server.reset()
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": moto_server.url,
+        "TF_RELEASE_CONFIG": str(config_path),
+        "NO_COLOR": "1",
+    }
+    runner = Cli(env=env, cwd=tmp_path, server=moto_server)
+    runner.client("s3").create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    return runner
+

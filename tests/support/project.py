@@ -1,0 +1,22 @@
+"""The example project the tests release: names, the config, image URLs."""
+
+REGION = "eu-west-1"
+BUCKET = "acme-releases"
+PROJECT = "catalogue"
+ACCOUNT = "123456789012"
+
+CONFIG = f"""\
+project = "{PROJECT}"
+bucket  = "{BUCKET}"
+region  = "{REGION}"
+
+[environments.stage]
+promote_from = "latest"
+
+[environments.prod]
+promote_from = "stage"
+"""
+
+
+def image(name: str, tag: str) -> str:
+    return f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}:{tag}"

@@ -1,0 +1,86 @@
+from pathlib import Path
+
+import pytest
+
+from tf_release.config import find_config, load_config
+from tf_release.errors import BadInput
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "tf-release.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_full_config_loads(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            """
+project = "catalogue"
+bucket = "acme-releases"
+region = "eu-west-1"
+images = ["api", "worker"]
+
+[environments.stage]
+promote_from = "latest"
+terraform_dir = "infra/stage"
+
+[environments.prod]
+promote_from = "stage"
+""",
+        )
+    )
+    assert config.project == "catalogue"
+    assert config.images == ("api", "worker")
+    assert config.environment("stage").terraform_dir == tmp_path / "infra/stage"
+    assert config.environment("prod").terraform_dir is None
+
+
+def test_the_config_is_found_in_a_parent_folder(tmp_path: Path) -> None:
+    path = write(tmp_path, 'project = "p"\nbucket = "bucket"\n')
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    assert find_config(start=nested) == path
+
+
+def test_a_missing_config_says_where_it_looked(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="no tf-release.toml"):
+        find_config(start=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ('bucket = "b-b"\n', "'project' is a required property"),
+        ('project = "p"\nbucket = "b-b"\ncolour = "red"\n', "'colour' was unexpected"),
+        ('project = 5\nbucket = "b-b"\n', "project: 5 is not of type 'string'"),
+        (
+            'project = "p"\nbucket = "b-b"\n[environments.stage]\npromote_from = 3\n',
+            "environments.stage.promote_from: 3 is not of type 'string'",
+        ),
+        (
+            'project = "p"\nbucket = "b-b"\n[environments.stage]\npromote_from = "qa"\n',
+            "neither 'latest' nor a configured environment",
+        ),
+        ('project = "p"\nbucket = "b-b"\nimages = ["API"]\n', "images.0"),
+        ('project = "p"\nbucket = "b-b"\n[environments.latest]\npromote_from = "x"\n', "latest"),
+        ("project = \n", "not valid TOML"),
+    ],
+)
+def test_an_invalid_config_names_the_file_the_key_and_the_problem(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(BadInput) as raised:
+        load_config(path)
+    assert str(path) in str(raised.value)
+    assert message in str(raised.value)
+
+
+def test_unknown_environments_are_named_with_the_known_ones(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, 'project = "p"\nbucket = "b-b"\n[environments.stage]\npromote_from = "latest"\n')
+    )
+    with pytest.raises(BadInput, match=r"unknown environment 'qa' \(configured: stage\)"):
+        config.environment("qa")

@@ -1,0 +1,119 @@
+"""The one place boto3 sessions and clients are made, and AWS errors become one-line messages.
+
+boto3 is imported on first use so that `--help`, `--version` and bad input stay fast.
+"""
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any
+
+from tf_release.errors import AwsFailure
+
+RETRIES = {"mode": "standard", "max_attempts": 8}
+
+
+class AwsSession:
+    """Credentials from the standard chain (profiles, AWS_* variables, AWS_ENDPOINT_URL)."""
+
+    def __init__(
+        self, profile: str | None = None, region: str | None = None, role_arn: str | None = None
+    ) -> None:
+        self.profile = profile
+        self.region = region
+        self.role_arn = role_arn
+        self._clients: dict[str, Any] = {}
+        self.requests: Counter[str] = Counter()  # "s3.PutObject" → HTTP requests sent, retries too
+
+    @cached_property
+    def _session(self) -> Any:
+        import boto3
+
+        with aws_errors("opening an AWS session"):
+            session = boto3.Session(profile_name=self.profile, region_name=self.region)
+            if self.role_arn is None:
+                return session
+            credentials = session.client("sts", config=_client_config()).assume_role(
+                RoleArn=self.role_arn, RoleSessionName="tf-release"
+            )["Credentials"]
+            return boto3.Session(
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+                region_name=session.region_name,
+            )
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            with aws_errors(f"creating the {service} client"):
+                client = self._session.client(service, config=_client_config())
+            client.meta.events.register("before-send", self._count)
+            self._clients[service] = client
+        return self._clients[service]
+
+    def _count(self, event_name: str, **kwargs: Any) -> None:
+        self.requests[event_name.removeprefix("before-send.")] += 1
+
+    def caller_arn(self) -> str:
+        """Who is acting, as AWS sees it; never taken from anything the user can set."""
+        with aws_errors("asking STS who you are"):
+            return str(self.client("sts").get_caller_identity()["Arn"])
+
+
+def _client_config() -> Any:
+    from botocore.config import Config
+
+    return Config(retries=RETRIES, connect_timeout=5, read_timeout=60)
+
+
+def error_code(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def aws_errors(doing: str, bucket: str | None = None) -> Iterator[None]:
+    """Turn botocore's exceptions into AwsFailure with what to fix; other errors pass through."""
+    import botocore.exceptions as bce
+
+    try:
+        yield
+    except (bce.NoCredentialsError, bce.PartialCredentialsError):
+        raise AwsFailure(
+            f"no AWS credentials while {doing}: set AWS_PROFILE (or --profile), "
+            "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        ) from None
+    except bce.ProfileNotFound as error:
+        raise AwsFailure(f"{error}: check --profile / AWS_PROFILE and ~/.aws/config") from None
+    except bce.NoRegionError:
+        raise AwsFailure(
+            f"no AWS region while {doing}: set `region` in tf-release.toml, --region or AWS_REGION"
+        ) from None
+    except bce.EndpointConnectionError as error:
+        raise AwsFailure(f"cannot reach AWS while {doing}: {error}") from None
+    except bce.ClientError as error:
+        code = error_code(error)
+        message = error.response.get("Error", {}).get("Message", "")
+        if code == "NoSuchBucket":
+            raise AwsFailure(
+                f"bucket {bucket or '(unknown)'} does not exist: create it or fix `bucket` "
+                "in tf-release.toml"
+            ) from None
+        if code in {
+            "AccessDenied",
+            "AccessDeniedException",
+            "UnauthorizedOperation",
+            "InvalidClientTokenId",
+            "UnrecognizedClientException",
+            "ExpiredToken",
+            "ExpiredTokenException",
+            "SignatureDoesNotMatch",
+        }:
+            raise AwsFailure(
+                f"AWS denied access while {doing} ({code}: {message}): check your credentials "
+                "and that your IAM policy allows it"
+            ) from None
+        raise AwsFailure(f"AWS error while {doing}: {code}: {message}") from None
+    except bce.BotoCoreError as error:
+        raise AwsFailure(f"AWS error while {doing}: {error}") from None

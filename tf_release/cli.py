@@ -1,0 +1,377 @@
+"""The `tf-release` command: parses arguments, calls `release`, prints. Nothing else."""
+
+import json
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from tf_release import __version__, naming
+from tf_release.errors import BadInput, Cancelled, ReleaseError
+
+app = typer.Typer(
+    name="tf-release",
+    help="Versioned release manifests for Docker images deployed to ECS with Terraform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@dataclass
+class Options:
+    config: Path | None
+    profile: str | None
+    region: str | None
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"tf-release {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", envvar="TF_RELEASE_CONFIG", help="Path to tf-release.toml."),
+    ] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile to use.")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region (overrides the config).")] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    ctx.obj = Options(config, profile, region)
+
+
+def _stores(ctx: typer.Context) -> Any:
+    """Load the config and open the stores; boto3 is imported only from here on."""
+    from tf_release.config import find_config, load_config
+    from tf_release.release import open_stores
+
+    opts: Options = ctx.obj
+    config = load_config(find_config(str(opts.config) if opts.config else None))
+    return open_stores(config, opts.profile, opts.region)
+
+
+# Shared argument types
+Env = Annotated[str, typer.Option("--env", "-e", help="Environment name.")]
+Reason = Annotated[str, typer.Option("--reason", "-r", help="Why this release is made.")]
+Images = Annotated[
+    list[str] | None,
+    typer.Option("--image", "-i", help="Take only this image (repeatable): a selective update."),
+]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
+LockTimeout = Annotated[
+    float, typer.Option("--lock-timeout", help="Seconds to wait for another deploy to finish.")
+]
+
+
+def _version(text: str | None) -> int | None:
+    return None if text is None else naming.parse_version(text)
+
+
+def _print_json(document: object) -> None:
+    typer.echo(json.dumps(document, indent=2, sort_keys=False))
+
+
+def _print_changes(changes: Any) -> None:
+    for name, url in changes.added.items():
+        typer.echo(f"  + {name}: {url}")
+    for name, (old, new) in changes.changed.items():
+        typer.echo(f"  ~ {name}: {old} → {new}")
+    for name, url in changes.removed.items():
+        typer.echo(f"  - {name}: {url}")
+    if changes.unchanged:
+        typer.echo(f"  ({len(changes.unchanged)} unchanged)")
+
+
+def _confirmer(yes: bool, as_json: bool) -> Any:
+    """--yes, or a question on the terminal; with neither, refuse before anything is written."""
+    if yes:
+        return lambda plan: True
+    if not sys.stdin.isatty():
+        raise BadInput("no terminal to confirm on: pass --yes to deploy without asking")
+
+    def ask(plan: Any) -> bool:
+        out = sys.stderr if as_json else sys.stdout
+        print(f"Deploy {plan.manifest.name} to {plan.environment}:", file=out)
+        if plan.terraform is not None:
+            summary = plan.terraform
+            print(
+                f"  Terraform: {summary.add} to add, {summary.change} to change, "
+                f"{summary.destroy} to destroy",
+                file=out,
+            )
+        return typer.confirm("Go ahead?", default=False, err=as_json)
+
+    return ask
+
+
+def _print_deploy(result: Any) -> None:
+    plan = result.plan
+    if result.deployment is None:
+        typer.echo(f"Planned {plan.manifest.name} for {plan.environment}; nothing was deployed.")
+        _print_changes(plan.changes)
+        return
+    typer.echo(f"Deployed {plan.manifest.name} to {plan.environment}.")
+    _print_changes(plan.changes)
+
+
+@app.command()
+def publish(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(help="Image name, e.g. api.")],
+    url: Annotated[str, typer.Argument(help="Full image URL with a tag or digest.")],
+    label: Annotated[str, typer.Option(help="Label to publish under.")] = naming.LATEST,
+) -> None:
+    """Step 1: record a freshly pushed image under /{project}/image_ids/{label}/{image}."""
+    from tf_release import release
+
+    name = release.publish(_stores(ctx), image, url, label)
+    typer.echo(f"Published {name} = {url}")
+
+
+@app.command()
+def prepare(
+    ctx: typer.Context,
+    env: Env,
+    reason: Reason,
+    image: Images = None,
+    source: Annotated[
+        str | None, typer.Option("--from", help="Label to copy from (default: promote_from).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Create a manifest even if nothing changes.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Step 2: create the next release manifest of an environment."""
+    from tf_release import release
+
+    prepared = release.prepare(_stores(ctx), env, reason, image or (), source, force)
+    if as_json:
+        _print_json(prepared.to_document())
+    elif prepared.manifest is None:
+        typer.echo(f"{env} already runs these images; no manifest created (use --force).")
+    else:
+        typer.echo(f"Prepared {prepared.manifest.name} for {env}:")
+        _print_changes(prepared.changes)
+
+
+@app.command()
+def deploy(
+    ctx: typer.Context,
+    env: Env,
+    version: Annotated[
+        str | None, typer.Option("--version", "-v", help="Manifest to deploy (default: newest).")
+    ] = None,
+    yes: Yes = False,
+    lock_timeout: LockTimeout = 0,
+    as_json: Json = False,
+) -> None:
+    """Step 3: write a manifest's images to SSM for an environment and record the deployment."""
+    from tf_release import release
+
+    number = _version(version)
+    confirm = _confirmer(yes, as_json)
+    result = release.deploy(_stores(ctx), env, number, confirm=confirm, lock_timeout=lock_timeout)
+    _print_json(result.to_document()) if as_json else _print_deploy(result)
+
+
+@app.command()
+def apply(
+    ctx: typer.Context,
+    env: Env,
+    reason: Reason,
+    image: Images = None,
+    force: Annotated[bool, typer.Option(help="Deploy even if nothing changes.")] = False,
+    yes: Yes = False,
+    lock_timeout: LockTimeout = 0,
+    as_json: Json = False,
+) -> None:
+    """Prepare and deploy in one step: the everyday command."""
+    from tf_release import release
+
+    confirm = _confirmer(yes, as_json)
+    prepared, result = release.apply(
+        _stores(ctx), env, reason, image or (), force, confirm=confirm, lock_timeout=lock_timeout
+    )
+    if as_json:
+        document = prepared.to_document()
+        document["deployment"] = result.to_document() if result else None
+        _print_json(document)
+    elif result is None:
+        typer.echo(f"{env} already runs these images; nothing to deploy (use --force).")
+    else:
+        _print_deploy(result)
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    env: Env,
+    reason: Reason,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Version to go back to (default: the last good one before)."),
+    ] = None,
+    yes: Yes = False,
+    lock_timeout: LockTimeout = 0,
+    as_json: Json = False,
+) -> None:
+    """Deploy an old manifest again, under a new version number."""
+    from tf_release import release
+
+    target = _version(to)
+    confirm = _confirmer(yes, as_json)
+    manifest, result = release.rollback(
+        _stores(ctx), env, reason, target, confirm=confirm, lock_timeout=lock_timeout
+    )
+    if as_json:
+        _print_json(result.to_document())
+    else:
+        typer.echo(f"Rolled {env} back to {manifest.source} as {manifest.name}.")
+        _print_changes(result.plan.changes)
+
+
+@app.command()
+def unlock(ctx: typer.Context, env: Env, yes: Yes = False) -> None:
+    """Clear the lock of a deploy that died; SSM goes back to the deployed images."""
+    from tf_release import release
+
+    stores = _stores(ctx)
+    state, _ = stores.states.get(stores.config.environment(env).name)
+    if state.lock is None:
+        typer.echo(f"{env} is not locked.")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise BadInput("no terminal to confirm on: pass --yes to clear the lock")
+        typer.echo(f"{env} is locked: {state.lock.describe()}.")
+        if not typer.confirm("Is that deploy dead? Clear the lock?", default=False):
+            raise Cancelled("lock left in place")
+    lock = release.unlock(stores, env)
+    if lock is None:
+        typer.echo(f"{env} is not locked.")
+    else:
+        typer.echo(f"Cleared the lock of {lock.describe()}.")
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    env: Env,
+    limit: Annotated[int, typer.Option(help="How many manifests to show.")] = 20,
+    as_json: Json = False,
+) -> None:
+    """The newest manifests of an environment, with their deployments."""
+    from tf_release import release
+
+    entries = release.history(_stores(ctx), env, limit)
+    if as_json:
+        _print_json([entry.to_document() for entry in entries])
+        return
+    if not entries:
+        typer.echo(f"{env} has no manifests yet.")
+    for entry in entries:
+        manifest = entry.manifest
+        outcomes = (
+            ", ".join(f"{d.outcome} {naming.format_time(d.finished_at)}" for d in entry.deployments)
+            or "not deployed"
+        )
+        typer.echo(
+            f"{manifest.name}  {naming.format_time(manifest.created_at)}  {manifest.created_by}  "
+            f"from {manifest.source}  {manifest.reason!r}  [{outcomes}]"
+        )
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    env: Env,
+    version: Annotated[str, typer.Argument(help="Manifest version, e.g. v7.")],
+    as_json: Json = False,
+) -> None:
+    """One manifest: its images, reason, author and deployments."""
+    from tf_release import release
+
+    entry = release.show(_stores(ctx), env, naming.parse_version(version))
+    if as_json:
+        _print_json(entry.to_document())
+        return
+    manifest = entry.manifest
+    typer.echo(f"{manifest.environment} {manifest.name}")
+    typer.echo(f"  reason:  {manifest.reason}")
+    typer.echo(f"  created: {naming.format_time(manifest.created_at)} by {manifest.created_by}")
+    typer.echo(f"  source:  {manifest.source}")
+    for name, url in sorted(manifest.images.items()):
+        typer.echo(f"  {name}: {url}")
+    for deployment in entry.deployments:
+        typer.echo(f"  {deployment.outcome} {naming.format_time(deployment.finished_at)}")
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", "-e", help="Environment (default: all).")
+    ] = None,
+    at: Annotated[str | None, typer.Option(help="What ran at this time (ISO 8601).")] = None,
+    as_json: Json = False,
+) -> None:
+    """Which version each environment runs now, or ran at a given time."""
+    from tf_release import release
+
+    moment = None if at is None else naming.parse_time(at)
+    statuses = release.status(_stores(ctx), env, moment)
+    if as_json:
+        _print_json([item.to_document() for item in statuses])
+        return
+    for item in statuses:
+        deployed = item.deployed
+        if deployed is None:
+            typer.echo(f"{item.environment}: nothing deployed")
+        else:
+            typer.echo(
+                f"{item.environment}: {naming.format_version(deployed.version)} deployed "
+                f"{naming.format_time(deployed.finished_at)} by {deployed.by}"
+            )
+        if item.lock is not None:
+            typer.echo(f"  {item.describe_lock()}")
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
+    raise Cancelled("interrupted by SIGTERM", exit_code=143)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Run the CLI; every failure ends as one line on stderr and a documented exit code."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="tf-release", standalone_mode=False)
+    except ReleaseError as error:
+        _fail(str(error), error.exit_code)
+    except typer.TyperException as error:  # typer's (vendored click's) usage errors
+        if type(error).__name__ == "NoArgsIsHelpError":
+            typer.echo(error.format_message(), err=True)
+            sys.exit(2)
+        ctx = getattr(error, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        _fail(error.format_message() + hint, getattr(error, "exit_code", 2))
+    except (KeyboardInterrupt, typer.Abort):
+        _fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"tf-release: error: {message.splitlines()[0] if message else 'failed'}", err=True)
+    sys.exit(code)

@@ -1,0 +1,122 @@
+"""tf-release.toml: which project, bucket and environments a release works on."""
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tf_release import naming, schemas
+from tf_release.errors import BadInput
+
+CONFIG_NAME = "tf-release.toml"
+CONFIG_VARIABLE = "TF_RELEASE_CONFIG"
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    promote_from: str
+    terraform_dir: Path | None = None
+    var_files: tuple[Path, ...] = ()
+    workspace: str | None = None
+    backend_config: dict[str, str] = field(default_factory=dict)
+    role_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    project: str
+    bucket: str
+    environments: dict[str, Environment]
+    region: str | None = None
+    images: tuple[str, ...] | None = None
+    terraform_bin: str | None = None
+
+    def environment(self, name: str) -> Environment:
+        if name not in self.environments:
+            known = ", ".join(self.environments) or "none"
+            raise BadInput(f"unknown environment {name!r} (configured: {known})")
+        return self.environments[name]
+
+    def check_image(self, name: str) -> str:
+        naming.check_image_name(name)
+        if self.images is not None and name not in self.images:
+            raise BadInput(f"image {name!r} is not in the allow-list `images` of {self.path}")
+        return name
+
+    def check_label(self, label: str) -> str:
+        """A label is `latest` or the name of a configured environment."""
+        if label != naming.LATEST:
+            self.environment(label)
+        return label
+
+
+def find_config(explicit: str | None = None, start: Path | None = None) -> Path:
+    """--config, then TF_RELEASE_CONFIG, then tf-release.toml here or in a parent folder."""
+    named = explicit or os.environ.get(CONFIG_VARIABLE)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise BadInput(f"config file {path} does not exist")
+        return path
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise BadInput(
+        f"no {CONFIG_NAME} in {here} or its parents: create one (see README) or pass --config"
+    )
+
+
+def load_config(path: Path) -> Config:
+    try:
+        document = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise BadInput(f"{path}: cannot read: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BadInput(f"{path}: not valid TOML: {error}") from None
+    schemas.validate("config", document, str(path))
+    try:
+        for name in document.get("environments", {}):
+            naming.check_environment_name(name)
+        for name in document.get("images", ()):
+            naming.check_image_name(name)
+    except BadInput as error:
+        raise BadInput(f"{path}: {error}") from None
+    base = path.resolve().parent
+    environments = {
+        name: Environment(
+            name=name,
+            promote_from=table["promote_from"],
+            terraform_dir=base / table["terraform_dir"] if "terraform_dir" in table else None,
+            var_files=tuple(base / item for item in table.get("var_files", ())),
+            workspace=table.get("workspace"),
+            backend_config=dict(table.get("backend_config", {})),
+            role_arn=table.get("role_arn"),
+        )
+        for name, table in document.get("environments", {}).items()
+    }
+    for environment in environments.values():
+        source = environment.promote_from
+        if source != naming.LATEST and source not in environments:
+            raise BadInput(
+                f"{path}: environments.{environment.name}.promote_from: {source!r} is neither "
+                "'latest' nor a configured environment"
+            )
+        if source == environment.name:
+            raise BadInput(
+                f"{path}: environments.{environment.name}.promote_from: an environment cannot "
+                "promote from itself"
+            )
+    images = document.get("images")
+    return Config(
+        path=path,
+        project=document["project"],
+        bucket=document["bucket"],
+        environments=environments,
+        region=document.get("region"),
+        images=None if images is None else tuple(images),
+        terraform_bin=document.get("terraform_bin"),
+    )

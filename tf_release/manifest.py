@@ -1,0 +1,116 @@
+"""Release manifests: an immutable, numbered set of image URLs for one environment."""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tf_release import naming, schemas
+from tf_release.errors import BadInput
+
+
+@dataclass(frozen=True)
+class Manifest:
+    project: str
+    environment: str
+    version: int
+    images: dict[str, str]
+    reason: str
+    created_at: datetime
+    created_by: str
+    source: str
+
+    @property
+    def name(self) -> str:
+        return naming.format_version(self.version)
+
+    def to_document(self) -> dict[str, Any]:
+        document = self._body()
+        document["sha256"] = _digest(document)
+        schemas.validate("manifest", document, f"manifest {self.name} of {self.environment}")
+        return document
+
+    def to_json(self) -> bytes:
+        return (json.dumps(self.to_document(), indent=2, sort_keys=True) + "\n").encode()
+
+    def _body(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "environment": self.environment,
+            "version": self.name,
+            "images": dict(sorted(self.images.items())),
+            "reason": self.reason,
+            "created_at": naming.format_time(self.created_at),
+            "created_by": self.created_by,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_json(cls, data: bytes, where: str) -> "Manifest":
+        """Validate a stored manifest (schema, names, URLs, checksum) before anything uses it."""
+        document = schemas.load("manifest", data, where)
+        try:
+            for image, url in document["images"].items():
+                naming.check_image_name(image)
+                naming.check_image_url(url)
+            manifest = cls(
+                project=document["project"],
+                environment=document["environment"],
+                version=naming.parse_version(document["version"]),
+                images=dict(document["images"]),
+                reason=document["reason"],
+                created_at=naming.parse_time(document["created_at"]),
+                created_by=document["created_by"],
+                source=document["source"],
+            )
+        except BadInput as error:
+            raise BadInput(f"{where}: {error}") from None
+        stored = document.get("sha256")
+        if stored is not None and stored != _digest(manifest._body()):
+            raise BadInput(
+                f"{where}: checksum mismatch: the object was changed after it was written"
+            )
+        return manifest
+
+
+def _digest(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ImageChanges:
+    """What moving from one set of images to another changes."""
+
+    added: dict[str, str] = field(default_factory=dict)
+    changed: dict[str, tuple[str, str]] = field(default_factory=dict)
+    removed: dict[str, str] = field(default_factory=dict)
+    unchanged: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "changed": {
+                name: {"from": old, "to": new} for name, (old, new) in self.changed.items()
+            },
+            "removed": self.removed,
+            "unchanged": sorted(self.unchanged),
+        }
+
+
+def diff_images(before: dict[str, str], after: dict[str, str]) -> ImageChanges:
+    return ImageChanges(
+        added={name: after[name] for name in sorted(after.keys() - before.keys())},
+        changed={
+            name: (before[name], after[name])
+            for name in sorted(after.keys() & before.keys())
+            if before[name] != after[name]
+        },
+        removed={name: before[name] for name in sorted(before.keys() - after.keys())},
+        unchanged={name: url for name, url in sorted(after.items()) if before.get(name) == url},
+    )

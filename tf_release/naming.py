@@ -1,0 +1,148 @@
+"""Name, version and key rules: every SSM name and S3 key the tool uses is spelled here, once."""
+
+import re
+from datetime import UTC, datetime
+
+from tf_release.errors import BadInput
+
+IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+VERSION = re.compile(r"^v([1-9][0-9]{0,8})$")
+
+# Docker's reference grammar (distribution/reference), with a registry required.
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?"
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_DIGEST = r"sha256:[a-f0-9]{64}"
+IMAGE_URL = re.compile(
+    rf"^{_DOMAIN}/{_PATH_PART}(?:/{_PATH_PART})*(?::{_TAG}(?:@{_DIGEST})?|@{_DIGEST})$"
+)
+
+LATEST = "latest"
+MAX_REASON = 1000
+
+
+def check_image_name(name: str) -> str:
+    if not IMAGE_NAME.fullmatch(name):
+        raise BadInput(
+            f"invalid image name {name!r}: use lowercase letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_image_url(url: str) -> str:
+    if len(url) > 1024 or not IMAGE_URL.fullmatch(url):
+        raise BadInput(
+            f"invalid image URL {url!r}: expected registry/repository:tag or "
+            "registry/repository@sha256:<digest>"
+        )
+    return url
+
+
+def check_environment_name(name: str) -> str:
+    if name == LATEST or not ENVIRONMENT_NAME.fullmatch(name):
+        raise BadInput(
+            f"invalid environment name {name!r}: use lowercase letters, digits, '_' and '-', "
+            "starting with a letter (and not 'latest')"
+        )
+    return name
+
+
+def check_reason(reason: str) -> str:
+    reason = reason.strip()
+    if not reason:
+        raise BadInput("the reason is empty: say why this release is made (--reason)")
+    if len(reason) > MAX_REASON:
+        raise BadInput(f"the reason is {len(reason)} characters long; at most {MAX_REASON}")
+    if any(ord(c) < 32 and c not in "\n\t" for c in reason):
+        raise BadInput("the reason contains control characters")
+    return reason
+
+
+def parse_version(text: str) -> int:
+    """'v7' -> 7; versions start at v1 and have no leading zeros."""
+    match = VERSION.fullmatch(text)
+    if not match:
+        raise BadInput(f"invalid version {text!r}: expected v1, v2, v3 …")
+    return int(match.group(1))
+
+
+def format_version(number: int) -> str:
+    return f"v{number}"
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601; a time without a zone is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInput(
+            f"invalid time {text!r}: use ISO 8601, e.g. 2026-11-24T14:00 or 2026-11-24T14:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# SSM parameter names
+
+
+def image_path(project: str, label: str) -> str:
+    return f"/{project}/image_ids/{label}"
+
+
+def image_parameter(project: str, label: str, image: str) -> str:
+    return f"{image_path(project, label)}/{image}"
+
+
+def version_parameter(project: str, environment: str) -> str:
+    """The manifest version whose images SSM holds for an environment (read by Terraform)."""
+    return f"/{project}/release_version/{environment}"
+
+
+# S3 keys
+
+
+def manifest_key(project: str, environment: str, version: int) -> str:
+    return f"{project}/release_manifests/{environment}/{format_version(version)}.json"
+
+
+def state_key(project: str, environment: str) -> str:
+    return f"{project}/environments/{environment}/state.json"
+
+
+def deployment_prefix(project: str, environment: str) -> str:
+    return f"{project}/deployments/{environment}/"
+
+
+_MAX_MS = 10**13 - 1
+
+
+def newest_first(moment: datetime) -> str:
+    """A fixed-width key part that sorts later times first, so a listing starts with the newest."""
+    return f"{_MAX_MS - int(moment.timestamp() * 1000):013d}"
+
+
+def from_newest_first(text: str) -> datetime:
+    return datetime.fromtimestamp((_MAX_MS - int(text)) / 1000, tz=UTC)
+
+
+def deployment_key(
+    project: str,
+    environment: str,
+    finished_at: datetime,
+    version: int,
+    outcome: str,
+    deployment_id: str,
+) -> str:
+    return (
+        f"{deployment_prefix(project, environment)}{newest_first(finished_at)}_"
+        f"{format_version(version)}_{outcome}_{deployment_id}.json"
+    )

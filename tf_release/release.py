@@ -1,0 +1,629 @@
+"""The release flows: publish, prepare, deploy, apply, rollback, unlock, and the read-only views.
+
+Plain functions over a `Stores` bundle, usable without the CLI. Every check of the request runs
+before the first write, so bad input never leaves anything behind.
+"""
+
+import secrets
+import socket
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any, Protocol
+
+from tf_release import naming
+from tf_release.aws import AwsSession
+from tf_release.config import Config, Environment
+from tf_release.errors import BadInput, Cancelled, LockHeld, ReleaseError
+from tf_release.manifest import ImageChanges, Manifest, diff_images
+from tf_release.s3 import DeploymentLog, ManifestStore, StateStore
+from tf_release.ssm import ImageStore
+from tf_release.state import Deployed, Deployment, DeploymentEntry, EnvironmentState, Lock
+
+LOCK_POLL_SECONDS = 2.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Stores:
+    """Everything a flow needs for one project: its config, the stores, and who is acting."""
+
+    config: Config
+    images: ImageStore
+    manifests: ManifestStore
+    states: StateStore
+    deployments: DeploymentLog
+    identify: Callable[[], str]
+    session: AwsSession | None = None
+    clock: Callable[[], datetime] = utc_now
+    host: str = field(default_factory=socket.gethostname)
+
+    @cached_property
+    def caller(self) -> str:
+        return self.identify()
+
+
+def open_stores(config: Config, profile: str | None = None, region: str | None = None) -> Stores:
+    """The stores of a project, on one AWS session (standard credential chain)."""
+    session = AwsSession(profile=profile, region=region or config.region)
+    return Stores(
+        config=config,
+        images=ImageStore(session, config.project),
+        manifests=ManifestStore(session, config.bucket, config.project),
+        states=StateStore(session, config.bucket, config.project),
+        deployments=DeploymentLog(session, config.bucket, config.project),
+        identify=session.caller_arn,
+        session=session,
+    )
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """What Terraform's saved plan would do."""
+
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+    resources: tuple[str, ...] = ()
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "add": self.add,
+            "change": self.change,
+            "destroy": self.destroy,
+            "resources": list(self.resources),
+        }
+
+
+class TerraformRun(Protocol):
+    """The Terraform run of one environment: a saved plan, then exactly that plan applied."""
+
+    def plan(self) -> PlanSummary: ...
+
+    def apply(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """What a deploy is about to do; shown to the operator before they confirm."""
+
+    environment: str
+    manifest: Manifest
+    changes: ImageChanges
+    terraform: PlanSummary | None = None
+
+
+Confirm = Callable[[DeployPlan], bool]
+
+
+def _always(plan: DeployPlan) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Prepared:
+    environment: str
+    manifest: Manifest | None  # None: the environment already runs exactly these images
+    changes: ImageChanges
+    deployed_version: int | None
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "created": self.manifest is not None,
+            "version": self.manifest.name if self.manifest else None,
+            "deployed_version": _version_or_none(self.deployed_version),
+            "changes": self.changes.to_document(),
+            "manifest": self.manifest.to_document() if self.manifest else None,
+        }
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    deployment: Deployment | None  # None with plan_only: nothing was deployed
+    plan: DeployPlan
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "environment": self.plan.environment,
+            "version": self.plan.manifest.name,
+            "outcome": self.deployment.outcome if self.deployment else "planned",
+            "deployment": self.deployment.to_document() if self.deployment else None,
+            "changes": self.plan.changes.to_document(),
+            "terraform": self.plan.terraform.to_document() if self.plan.terraform else None,
+        }
+
+
+def _version_or_none(version: int | None) -> str | None:
+    return None if version is None else naming.format_version(version)
+
+
+# Step 1: build → artefact
+
+
+def publish(stores: Stores, image: str, url: str, label: str = naming.LATEST) -> str:
+    """Point `/{project}/image_ids/{label}/{image}` at a freshly pushed image."""
+    stores.config.check_image(image)
+    naming.check_image_url(url)
+    stores.config.check_label(label)
+    stores.images.put(label, image, url)
+    return naming.image_parameter(stores.config.project, label, image)
+
+
+# Step 2: artefacts → release manifest
+
+
+def prepare(
+    stores: Stores,
+    environment: str,
+    reason: str,
+    images: Iterable[str] = (),
+    source: str | None = None,
+    force: bool = False,
+) -> Prepared:
+    """Create the next manifest from the source label; with `images`, take only those."""
+    env = stores.config.environment(environment)
+    reason = naming.check_reason(reason)
+    selected = [stores.config.check_image(name) for name in images]
+    label = env.promote_from if source is None else stores.config.check_label(source)
+    if label == environment:
+        raise BadInput(f"cannot prepare {environment} from its own images")
+
+    available = stores.images.read(label)
+    if stores.config.images is not None:
+        available = {name: url for name, url in available.items() if name in stores.config.images}
+    path = naming.image_path(stores.config.project, label)
+    missing = [name for name in selected if name not in available]
+    if missing:
+        raise BadInput(f"no image {', '.join(missing)} under {path}: publish it first")
+    if not available:
+        raise BadInput(f"no images under {path}: publish some first")
+
+    current = stores.states.get(environment)
+    state = current[0]
+    deployed = state.deployed_images
+    wanted = {**deployed, **{name: available[name] for name in selected}} if selected else available
+    changes = diff_images(deployed, wanted)
+    deployed_version = state.deployed.version if state.deployed else None
+    if changes.empty and not force:
+        return Prepared(environment, None, changes, deployed_version)
+    manifest = _create_manifest(stores, environment, wanted, reason, label, current)
+    return Prepared(environment, manifest, changes, deployed_version)
+
+
+def _create_manifest(
+    stores: Stores,
+    environment: str,
+    images: dict[str, str],
+    reason: str,
+    source: str,
+    current: tuple[EnvironmentState, str | None],
+) -> Manifest:
+    created_by = stores.caller
+    created_at = stores.clock()
+
+    def build(version: int) -> Manifest:
+        return Manifest(
+            project=stores.config.project,
+            environment=environment,
+            version=version,
+            images=images,
+            reason=reason,
+            created_at=created_at,
+            created_by=created_by,
+            source=source,
+        )
+
+    manifest = stores.manifests.create_next(build, after=current[0].latest_version)
+    stores.states.update(environment, lambda s: s.with_latest(manifest.version), current=current)
+    return manifest
+
+
+# Step 3: manifest → deployment
+
+
+def deploy(
+    stores: Stores,
+    environment: str,
+    version: int | None = None,
+    terraform: TerraformRun | None = None,
+    confirm: Confirm = _always,
+    lock_timeout: float = 0,
+    plan_only: bool = False,
+) -> DeployResult:
+    """Deploy a manifest (default: the newest) to its environment."""
+    env = stores.config.environment(environment)
+    current = stores.states.get(environment)
+    number = version if version is not None else _newest_version(stores, environment, current[0])
+    manifest = _manifest(stores, environment, number)
+    return _deploy_manifest(
+        stores, env, manifest, current, terraform, confirm, lock_timeout, plan_only
+    )
+
+
+def apply(
+    stores: Stores,
+    environment: str,
+    reason: str,
+    images: Iterable[str] = (),
+    force: bool = False,
+    terraform: TerraformRun | None = None,
+    confirm: Confirm = _always,
+    lock_timeout: float = 0,
+) -> tuple[Prepared, DeployResult | None]:
+    """Prepare and deploy in one step; nothing is deployed when nothing would change."""
+    prepared = prepare(stores, environment, reason, images, force=force)
+    if prepared.manifest is None:
+        return prepared, None
+    env = stores.config.environment(environment)
+    result = _deploy_manifest(
+        stores,
+        env,
+        prepared.manifest,
+        stores.states.get(environment),
+        terraform,
+        confirm,
+        lock_timeout,
+    )
+    return prepared, result
+
+
+def rollback(
+    stores: Stores,
+    environment: str,
+    reason: str,
+    to: int | None = None,
+    terraform: TerraformRun | None = None,
+    confirm: Confirm = _always,
+    lock_timeout: float = 0,
+) -> tuple[Manifest, DeployResult]:
+    """Write an old manifest again under a new version, and deploy that."""
+    env = stores.config.environment(environment)
+    reason = naming.check_reason(reason)
+    current = stores.states.get(environment)
+    target = to if to is not None else _previous_good_version(stores, environment, current[0])
+    old = _manifest(stores, environment, target)
+    manifest = _create_manifest(stores, environment, old.images, reason, old.name, current)
+    result = _deploy_manifest(
+        stores, env, manifest, stores.states.get(environment), terraform, confirm, lock_timeout
+    )
+    return manifest, result
+
+
+def _manifest(stores: Stores, environment: str, version: int) -> Manifest:
+    manifest = stores.manifests.get(environment, version)
+    if manifest is None:
+        raise BadInput(f"{environment} has no manifest {naming.format_version(version)}")
+    return manifest
+
+
+def _newest_version(stores: Stores, environment: str, state: EnvironmentState) -> int:
+    """The state's newest version, checked forward in case a run died before updating it."""
+    newest = state.latest_version
+    while stores.manifests.exists_version(environment, newest + 1):
+        newest += 1
+    if newest == 0:
+        raise BadInput(f"{environment} has no manifests yet: run `tf-release prepare` first")
+    return newest
+
+
+def _previous_good_version(stores: Stores, environment: str, state: EnvironmentState) -> int:
+    current = state.deployed.version if state.deployed else None
+    for entry in stores.deployments.entries(environment):
+        if entry.outcome == "succeeded" and entry.version != current:
+            return entry.version
+    raise BadInput(
+        f"{environment} has no successful deployment before the current one: name one with --to"
+    )
+
+
+def _deploy_manifest(
+    stores: Stores,
+    env: Environment,
+    manifest: Manifest,
+    current: tuple[EnvironmentState, str | None],
+    terraform: TerraformRun | None,
+    confirm: Confirm,
+    lock_timeout: float,
+    plan_only: bool = False,
+) -> DeployResult:
+    started_at = stores.clock()
+    lock = Lock(
+        deployment_id=f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}",
+        version=manifest.version,
+        holder=stores.caller,
+        host=stores.host,
+        started_at=started_at,
+    )
+    state = _acquire_lock(stores, env.name, lock, current, lock_timeout)
+    previous_version = state.deployed.version if state.deployed else None
+    before = stores.images.read(env.name)
+    plan = DeployPlan(env.name, manifest, diff_images(before, manifest.images))
+    written = False
+    try:
+        if terraform is None:
+            if plan_only:
+                return _finish_plan_only(stores, lock, plan)
+            if not confirm(plan):
+                raise Cancelled("deploy declined; nothing was changed")
+        stores.images.replace(env.name, before, manifest.images)
+        stores.images.write_version(env.name, manifest.version)
+        written = True
+        if terraform is not None:
+            plan = replace(plan, terraform=terraform.plan())
+            if plan_only:
+                _restore(stores, env.name, manifest.images, before, previous_version)
+                return _finish_plan_only(stores, lock, plan)
+            if not confirm(plan):
+                raise Cancelled("plan declined; SSM was put back as it was")
+            terraform.apply()
+    except (ReleaseError, KeyboardInterrupt) as error:
+        if written:
+            _restore(stores, env.name, manifest.images, before, previous_version)
+        outcome = "cancelled" if isinstance(error, Cancelled | KeyboardInterrupt) else "failed"
+        _finish(stores, env.name, lock, outcome, previous_version, str(error) or "interrupted")
+        raise
+    deployment = _finish(stores, env.name, lock, "succeeded", previous_version, "", manifest.images)
+    return DeployResult(deployment, plan)
+
+
+def _acquire_lock(
+    stores: Stores,
+    environment: str,
+    lock: Lock,
+    current: tuple[EnvironmentState, str | None] | None,
+    timeout: float,
+) -> EnvironmentState:
+    def take(state: EnvironmentState) -> EnvironmentState:
+        if state.lock is not None:
+            raise LockHeld(
+                f"{environment} is locked: {state.lock.describe()}. Another deploy is in "
+                "progress; if none is running, clear it with "
+                f"`tf-release unlock --env {environment}`"
+            )
+        return replace(state, lock=lock)
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return stores.states.update(environment, take, current=current)
+        except LockHeld:
+            if time.monotonic() >= deadline:
+                raise
+            current = None
+            time.sleep(min(LOCK_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+
+def _release_lock(stores: Stores, environment: str, lock: Lock, deployed: Deployed | None) -> None:
+    def release(state: EnvironmentState) -> EnvironmentState:
+        ours = state.lock is not None and state.lock.deployment_id == lock.deployment_id
+        return replace(
+            state,
+            lock=None if ours else state.lock,
+            deployed=deployed if deployed is not None else state.deployed,
+        )
+
+    stores.states.update(environment, release)
+
+
+def _restore(
+    stores: Stores,
+    environment: str,
+    written: dict[str, str],
+    before: dict[str, str],
+    previous_version: int | None,
+) -> None:
+    """Put SSM back as it was, so no later Terraform run picks up undeployed images."""
+    stores.images.replace(environment, written, before)
+    stores.images.write_version(environment, previous_version)
+
+
+def _finish_plan_only(stores: Stores, lock: Lock, plan: DeployPlan) -> DeployResult:
+    _release_lock(stores, plan.environment, lock, None)
+    return DeployResult(None, plan)
+
+
+def _finish(
+    stores: Stores,
+    environment: str,
+    lock: Lock,
+    outcome: str,
+    previous_version: int | None,
+    message: str,
+    images: dict[str, str] | None = None,
+) -> Deployment:
+    """Record how the deploy ended, then release the lock (and, on success, mark it deployed)."""
+    finished_at = stores.clock()
+    deployment = Deployment(
+        project=stores.config.project,
+        environment=environment,
+        deployment_id=lock.deployment_id,
+        version=lock.version,
+        outcome=outcome,
+        started_at=lock.started_at,
+        finished_at=finished_at,
+        started_by=lock.holder,
+        host=lock.host,
+        previous_version=previous_version,
+        message=message,
+    )
+    stores.deployments.record(deployment)
+    deployed = None
+    if outcome == "succeeded" and images is not None:
+        deployed = Deployed(lock.version, images, lock.deployment_id, finished_at, lock.holder)
+    _release_lock(stores, environment, lock, deployed)
+    return deployment
+
+
+def unlock(stores: Stores, environment: str) -> Lock | None:
+    """Clear a lock left by a run that died: SSM goes back to the deployed images, and the
+    abandoned deploy is recorded with who cleared it. Returns the lock cleared, if any."""
+    stores.config.environment(environment)
+    state, _ = stores.states.get(environment)
+    lock = state.lock
+    if lock is None:
+        return None
+    deployed_images = state.deployed_images
+    deployed_version = state.deployed.version if state.deployed else None
+    stores.images.replace(environment, stores.images.read(environment), deployed_images)
+    stores.images.write_version(environment, deployed_version)
+    abandoned = Deployment(
+        project=stores.config.project,
+        environment=environment,
+        deployment_id=lock.deployment_id,
+        version=lock.version,
+        outcome="abandoned",
+        started_at=lock.started_at,
+        finished_at=stores.clock(),
+        started_by=lock.holder,
+        host=lock.host,
+        previous_version=deployed_version,
+        message=f"lock cleared by {stores.caller}",
+        cleared_by=stores.caller,
+    )
+    stores.deployments.record(abandoned)
+    _release_lock(stores, environment, lock, None)
+    return lock
+
+
+# Read-only views
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    manifest: Manifest
+    deployments: tuple[DeploymentEntry, ...]
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            **self.manifest.to_document(),
+            "deployments": [_entry_document(entry) for entry in self.deployments],
+        }
+
+
+def _entry_document(entry: DeploymentEntry) -> dict[str, Any]:
+    return {
+        "deployment_id": entry.deployment_id,
+        "outcome": entry.outcome,
+        "finished_at": naming.format_time(entry.finished_at),
+    }
+
+
+def history(stores: Stores, environment: str, limit: int = 20) -> list[HistoryEntry]:
+    """The newest manifests, newest first, each with the deployments that used it."""
+    stores.config.environment(environment)
+    if limit < 1:
+        raise BadInput(f"--limit must be at least 1, not {limit}")
+    state, _ = stores.states.get(environment)
+    if state.latest_version == 0 and not stores.manifests.exists_version(environment, 1):
+        return []
+    newest = _newest_version(stores, environment, state)
+    versions = range(newest, max(0, newest - limit), -1)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = list(pool.map(lambda v: stores.manifests.get(environment, v), versions))
+    manifests = [manifest for manifest in found if manifest is not None]
+    used = _deployments_since(stores, environment, manifests)
+    return [HistoryEntry(m, tuple(used.get(m.version, ()))) for m in manifests]
+
+
+def show(stores: Stores, environment: str, version: int) -> HistoryEntry:
+    stores.config.environment(environment)
+    manifest = _manifest(stores, environment, version)
+    return HistoryEntry(
+        manifest, tuple(_deployments_since(stores, environment, [manifest]).get(version, ()))
+    )
+
+
+def _deployments_since(
+    stores: Stores, environment: str, manifests: list[Manifest]
+) -> dict[int, list[DeploymentEntry]]:
+    """Deployments of these manifests; none can predate the oldest, so the listing stops there."""
+    if not manifests:
+        return {}
+    oldest = min(manifest.created_at for manifest in manifests)
+    wanted = {manifest.version for manifest in manifests}
+    used: dict[int, list[DeploymentEntry]] = {}
+    for entry in stores.deployments.entries(environment):
+        if entry.finished_at < oldest:
+            break
+        if entry.version in wanted:
+            used.setdefault(entry.version, []).append(entry)
+    return used
+
+
+@dataclass(frozen=True)
+class EnvironmentStatus:
+    environment: str
+    deployed: Deployed | None
+    latest_version: int
+    lock: Lock | None = None
+    at: datetime | None = None
+
+    def describe_lock(self) -> str | None:
+        if self.lock is None:
+            return None
+        return (
+            f"a deploy is in progress or was abandoned: {self.lock.describe()}; if it is not "
+            f"running, clear it with `tf-release unlock --env {self.environment}`"
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        deployed = self.deployed
+        return {
+            "environment": self.environment,
+            "at": naming.format_time(self.at) if self.at else None,
+            "version": naming.format_version(deployed.version) if deployed else None,
+            "deployed_at": naming.format_time(deployed.finished_at) if deployed else None,
+            "deployed_by": deployed.by if deployed else None,
+            "deployment_id": deployed.deployment_id if deployed else None,
+            "images": dict(deployed.images) if deployed else {},
+            "latest_version": _version_or_none(self.latest_version or None),
+            "lock": None
+            if self.lock is None
+            else {
+                "deployment_id": self.lock.deployment_id,
+                "version": naming.format_version(self.lock.version),
+                "holder": self.lock.holder,
+                "host": self.lock.host,
+                "started_at": naming.format_time(self.lock.started_at),
+                "explanation": self.describe_lock(),
+            },
+        }
+
+
+def status(
+    stores: Stores, environments: Iterable[str] | None = None, at: datetime | None = None
+) -> list[EnvironmentStatus]:
+    """Which version each environment runs now, or ran at `at`."""
+    names = list(environments) if environments else list(stores.config.environments)
+    for name in names:
+        stores.config.environment(name)
+    if at is not None:
+        return [_status_at(stores, name, at) for name in names]
+    result = []
+    for name in names:
+        state, _ = stores.states.get(name)
+        result.append(EnvironmentStatus(name, state.deployed, state.latest_version, state.lock))
+    return result
+
+
+def _status_at(stores: Stores, environment: str, at: datetime) -> EnvironmentStatus:
+    for entry in stores.deployments.entries(environment, at=at):
+        if entry.outcome == "succeeded":
+            record = stores.deployments.get(entry)
+            manifest = _manifest(stores, environment, record.version)
+            deployed = Deployed(
+                record.version,
+                manifest.images,
+                record.deployment_id,
+                record.finished_at,
+                record.started_by,
+            )
+            return EnvironmentStatus(environment, deployed, 0, at=at)
+    return EnvironmentStatus(environment, None, 0, at=at)

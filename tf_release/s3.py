@@ -1,0 +1,180 @@
+"""Manifests, environment state and deployment records in the release bucket.
+
+Manifests and deployment records are written once and never changed (`If-None-Match: *`); the
+environment state is changed only by compare-and-swap on its ETag, so concurrent runs never lose
+each other's updates.
+"""
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tf_release import naming
+from tf_release.aws import AwsSession, aws_errors, error_code
+from tf_release.errors import AwsFailure
+from tf_release.manifest import Manifest
+from tf_release.state import Deployment, DeploymentEntry, EnvironmentState
+
+ENCRYPTION = {"ServerSideEncryption": "AES256"}
+MISSING = {"NoSuchKey", "404", "NotFound"}
+CONFLICT = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+
+
+class _Bucket:
+    """Reads and conditional writes of small JSON objects in one bucket."""
+
+    def __init__(self, session: AwsSession, bucket: str) -> None:
+        self.session = session
+        self.bucket = bucket
+
+    @property
+    def _s3(self) -> Any:
+        return self.session.client("s3")
+
+    def read(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag, or None when there is no such object."""
+        with aws_errors(f"reading s3://{self.bucket}/{key}", self.bucket):
+            try:
+                response = self._s3.get_object(Bucket=self.bucket, Key=key)
+            except ClientError as error:
+                if error_code(error) in MISSING:
+                    return None
+                raise
+            return response["Body"].read(), response["ETag"]
+
+    def exists(self, key: str) -> bool:
+        with aws_errors(f"looking for s3://{self.bucket}/{key}", self.bucket):
+            try:
+                self._s3.head_object(Bucket=self.bucket, Key=key)
+            except ClientError as error:
+                if error_code(error) in MISSING:
+                    return False
+                raise
+            return True
+
+    def write(
+        self, key: str, body: bytes, *, etag: str | None = None, create: bool = False
+    ) -> bool:
+        """Write only if the object is new (`create`) or unchanged since read (`etag`).
+
+        Returns False when another writer got there first.
+        """
+        condition = {"IfNoneMatch": "*"} if create else {"IfMatch": etag} if etag else {}
+        with aws_errors(f"writing s3://{self.bucket}/{key}", self.bucket):
+            try:
+                self._s3.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=body,
+                    ContentType="application/json",
+                    **ENCRYPTION,
+                    **condition,
+                )
+            except ClientError as error:
+                if error_code(error) in CONFLICT:
+                    return False
+                raise
+            return True
+
+    def keys(self, prefix: str, start_after: str | None = None) -> Iterator[str]:
+        """Keys under a prefix in S3's order, a page (up to 1,000) a request, as needed."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        with aws_errors(f"listing s3://{self.bucket}/{prefix}", self.bucket):
+            for page in self._s3.get_paginator("list_objects_v2").paginate(**kwargs):
+                for item in page.get("Contents", []):
+                    yield item["Key"]
+
+
+class ManifestStore(_Bucket):
+    def __init__(self, session: AwsSession, bucket: str, project: str) -> None:
+        super().__init__(session, bucket)
+        self.project = project
+
+    def get(self, environment: str, version: int) -> Manifest | None:
+        key = naming.manifest_key(self.project, environment, version)
+        found = self.read(key)
+        return None if found is None else Manifest.from_json(found[0], f"s3://{self.bucket}/{key}")
+
+    def exists_version(self, environment: str, version: int) -> bool:
+        return self.exists(naming.manifest_key(self.project, environment, version))
+
+    def create_next(self, build: Callable[[int], Manifest], after: int) -> Manifest:
+        """Create the manifest numbered after `after`, or the first free number after that.
+
+        `after` comes from the environment state and may lag behind; the conditional create makes
+        sure no two writers ever get the same number, with no listing of earlier manifests.
+        """
+        version = after + 1
+        while True:
+            manifest = build(version)
+            key = naming.manifest_key(self.project, manifest.environment, version)
+            if self.write(key, manifest.to_json(), create=True):
+                return manifest
+            version += 1
+
+
+class StateStore(_Bucket):
+    def __init__(self, session: AwsSession, bucket: str, project: str) -> None:
+        super().__init__(session, bucket)
+        self.project = project
+
+    def get(self, environment: str) -> tuple[EnvironmentState, str | None]:
+        key = naming.state_key(self.project, environment)
+        found = self.read(key)
+        if found is None:
+            return EnvironmentState(), None
+        return EnvironmentState.from_json(found[0], f"s3://{self.bucket}/{key}"), found[1]
+
+    def update(
+        self,
+        environment: str,
+        change: Callable[[EnvironmentState], EnvironmentState],
+        current: tuple[EnvironmentState, str | None] | None = None,
+    ) -> EnvironmentState:
+        """Apply `change` to the newest state, retrying when another run changed it meanwhile.
+
+        `change` may raise to give up (a held lock, say); `current` saves a read when the caller
+        has just read the state.
+        """
+        key = naming.state_key(self.project, environment)
+        attempt = 0
+        while True:
+            state, etag = current or self.get(environment)
+            current = None
+            new = change(state)
+            if self.write(key, new.to_json(), etag=etag, create=etag is None):
+                return new
+            attempt += 1
+            time.sleep(min(0.05 * attempt, 0.5))
+
+
+class DeploymentLog(_Bucket):
+    """Append-only deployment records, keyed so that a listing starts with the newest."""
+
+    def __init__(self, session: AwsSession, bucket: str, project: str) -> None:
+        super().__init__(session, bucket)
+        self.project = project
+
+    def record(self, deployment: Deployment) -> None:
+        self.write(deployment.key, deployment.to_json(), create=True)
+
+    def entries(self, environment: str, at: datetime | None = None) -> Iterator[DeploymentEntry]:
+        """Deployments newest first; with `at`, only those that had finished by then."""
+        prefix = naming.deployment_prefix(self.project, environment)
+        start = prefix + naming.newest_first(at) if at else None
+        for key in self.keys(prefix, start_after=start):
+            entry = DeploymentEntry.from_key(key)
+            if entry is not None:
+                yield entry
+
+    def get(self, entry: DeploymentEntry) -> Deployment:
+        found = self.read(entry.key)
+        where = f"s3://{self.bucket}/{entry.key}"
+        if found is None:
+            raise AwsFailure(f"{where} was listed but cannot be read")
+        return Deployment.from_json(found[0], where)

@@ -1,0 +1,91 @@
+"""Image pointers in SSM Parameter Store: `/{project}/image_ids/{label}/{image}` → image URL."""
+
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tf_release import naming
+from tf_release.aws import AwsSession, aws_errors, error_code
+from tf_release.errors import BadInput
+
+# SSM's PutParameter allows a few requests a second per account; a small pool (with botocore's
+# retries absorbing throttling) writes faster than one at a time without tripping it much.
+WRITERS = 4
+
+
+class ImageStore:
+    def __init__(self, session: AwsSession, project: str) -> None:
+        self.session = session
+        self.project = project
+
+    @property
+    def _ssm(self) -> Any:
+        return self.session.client("ssm")
+
+    def read(self, label: str) -> dict[str, str]:
+        """Every image under a label, ten parameters a request (SSM's maximum)."""
+        path = naming.image_path(self.project, label)
+        images: dict[str, str] = {}
+        with aws_errors(f"reading {path} from SSM"):
+            pages = self._ssm.get_paginator("get_parameters_by_path").paginate(
+                Path=path, Recursive=False, WithDecryption=True, PaginationConfig={"PageSize": 10}
+            )
+            for page in pages:
+                for parameter in page["Parameters"]:
+                    image = parameter["Name"].rsplit("/", 1)[-1]
+                    try:
+                        naming.check_image_name(image)
+                        naming.check_image_url(parameter["Value"])
+                    except BadInput as error:
+                        raise BadInput(f"SSM parameter {parameter['Name']}: {error}") from None
+                    images[image] = parameter["Value"]
+        return images
+
+    def put(self, label: str, image: str, url: str) -> None:
+        name = naming.image_parameter(self.project, label, image)
+        with aws_errors(f"writing {name} to SSM"):
+            self._ssm.put_parameter(Name=name, Value=url, Type="String", Overwrite=True)
+
+    def replace(self, label: str, before: Mapping[str, str], after: Mapping[str, str]) -> int:
+        """Make a label hold `after`, given that it holds `before`; writes only what differs."""
+        writes = [(image, url) for image, url in after.items() if before.get(image) != url]
+        removed = sorted(before.keys() - after.keys())
+        if writes:
+            with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+                list(pool.map(lambda item: self.put(label, *item), writes))
+        for start in range(0, len(removed), 10):
+            names = [
+                naming.image_parameter(self.project, label, image)
+                for image in removed[start : start + 10]
+            ]
+            with aws_errors(f"deleting {', '.join(names)} from SSM"):
+                self._ssm.delete_parameters(Names=names)
+        return len(writes) + len(removed)
+
+    def read_version(self, environment: str) -> int | None:
+        name = naming.version_parameter(self.project, environment)
+        with aws_errors(f"reading {name} from SSM"):
+            try:
+                value = self._ssm.get_parameter(Name=name)["Parameter"]["Value"]
+            except ClientError as error:
+                if error_code(error) == "ParameterNotFound":
+                    return None
+                raise
+        return naming.parse_version(value)
+
+    def write_version(self, environment: str, version: int | None) -> None:
+        """Record which manifest's images SSM now holds, so Terraform can report it."""
+        name = naming.version_parameter(self.project, environment)
+        with aws_errors(f"writing {name} to SSM"):
+            if version is None:
+                try:
+                    self._ssm.delete_parameter(Name=name)
+                except ClientError as error:
+                    if error_code(error) != "ParameterNotFound":
+                        raise
+            else:
+                self._ssm.put_parameter(
+                    Name=name, Value=naming.format_version(version), Type="String", Overwrite=True
+                )

@@ -1,0 +1,207 @@
+"""What tf-release knows about an environment: its newest manifest, what runs there, who deploys.
+
+`EnvironmentState` is one small document per environment, changed only by compare-and-swap, so the
+newest version, the deployed images and the deploy lock are read in one request.
+`Deployment` is the append-only record of how one deploy ended.
+"""
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from tf_release import naming, schemas
+from tf_release.errors import BadInput
+
+OUTCOMES = ("succeeded", "failed", "cancelled", "abandoned")
+
+
+@dataclass(frozen=True)
+class Deployed:
+    version: int
+    images: dict[str, str]
+    deployment_id: str
+    finished_at: datetime
+    by: str
+
+
+@dataclass(frozen=True)
+class Lock:
+    deployment_id: str
+    version: int
+    holder: str
+    host: str
+    started_at: datetime
+
+    def describe(self) -> str:
+        return (
+            f"{self.holder} on {self.host} started deploying {naming.format_version(self.version)} "
+            f"at {naming.format_time(self.started_at)}"
+        )
+
+
+@dataclass(frozen=True)
+class EnvironmentState:
+    latest_version: int = 0
+    deployed: Deployed | None = None
+    lock: Lock | None = None
+
+    @property
+    def deployed_images(self) -> dict[str, str]:
+        return dict(self.deployed.images) if self.deployed else {}
+
+    def with_latest(self, version: int) -> "EnvironmentState":
+        return replace(self, latest_version=max(self.latest_version, version))
+
+    def to_json(self) -> bytes:
+        document = {
+            "latest_version": self.latest_version,
+            "deployed": None
+            if self.deployed is None
+            else {
+                "version": naming.format_version(self.deployed.version),
+                "images": dict(sorted(self.deployed.images.items())),
+                "deployment_id": self.deployed.deployment_id,
+                "finished_at": naming.format_time(self.deployed.finished_at),
+                "by": self.deployed.by,
+            },
+            "lock": None
+            if self.lock is None
+            else {
+                "deployment_id": self.lock.deployment_id,
+                "version": naming.format_version(self.lock.version),
+                "holder": self.lock.holder,
+                "host": self.lock.host,
+                "started_at": naming.format_time(self.lock.started_at),
+            },
+        }
+        schemas.validate("state", document, "environment state")
+        return json.dumps(document, indent=2).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, where: str) -> "EnvironmentState":
+        document = schemas.load("state", data, where)
+        deployed, lock = document["deployed"], document["lock"]
+        return cls(
+            latest_version=document["latest_version"],
+            deployed=None
+            if deployed is None
+            else Deployed(
+                version=naming.parse_version(deployed["version"]),
+                images=dict(deployed["images"]),
+                deployment_id=deployed["deployment_id"],
+                finished_at=naming.parse_time(deployed["finished_at"]),
+                by=deployed["by"],
+            ),
+            lock=None
+            if lock is None
+            else Lock(
+                deployment_id=lock["deployment_id"],
+                version=naming.parse_version(lock["version"]),
+                holder=lock["holder"],
+                host=lock["host"],
+                started_at=naming.parse_time(lock["started_at"]),
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """How one deploy ended. `previous_version` is what ran before it started."""
+
+    project: str
+    environment: str
+    deployment_id: str
+    version: int
+    outcome: str
+    started_at: datetime
+    finished_at: datetime
+    started_by: str
+    host: str
+    previous_version: int | None
+    message: str = ""
+    cleared_by: str | None = None
+
+    @property
+    def key(self) -> str:
+        return naming.deployment_key(
+            self.project,
+            self.environment,
+            self.finished_at,
+            self.version,
+            self.outcome,
+            self.deployment_id,
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "project": self.project,
+            "environment": self.environment,
+            "deployment_id": self.deployment_id,
+            "version": naming.format_version(self.version),
+            "outcome": self.outcome,
+            "started_at": naming.format_time(self.started_at),
+            "finished_at": naming.format_time(self.finished_at),
+            "started_by": self.started_by,
+            "host": self.host,
+            "previous_version": None
+            if self.previous_version is None
+            else naming.format_version(self.previous_version),
+            "message": self.message,
+        }
+        if self.cleared_by is not None:
+            document["cleared_by"] = self.cleared_by
+        return document
+
+    def to_json(self) -> bytes:
+        document = self.to_document()
+        schemas.validate("deployment", document, f"deployment {self.deployment_id}")
+        return json.dumps(document, indent=2).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, where: str) -> "Deployment":
+        document = schemas.load("deployment", data, where)
+        previous = document["previous_version"]
+        return cls(
+            project=document["project"],
+            environment=document["environment"],
+            deployment_id=document["deployment_id"],
+            version=naming.parse_version(document["version"]),
+            outcome=document["outcome"],
+            started_at=naming.parse_time(document["started_at"]),
+            finished_at=naming.parse_time(document["finished_at"]),
+            started_by=document["started_by"],
+            host=document["host"],
+            previous_version=None if previous is None else naming.parse_version(previous),
+            message=document["message"],
+            cleared_by=document.get("cleared_by"),
+        )
+
+
+@dataclass(frozen=True)
+class DeploymentEntry:
+    """A deployment as its key names it: enough to answer 'what ran when' without reading it."""
+
+    key: str
+    finished_at: datetime
+    version: int
+    outcome: str
+    deployment_id: str = field(compare=False)
+
+    @classmethod
+    def from_key(cls, key: str) -> "DeploymentEntry | None":
+        """None for a key that is not a deployment record (ignored, not trusted)."""
+        name = key.rsplit("/", 1)[-1]
+        parts = name.removesuffix(".json").split("_", 3)
+        if len(parts) != 4 or not name.endswith(".json") or parts[2] not in OUTCOMES:
+            return None
+        try:
+            return cls(
+                key=key,
+                finished_at=naming.from_newest_first(parts[0]),
+                version=naming.parse_version(parts[1]),
+                outcome=parts[2],
+                deployment_id=parts[3],
+            )
+        except (BadInput, ValueError):
+            return None
