@@ -28,6 +28,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask 169.254.169.254
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
 
@@ -68,10 +69,11 @@ class Cli:
     env: dict[str, str]
     cwd: Path
     server: MotoServer
+    config: Config
 
-    def run(self, *args: str, input: str | None = None, script: str = "tf-release") -> (
-        subprocess.CompletedProcess[str]
-    ):
+    def run(
+        self, *args: str, input: str | None = None, script: str = "tf-release"
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(BIN / script), *args],
             capture_output=True,
@@ -87,23 +89,33 @@ class Cli:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    def client(self, service: str):  # noqa: ANN201 - a boto3 client
+    def client(self, service: str):
         return boto3.client(service, region_name=REGION, endpoint_url=self.server.url)
+
+    def stores(self) -> Stores:
+        """The same project in-process, to set a scene faster than the console script can."""
+        return open_stores(self.config)
 
 
 @pytest.fixture
-def cli(moto_server: MotoServer, config_path: Path, tmp_path: Path) -> Cli:
+def cli(
+    moto_server: MotoServer,
+    config_path: Path,
+    config: Config,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Cli:
     """A fresh moto server state, the release bucket, and a project folder with its config."""
     moto_server.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL": moto_server.url,
         "TF_RELEASE_CONFIG": str(config_path),
         "NO_COLOR": "1",
     }
-    runner = Cli(env=env, cwd=tmp_path, server=moto_server)
+    runner = Cli(env=env, cwd=tmp_path, server=moto_server, config=config)
     runner.client("s3").create_bucket(
         Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
     )
     return runner
-

@@ -45,7 +45,7 @@ def test_the_config_is_found_in_a_parent_folder(tmp_path: Path) -> None:
 
 
 def test_a_missing_config_says_where_it_looked(tmp_path: Path) -> None:
-    with pytest.raises(BadInput, match="no tf-release.toml"):
+    with pytest.raises(BadInput, match=r"no tf-release\.toml"):
         find_config(start=tmp_path)
 
 
@@ -80,7 +80,10 @@ def test_an_invalid_config_names_the_file_the_key_and_the_problem(
 
 def test_unknown_environments_are_named_with_the_known_ones(tmp_path: Path) -> None:
     config = load_config(
-        write(tmp_path, 'project = "p"\nbucket = "b-b"\n[environments.stage]\npromote_from = "latest"\n')
+        write(
+            tmp_path,
+            'project = "p"\nbucket = "b-b"\n[environments.stage]\npromote_from = "latest"\n',
+        )
     )
     with pytest.raises(BadInput, match=r"unknown environment 'qa' \(configured: stage\)"):
         config.environment("qa")

@@ -84,7 +84,9 @@ def test_key_layout_matches_the_design_document() -> None:
 
 
 def test_deployment_keys_list_newest_first() -> None:
-    older = naming.deployment_key("p", "stage", datetime(2026, 1, 1, tzinfo=UTC), 1, "succeeded", "a")
+    older = naming.deployment_key(
+        "p", "stage", datetime(2026, 1, 1, tzinfo=UTC), 1, "succeeded", "a"
+    )
     newer = naming.deployment_key("p", "stage", datetime(2026, 6, 1, tzinfo=UTC), 2, "failed", "b")
     assert newer < older
 

@@ -82,7 +82,9 @@ def test_deploy_writes_only_the_parameters_that_change(stores: Stores) -> None:
 def test_deploy_removes_images_that_left_the_manifest(stores: Stores) -> None:
     publish_all(stores, "abc")
     release.apply(stores, "stage", "first")
-    boto3.client("ssm", region_name=REGION).delete_parameter(Name="/catalogue/image_ids/latest/worker")
+    boto3.client("ssm", region_name=REGION).delete_parameter(
+        Name="/catalogue/image_ids/latest/worker"
+    )
     release.apply(stores, "stage", "retire the worker")
     assert ssm_images("stage") == {"api": image("api", "abc")}
 
@@ -102,7 +104,10 @@ def test_selective_prepare_takes_only_the_named_images(stores: Stores) -> None:
     publish_all(stores, "def")
     prepared = release.prepare(stores, "stage", "only the api", images=["api"])
     assert prepared.manifest is not None
-    assert prepared.manifest.images == {"api": image("api", "def"), "worker": image("worker", "abc")}
+    assert prepared.manifest.images == {
+        "api": image("api", "def"),
+        "worker": image("worker", "abc"),
+    }
     assert list(prepared.changes.changed) == ["api"]
 
 
@@ -110,7 +115,7 @@ def test_prod_promotes_what_stage_runs(stores: Stores) -> None:
     publish_all(stores, "abc")
     release.apply(stores, "stage", "first")
     publish_all(stores, "def")  # newer images on latest must not reach prod
-    prepared, result = release.apply(stores, "prod", "promote")
+    prepared, _result = release.apply(stores, "prod", "promote")
     assert prepared.manifest is not None and prepared.manifest.source == "stage"
     assert ssm_images("prod") == {"api": image("api", "abc"), "worker": image("worker", "abc")}
 
@@ -120,7 +125,7 @@ def test_rollback_deploys_the_previous_good_manifest_under_a_new_version(stores:
     release.apply(stores, "stage", "good release")
     publish_all(stores, "bad")
     release.apply(stores, "stage", "bad release")
-    manifest, result = release.rollback(stores, "stage", "bad release broke search")
+    manifest, _result = release.rollback(stores, "stage", "bad release broke search")
     assert manifest.name == "v3" and manifest.source == "v1"
     assert manifest.images == {"api": image("api", "good"), "worker": image("worker", "good")}
     assert ssm_images("stage") == manifest.images
@@ -174,7 +179,9 @@ def test_a_second_deploy_while_one_holds_the_lock_names_the_holder(stores: Store
             return PlanSummary()
 
         def apply(self) -> None:
-            with pytest.raises(LockHeld, match=r"stage is locked: .*user/moto .* started deploying v1"):
+            with pytest.raises(
+                LockHeld, match=r"stage is locked: .*user/moto .* started deploying v1"
+            ):
                 release.deploy(stores, "stage")
 
     release.deploy(stores, "stage", terraform=Reentrant())

@@ -1,0 +1,137 @@
+"""Bad input ends with exit 2 and one line on stderr, and writes nothing anywhere."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli
+from tests.support.project import BUCKET, CONFIG, image
+from tf_release import release
+
+
+def snapshot(cli: Cli) -> tuple[dict[str, str], dict[str, str]]:
+    ssm = cli.client("ssm")
+    parameters = {
+        p["Name"]: p["Value"]
+        for page in ssm.get_paginator("get_parameters_by_path").paginate(Path="/", Recursive=True)
+        for p in page["Parameters"]
+    }
+    s3 = cli.client("s3")
+    objects = {
+        item["Key"]: item["ETag"] for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    }
+    return parameters, objects
+
+
+@pytest.fixture
+def released(cli: Cli) -> Cli:
+    """stage runs v1; v2 is prepared."""
+    stores = cli.stores()
+    release.publish(stores, "api", image("api", "one"))
+    release.apply(stores, "stage", "one")
+    release.publish(stores, "api", image("api", "two"))
+    release.prepare(stores, "stage", "two")
+    return cli
+
+
+def assert_refused(cli: Cli, args: list[str], message: str, code: int = 2) -> None:
+    before = snapshot(cli)
+    result = cli.run(*args)
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("tf-release: error: ")
+    assert message in lines[0]
+    assert result.stdout == ""
+    assert snapshot(cli) == before
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["prepare", "-e", "qa", "-r", "x"], "unknown environment 'qa'"),
+        (["deploy", "-e", "qa", "--yes"], "unknown environment 'qa'"),
+        (["publish", "API", image("api", "x")], "invalid image name 'API'"),
+        (["publish", "../api", image("api", "x")], "invalid image name"),
+        (["publish", "api", "nginx"], "invalid image URL 'nginx'"),
+        (["publish", "api", "registry.example.com/api"], "invalid image URL"),
+        (["publish", "api", image("api", "x"), "--label", "qa"], "unknown environment 'qa'"),
+        (["prepare", "-e", "stage", "-r", ""], "the reason is empty"),
+        (["prepare", "-e", "stage", "-r", "x" * 1001], "at most 1000"),
+        (["prepare", "-e", "stage", "-r", "x", "-i", "nope"], "no image nope under"),
+        (["prepare", "-e", "stage", "-r", "x", "-i", "Api"], "invalid image name"),
+        (["prepare", "-e", "stage", "-r", "x", "--from", "stage"], "from its own images"),
+        (["deploy", "-e", "stage", "--version", "v9", "--yes"], "stage has no manifest v9"),
+        (["deploy", "-e", "stage", "--version", "7", "--yes"], "invalid version '7'"),
+        (["deploy", "-e", "stage", "--version", "v0", "--yes"], "invalid version 'v0'"),
+        (["rollback", "-e", "stage", "-r", "x", "--to", "vx", "--yes"], "invalid version 'vx'"),
+        (["rollback", "-e", "stage", "-r", "x", "--yes"], "no successful deployment before"),
+        (["show", "-e", "stage", "v-1"], "invalid version 'v-1'"),
+        (["status", "--at", "last tuesday"], "invalid time 'last tuesday'"),
+        (["history", "-e", "stage", "--limit", "0"], "--limit must be at least 1"),
+        (["prepare", "-e", "stage"], "Missing option '--reason'"),
+        (["deploy", "-e", "stage", "--colour", "red"], "No such option: --colour"),
+    ],
+)
+def test_bad_arguments_are_refused(released: Cli, args: list[str], message: str) -> None:
+    assert_refused(released, args, message)
+
+
+def test_a_missing_config_is_bad_input(released: Cli, tmp_path: Path) -> None:
+    released.env["TF_RELEASE_CONFIG"] = str(tmp_path / "nowhere.toml")
+    assert_refused(released, ["status"], "nowhere.toml does not exist")
+
+
+def test_an_invalid_config_names_the_key(released: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(CONFIG + "\n[environments.qa]\npromote_from = 1\n")
+    assert_refused(
+        released,
+        ["--config", str(path), "status"],
+        "environments.qa.promote_from: 1 is not of type 'string'",
+    )
+
+
+def test_images_outside_the_allow_list_are_refused(released: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "allow.toml"
+    path.write_text(CONFIG.replace("region", 'images = ["api"]\nregion'))
+    assert_refused(
+        released,
+        ["--config", str(path), "publish", "worker", image("worker", "x")],
+        "image 'worker' is not in the allow-list",
+    )
+
+
+def test_a_manifest_that_fails_the_schema_is_reported_with_its_key(released: Cli) -> None:
+    key = "catalogue/release_manifests/stage/v2.json"
+    s3 = released.client("s3")
+    document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    document["images"]["api"] = "not a url"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(document).encode())
+    assert_refused(released, ["deploy", "-e", "stage", "--yes"], f"s3://{BUCKET}/{key}: ")
+
+
+def test_a_hand_edited_manifest_is_not_used(released: Cli) -> None:
+    key = "catalogue/release_manifests/stage/v2.json"
+    s3 = released.client("s3")
+    document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    document["images"]["api"] = image("api", "sneaky")
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(document).encode())
+    assert_refused(released, ["deploy", "-e", "stage", "--yes"], "checksum mismatch")
+
+
+def test_no_credentials_is_an_aws_failure_that_says_what_to_set(released: Cli) -> None:
+    del released.env["AWS_ACCESS_KEY_ID"], released.env["AWS_SECRET_ACCESS_KEY"]
+    assert_refused(released, ["status"], "no AWS credentials", code=1)
+
+
+def test_a_missing_bucket_is_an_aws_failure_naming_the_bucket(
+    released: Cli, tmp_path: Path
+) -> None:
+    path = tmp_path / "nobucket.toml"
+    path.write_text(CONFIG.replace(BUCKET, "no-such-bucket"))
+    assert_refused(
+        released, ["--config", str(path), "status"], "bucket no-such-bucket does not exist", code=1
+    )

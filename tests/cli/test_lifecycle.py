@@ -1,0 +1,103 @@
+"""The README's story, as an operator types it, against a moto server."""
+
+import json
+
+from tests.conftest import Cli
+from tests.support.project import image
+
+
+def publish(cli: Cli, tag: str, *names: str) -> None:
+    for name in names or ("api", "worker"):
+        cli.ok("publish", name, image(name, tag))
+
+
+def ssm_value(cli: Cli, name: str) -> str:
+    return cli.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]
+
+
+def test_publish_prints_the_parameter_it_wrote(cli: Cli) -> None:
+    out = cli.ok("publish", "api", image("api", "abc"))
+    assert out.strip() == f"Published /catalogue/image_ids/latest/api = {image('api', 'abc')}"
+    assert ssm_value(cli, "/catalogue/image_ids/latest/api") == image("api", "abc")
+
+
+def test_prepare_prints_the_new_version_and_its_changes(cli: Cli) -> None:
+    publish(cli, "abc")
+    out = cli.ok("prepare", "--env", "stage", "--reason", "first release")
+    assert out.splitlines()[0] == "Prepared v1 for stage:"
+    assert f"  + api: {image('api', 'abc')}" in out
+
+
+def test_apply_deploys_and_status_reports_it(cli: Cli) -> None:
+    publish(cli, "abc")
+    out = cli.ok("apply", "--env", "stage", "--reason", "first", "--yes")
+    assert out.startswith("Deployed v1 to stage.")
+    assert ssm_value(cli, "/catalogue/image_ids/stage/api") == image("api", "abc")
+    [status] = json.loads(cli.ok("status", "--env", "stage", "--json"))
+    assert status["version"] == "v1"
+    assert status["images"]["worker"] == image("worker", "abc")
+    assert status["lock"] is None
+
+
+def test_the_whole_lifecycle_with_selective_update_promotion_and_rollback(cli: Cli) -> None:
+    publish(cli, "one")
+    cli.ok("apply", "-e", "stage", "-r", "first", "--yes")
+    cli.ok("apply", "-e", "prod", "-r", "promote first", "--yes")
+
+    publish(cli, "two")
+    out = cli.ok("apply", "-e", "stage", "-r", "only api", "--image", "api", "--yes")
+    assert "~ api:" in out and "(1 unchanged)" in out
+    cli.ok("apply", "-e", "prod", "-r", "promote api", "--yes")
+    assert ssm_value(cli, "/catalogue/image_ids/prod/api") == image("api", "two")
+    assert ssm_value(cli, "/catalogue/image_ids/prod/worker") == image("worker", "one")
+
+    out = cli.ok("rollback", "-e", "prod", "-r", "api two is broken", "--yes")
+    assert out.startswith("Rolled prod back to v1 as v3.")
+    assert ssm_value(cli, "/catalogue/image_ids/prod/api") == image("api", "one")
+
+    history = json.loads(cli.ok("history", "-e", "prod", "--json"))
+    assert [entry["version"] for entry in history] == ["v3", "v2", "v1"]
+    assert history[0]["source"] == "v1"
+    assert [d["outcome"] for d in history[0]["deployments"]] == ["succeeded"]
+
+    shown = json.loads(cli.ok("show", "-e", "prod", "v2", "--json"))
+    assert shown["images"]["api"] == image("api", "two")
+    assert shown["reason"] == "promote api"
+
+
+def test_deploy_a_named_version(cli: Cli) -> None:
+    publish(cli, "one")
+    cli.ok("prepare", "-e", "stage", "-r", "one")
+    publish(cli, "two")
+    cli.ok("prepare", "-e", "stage", "-r", "two")
+    result = json.loads(cli.ok("deploy", "-e", "stage", "--version", "v1", "--yes", "--json"))
+    assert result["version"] == "v1" and result["outcome"] == "succeeded"
+    assert ssm_value(cli, "/catalogue/image_ids/stage/api") == image("api", "one")
+
+
+def test_status_at_a_time_before_any_deploy_says_nothing_ran(cli: Cli) -> None:
+    publish(cli, "one")
+    cli.ok("apply", "-e", "stage", "-r", "one", "--yes")
+    [status] = json.loads(cli.ok("status", "-e", "stage", "--at", "2000-01-01T00:00Z", "--json"))
+    assert status["version"] is None
+    [status] = json.loads(cli.ok("status", "-e", "stage", "--at", "2999-01-01T00:00Z", "--json"))
+    assert status["version"] == "v1"
+
+
+def test_prepare_with_nothing_new_says_so_and_exits_zero(cli: Cli) -> None:
+    publish(cli, "one")
+    cli.ok("apply", "-e", "stage", "-r", "one", "--yes")
+    out = cli.ok("prepare", "-e", "stage", "-r", "again")
+    assert "already runs these images" in out
+
+
+def test_deploy_without_a_terminal_or_yes_refuses_before_writing(cli: Cli) -> None:
+    publish(cli, "one")
+    cli.ok("prepare", "-e", "stage", "-r", "one")
+    result = cli.run("deploy", "-e", "stage")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "tf-release: error: no terminal to confirm on: pass --yes to deploy without asking"
+    )
+    [status] = json.loads(cli.ok("status", "-e", "stage", "--json"))
+    assert status["version"] is None and status["lock"] is None
