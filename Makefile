@@ -1,6 +1,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
+# Terraform cannot download providers on these machines: use the local mirror where there is one.
+TF_RELEASE_TEST_PLUGIN_DIR ?= $(wildcard /opt/tf-plugins)
+export TF_RELEASE_TEST_PLUGIN_DIR
 
 .PHONY: install test lint format clean
 

@@ -23,7 +23,9 @@ BIN = Path(sys.executable).parent
 def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Dummy credentials only: nothing a test does can reach a real AWS account."""
     for name in list(os.environ):
-        if name.startswith("AWS_") or name.startswith("TF_RELEASE_"):
+        if name.startswith("AWS_") or (
+            name.startswith("TF_RELEASE_") and not name.startswith("TF_RELEASE_TEST_")
+        ):
             monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -71,6 +71,10 @@ Images = Annotated[
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
+PlanOnly = Annotated[
+    bool,
+    typer.Option("--plan-only", help="Stop after terraform plan; put SSM back, deploy nothing."),
+]
 LockTimeout = Annotated[
     float, typer.Option("--lock-timeout", help="Seconds to wait for another deploy to finish.")
 ]
@@ -84,20 +88,28 @@ def _print_json(document: object) -> None:
     typer.echo(json.dumps(document, indent=2, sort_keys=False))
 
 
-def _print_changes(changes: Any) -> None:
+def _print_changes(changes: Any, out: Any = None) -> None:
     for name, url in changes.added.items():
-        typer.echo(f"  + {name}: {url}")
+        print(f"  + {name}: {url}", file=out)
     for name, (old, new) in changes.changed.items():
-        typer.echo(f"  ~ {name}: {old} → {new}")
+        print(f"  ~ {name}: {old} → {new}", file=out)
     for name, url in changes.removed.items():
-        typer.echo(f"  - {name}: {url}")
+        print(f"  - {name}: {url}", file=out)
     if changes.unchanged:
-        typer.echo(f"  ({len(changes.unchanged)} unchanged)")
+        print(f"  ({len(changes.unchanged)} unchanged)", file=out)
 
 
-def _confirmer(yes: bool, as_json: bool) -> Any:
+def _terraform(stores: Any, env: str, as_json: bool) -> Any:
+    """The environment's Terraform run (None without terraform_dir); its output goes to the
+    terminal, or to stderr when stdout carries JSON."""
+    from tf_release.terraform import runner_for
+
+    return runner_for(stores.config, env, live=sys.stderr if as_json else sys.stdout)
+
+
+def _confirmer(yes: bool, as_json: bool, plan_only: bool = False) -> Any:
     """--yes, or a question on the terminal; with neither, refuse before anything is written."""
-    if yes:
+    if yes or plan_only:
         return lambda plan: True
     if not sys.stdin.isatty():
         raise BadInput("no terminal to confirm on: pass --yes to deploy without asking")
@@ -105,13 +117,9 @@ def _confirmer(yes: bool, as_json: bool) -> Any:
     def ask(plan: Any) -> bool:
         out = sys.stderr if as_json else sys.stdout
         print(f"Deploy {plan.manifest.name} to {plan.environment}:", file=out)
+        _print_changes(plan.changes, out)
         if plan.terraform is not None:
-            summary = plan.terraform
-            print(
-                f"  Terraform: {summary.add} to add, {summary.change} to change, "
-                f"{summary.destroy} to destroy",
-                file=out,
-            )
+            print(f"  Terraform: {plan.terraform.describe()}", file=out)
         return typer.confirm("Go ahead?", default=False, err=as_json)
 
     return ask
@@ -121,10 +129,11 @@ def _print_deploy(result: Any) -> None:
     plan = result.plan
     if result.deployment is None:
         typer.echo(f"Planned {plan.manifest.name} for {plan.environment}; nothing was deployed.")
-        _print_changes(plan.changes)
-        return
-    typer.echo(f"Deployed {plan.manifest.name} to {plan.environment}.")
+    else:
+        typer.echo(f"Deployed {plan.manifest.name} to {plan.environment}.")
     _print_changes(plan.changes)
+    if plan.terraform is not None:
+        typer.echo(f"  Terraform: {plan.terraform.describe()}")
 
 
 @app.command()
@@ -174,15 +183,25 @@ def deploy(
         str | None, typer.Option("--version", "-v", help="Manifest to deploy (default: newest).")
     ] = None,
     yes: Yes = False,
+    plan_only: PlanOnly = False,
     lock_timeout: LockTimeout = 0,
     as_json: Json = False,
 ) -> None:
-    """Step 3: write a manifest's images to SSM for an environment and record the deployment."""
+    """Step 3: write a manifest's images to SSM, run Terraform, and record the deployment."""
     from tf_release import release
 
     number = _version(version)
-    confirm = _confirmer(yes, as_json)
-    result = release.deploy(_stores(ctx), env, number, confirm=confirm, lock_timeout=lock_timeout)
+    confirm = _confirmer(yes, as_json, plan_only)
+    stores = _stores(ctx)
+    result = release.deploy(
+        stores,
+        env,
+        number,
+        terraform=_terraform(stores, env, as_json),
+        confirm=confirm,
+        lock_timeout=lock_timeout,
+        plan_only=plan_only,
+    )
     _print_json(result.to_document()) if as_json else _print_deploy(result)
 
 
@@ -194,15 +213,25 @@ def apply(
     image: Images = None,
     force: Annotated[bool, typer.Option(help="Deploy even if nothing changes.")] = False,
     yes: Yes = False,
+    plan_only: PlanOnly = False,
     lock_timeout: LockTimeout = 0,
     as_json: Json = False,
 ) -> None:
     """Prepare and deploy in one step: the everyday command."""
     from tf_release import release
 
-    confirm = _confirmer(yes, as_json)
+    confirm = _confirmer(yes, as_json, plan_only)
+    stores = _stores(ctx)
     prepared, result = release.apply(
-        _stores(ctx), env, reason, image or (), force, confirm=confirm, lock_timeout=lock_timeout
+        stores,
+        env,
+        reason,
+        image or (),
+        force,
+        terraform=_terraform(stores, env, as_json),
+        confirm=confirm,
+        lock_timeout=lock_timeout,
+        plan_only=plan_only,
     )
     if as_json:
         document = prepared.to_document()
@@ -232,8 +261,15 @@ def rollback(
 
     target = _version(to)
     confirm = _confirmer(yes, as_json)
+    stores = _stores(ctx)
     manifest, result = release.rollback(
-        _stores(ctx), env, reason, target, confirm=confirm, lock_timeout=lock_timeout
+        stores,
+        env,
+        reason,
+        target,
+        terraform=_terraform(stores, env, as_json),
+        confirm=confirm,
+        lock_timeout=lock_timeout,
     )
     if as_json:
         _print_json(result.to_document())

@@ -22,6 +22,7 @@ from tf_release.manifest import ImageChanges, Manifest, diff_images
 from tf_release.s3 import DeploymentLog, ManifestStore, StateStore
 from tf_release.ssm import ImageStore
 from tf_release.state import Deployed, Deployment, DeploymentEntry, EnvironmentState, Lock
+from tf_release.terraform import PlanSummary
 
 LOCK_POLL_SECONDS = 2.0
 
@@ -61,24 +62,6 @@ def open_stores(config: Config, profile: str | None = None, region: str | None =
         identify=session.caller_arn,
         session=session,
     )
-
-
-@dataclass(frozen=True)
-class PlanSummary:
-    """What Terraform's saved plan would do."""
-
-    add: int = 0
-    change: int = 0
-    destroy: int = 0
-    resources: tuple[str, ...] = ()
-
-    def to_document(self) -> dict[str, Any]:
-        return {
-            "add": self.add,
-            "change": self.change,
-            "destroy": self.destroy,
-            "resources": list(self.resources),
-        }
 
 
 class TerraformRun(Protocol):
@@ -256,6 +239,7 @@ def apply(
     terraform: TerraformRun | None = None,
     confirm: Confirm = _always,
     lock_timeout: float = 0,
+    plan_only: bool = False,
 ) -> tuple[Prepared, DeployResult | None]:
     """Prepare and deploy in one step; nothing is deployed when nothing would change."""
     prepared = prepare(stores, environment, reason, images, force=force)
@@ -270,6 +254,7 @@ def apply(
         terraform,
         confirm,
         lock_timeout,
+        plan_only,
     )
     return prepared, result
 

@@ -9,7 +9,8 @@ import pytest
 from tests.support.project import BUCKET, PROJECT, REGION, image
 from tf_release import release
 from tf_release.errors import BadInput, LockHeld, TerraformFailed
-from tf_release.release import PlanSummary, Stores
+from tf_release.release import Stores
+from tf_release.terraform import PlanSummary
 
 
 def ssm_images(label: str) -> dict[str, str]:

@@ -1,0 +1,46 @@
+provider "aws" {
+  region = var.region
+}
+
+# Route 1: one SSM data source per image. Needs only the aws provider. Image URLs are not
+# secret: `insecure_value` keeps them out of Terraform's sensitive-value handling.
+data "aws_ssm_parameter" "image" {
+  for_each = var.image_source == "ssm" ? toset(var.images) : toset([])
+  name     = "/${var.project}/image_ids/${var.environment}/${each.key}"
+}
+
+# Route 2: every image of the environment, and the manifest version, in one data source.
+module "release" {
+  source      = "../../modules/release_manifest"
+  count       = var.image_source == "module" ? 1 : 0
+  project     = var.project
+  environment = var.environment
+  region      = var.region
+}
+
+locals {
+  image_urls = var.image_source == "ssm" ? {
+    for name, parameter in data.aws_ssm_parameter.image : name => parameter.insecure_value
+  } : module.release[0].images
+}
+
+resource "aws_ecs_task_definition" "service" {
+  for_each = toset(var.images)
+
+  family = "${var.project}-${var.environment}-${each.key}"
+  container_definitions = jsonencode([{
+    name      = each.key
+    image     = local.image_urls[each.key]
+    essential = true
+    memory    = 256
+  }])
+}
+
+resource "aws_ecs_service" "service" {
+  for_each = var.cluster_arn == null ? toset([]) : toset(var.images)
+
+  name            = "${var.project}-${var.environment}-${each.key}"
+  cluster         = var.cluster_arn
+  task_definition = aws_ecs_task_definition.service[each.key].arn
+  desired_count   = 1
+}

@@ -1,0 +1,40 @@
+variable "project" {
+  description = "The tf-release project."
+  type        = string
+  default     = "catalogue"
+}
+
+variable "environment" {
+  description = "The environment this stack deploys."
+  type        = string
+  default     = "stage"
+}
+
+variable "region" {
+  description = "AWS region."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "images" {
+  description = "The images (tf-release image names) that run as services in this stack."
+  type        = list(string)
+  default     = ["api", "worker"]
+}
+
+variable "image_source" {
+  description = "Where the image URLs come from: \"ssm\" (aws_ssm_parameter) or \"module\" (release_manifest)."
+  type        = string
+  default     = "ssm"
+
+  validation {
+    condition     = contains(["ssm", "module"], var.image_source)
+    error_message = "image_source must be \"ssm\" or \"module\"."
+  }
+}
+
+variable "cluster_arn" {
+  description = "ECS cluster for the services; null registers the task definitions only."
+  type        = string
+  default     = null
+}

@@ -1,0 +1,61 @@
+"""`tf-release-manifest`: Terraform's external data program for an environment's images.
+
+Reads `{"project": …, "environment": …, "region": …}` on stdin and prints one JSON object of
+strings: image name → image URL as SSM holds them now, and `_version` → the manifest version
+whose images those are (empty when none was recorded). No side effects. Any error is one line on
+stderr and exit code 1, which Terraform shows as the data source's error.
+"""
+
+import json
+import sys
+from typing import Any, NoReturn
+
+from tf_release import naming
+from tf_release.errors import BadInput, ReleaseError
+
+VERSION_KEY = "_version"  # image names start with a letter or digit, so this never collides
+
+
+def parse_query(text: str) -> tuple[str, str, str | None]:
+    try:
+        query: Any = json.loads(text)
+    except ValueError:
+        raise BadInput("the query on stdin is not JSON") from None
+    if not isinstance(query, dict) or not all(isinstance(v, str) for v in query.values()):
+        raise BadInput("the query must be a JSON object of strings")
+    missing = [key for key in ("project", "environment") if not query.get(key)]
+    if missing:
+        raise BadInput(f"the query lacks {' and '.join(missing)}")
+    unknown = sorted(set(query) - {"project", "environment", "region"})
+    if unknown:
+        raise BadInput(f"unknown query keys: {', '.join(unknown)}")
+    project = query["project"]
+    if not naming.PROJECT_NAME.fullmatch(project):
+        raise BadInput(f"invalid project name {project!r}")
+    return project, naming.check_environment_name(query["environment"]), query.get("region") or None
+
+
+def read_release(project: str, environment: str, region: str | None) -> dict[str, str]:
+    from tf_release.aws import AwsSession
+    from tf_release.ssm import ImageStore
+
+    images = ImageStore(AwsSession(region=region), project)
+    found = images.read(environment)
+    version = images.read_version(environment)
+    if not found and version is None:
+        raise BadInput(
+            f"nothing is deployed to {environment} of {project}: no parameters under "
+            f"{naming.image_path(project, environment)}"
+        )
+    return {**found, VERSION_KEY: "" if version is None else naming.format_version(version)}
+
+
+def main() -> NoReturn:
+    try:
+        result = read_release(*parse_query(sys.stdin.read()))
+    except ReleaseError as error:
+        print(f"tf-release-manifest: {error}", file=sys.stderr)
+        sys.exit(1)
+    json.dump(result, sys.stdout, sort_keys=True)
+    sys.stdout.write("\n")
+    sys.exit(0)

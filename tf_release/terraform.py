@@ -1,0 +1,222 @@
+"""Terraform runs, through python-terraform: init, a saved plan, then exactly that plan applied.
+
+python-terraform 0.10.1 builds the argument lists and its `init`, `plan` and `apply` helpers
+work with current Terraform (each proved in tests/e2e). Its `cmd()` runner does not: it blocks
+in `communicate()` without exposing the process, so output cannot stream live and an interrupt
+cannot reach Terraform. `_Terraform.cmd` keeps python-terraform's argument building and runs the
+process itself: an argument list (never a shell), output streamed and kept, and an interrupt
+passed on to Terraform as SIGINT so it can stop cleanly.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, TextIO
+
+from python_terraform import Terraform
+
+from tf_release.config import Config, Environment
+from tf_release.errors import BadInput, TerraformFailed
+
+BINARY_VARIABLE = "TF_RELEASE_TERRAFORM"
+STOP_GRACE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """A read-only view of `terraform show -json PLAN` (as tftest's TerraformPlanOutput)."""
+
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+    resources: tuple[str, ...] = ()
+
+    @classmethod
+    def from_show_json(cls, document: dict[str, Any]) -> "PlanSummary":
+        add = change = destroy = 0
+        resources = []
+        for resource in document.get("resource_changes", []):
+            actions = resource["change"]["actions"]
+            if actions in (["no-op"], ["read"]):
+                continue
+            add += "create" in actions
+            destroy += "delete" in actions
+            change += actions == ["update"]
+            action = "replace" if len(actions) > 1 else actions[0]
+            resources.append(f"{resource['address']} ({action})")
+        return cls(add, change, destroy, tuple(resources))
+
+    @property
+    def empty(self) -> bool:
+        return not (self.add or self.change or self.destroy)
+
+    def describe(self) -> str:
+        return f"{self.add} to add, {self.change} to change, {self.destroy} to destroy"
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "add": self.add,
+            "change": self.change,
+            "destroy": self.destroy,
+            "resources": list(self.resources),
+        }
+
+
+def find_binary(configured: str | None) -> str:
+    """TF_RELEASE_TERRAFORM, then `terraform_bin` from the config, then `terraform` on PATH."""
+    wanted = os.environ.get(BINARY_VARIABLE) or configured or "terraform"
+    found = shutil.which(wanted)
+    if found is None:
+        raise TerraformFailed(
+            f"Terraform binary {wanted!r} not found: install Terraform, or set `terraform_bin` "
+            f"in tf-release.toml or {BINARY_VARIABLE}"
+        )
+    return found
+
+
+def runner_for(
+    config: Config, environment: str, live: TextIO | None = None
+) -> "TerraformRunner | None":
+    """The environment's Terraform run, or None when it has no `terraform_dir` (SSM only).
+
+    Checks the binary and the folder now, before anything is written.
+    """
+    env = config.environment(environment)
+    if env.terraform_dir is None:
+        return None
+    if not env.terraform_dir.is_dir():
+        raise BadInput(f"terraform_dir of {environment} does not exist: {env.terraform_dir}")
+    for var_file in env.var_files:
+        if not var_file.is_file():
+            raise BadInput(f"var_files of {environment}: {var_file} does not exist")
+    return TerraformRunner(env, find_binary(config.terraform_bin), live)
+
+
+class _Terraform(Terraform):  # type: ignore[misc]
+    def __init__(self, working_dir: Path, binary: str, var_files: Iterable[Path], live: TextIO):
+        super().__init__(
+            working_dir=str(working_dir),
+            terraform_bin_path=binary,
+            var_file=[str(path) for path in var_files] or None,
+        )
+        self.live = live
+
+    def cmd(self, cmd: str, *args: Any, **kwargs: Any) -> tuple[int, str, str]:
+        """python-terraform's contract (`capture_output=False` shows the output live)."""
+        show = kwargs.pop("capture_output", True) is not True
+        kwargs.pop("raise_on_error", None)
+        argv = self.generate_cmd_string(cmd, *args, **kwargs)
+        try:
+            return _run(argv, Path(self.working_dir), self.live if show else None)
+        finally:
+            self.temp_var_files.clean_up()
+
+
+def _run(argv: list[str], cwd: Path, live: TextIO | None) -> tuple[int, str, str]:
+    env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+    process = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # a terminal's Ctrl-C reaches Terraform once, from us
+    )
+    out: list[str] = []
+    err: list[str] = []
+    assert process.stdout is not None and process.stderr is not None
+    readers = [
+        threading.Thread(target=_tee, args=(process.stdout, out, live), daemon=True),
+        threading.Thread(
+            target=_tee, args=(process.stderr, err, sys.stderr if live else None), daemon=True
+        ),
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        code = process.wait()
+    except BaseException:
+        _stop(process)
+        raise
+    finally:
+        for reader in readers:
+            reader.join(timeout=10)
+    return code, "".join(out), "".join(err)
+
+
+def _tee(stream: IO[bytes], kept: list[str], live: TextIO | None) -> None:
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", errors="replace")
+        kept.append(line)
+        if live is not None:
+            live.write(line)
+            live.flush()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Ask Terraform to stop as on Ctrl-C (it finishes the current step and saves state)."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _error_line(err: str, out: str) -> str:
+    lines = [line.strip(" │╷╵\t") for line in (err + out).splitlines()]
+    errors = [line for line in lines if line.startswith("Error:")]
+    rest = [line for line in lines if line]
+    return errors[0] if errors else rest[-1] if rest else "no output"
+
+
+class TerraformRunner:
+    """One deploy's Terraform run in an environment's `terraform_dir`."""
+
+    def __init__(self, env: Environment, binary: str, live: TextIO | None = None) -> None:
+        assert env.terraform_dir is not None
+        self.env = env
+        self._plans = tempfile.TemporaryDirectory(prefix="tf-release-plan-")
+        self.plan_path = Path(self._plans.name) / "release.tfplan"
+        self.tf = _Terraform(env.terraform_dir, binary, env.var_files, live or sys.stdout)
+
+    def _check(self, step: str, result: tuple[int, str, str], ok: Iterable[int] = (0,)) -> str:
+        code, out, err = result
+        if code not in ok:
+            raise TerraformFailed(
+                f"terraform {step} failed in {self.env.terraform_dir} (exit {code}): "
+                f"{_error_line(err, out)}"
+            )
+        return out
+
+    def init(self) -> None:
+        self._check(
+            "init",
+            self.tf.init(backend_config=self.env.backend_config or None, capture_output=False),
+        )
+        if self.env.workspace:
+            self._check(
+                "workspace select",
+                self.tf.cmd("workspace select", self.env.workspace, or_create=True),
+            )
+
+    def plan(self) -> PlanSummary:
+        self.init()
+        # -detailed-exitcode (python-terraform's default): 0 no changes, 2 changes, 1 error
+        self._check("plan", self.tf.plan(out=str(self.plan_path), capture_output=False), (0, 2))
+        shown = self._check("show", self.tf.cmd("show", str(self.plan_path), json=True))
+        return PlanSummary.from_show_json(json.loads(shown))
+
+    def apply(self) -> None:
+        self._check("apply", self.tf.apply(str(self.plan_path), capture_output=False))
