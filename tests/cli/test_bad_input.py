@@ -6,22 +6,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Cli
+from tests.support.assertions import assert_refused
 from tests.support.project import BUCKET, CONFIG, image
 from tf_release import release
-
-
-def snapshot(cli: Cli) -> tuple[dict[str, str], dict[str, str]]:
-    ssm = cli.client("ssm")
-    parameters = {
-        p["Name"]: p["Value"]
-        for page in ssm.get_paginator("get_parameters_by_path").paginate(Path="/", Recursive=True)
-        for p in page["Parameters"]
-    }
-    s3 = cli.client("s3")
-    objects = {
-        item["Key"]: item["ETag"] for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
-    }
-    return parameters, objects
 
 
 @pytest.fixture
@@ -33,19 +20,6 @@ def released(cli: Cli) -> Cli:
     release.publish(stores, "api", image("api", "two"))
     release.prepare(stores, "stage", "two")
     return cli
-
-
-def assert_refused(cli: Cli, args: list[str], message: str, code: int = 2) -> None:
-    before = snapshot(cli)
-    result = cli.run(*args)
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("tf-release: error: ")
-    assert message in lines[0]
-    assert result.stdout == ""
-    assert snapshot(cli) == before
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,12 @@
 
 import json
 
+import pytest
+
 from tests.conftest import Cli
 from tests.support.project import image
+from tf_release import release
+from tf_release.terraform import PlanSummary
 
 
 def publish(cli: Cli, tag: str, *names: str) -> None:
@@ -101,3 +105,32 @@ def test_deploy_without_a_terminal_or_yes_refuses_before_writing(cli: Cli) -> No
     )
     [status] = json.loads(cli.ok("status", "-e", "stage", "--json"))
     assert status["version"] is None and status["lock"] is None
+
+
+def test_unlock_clears_the_lock_of_a_deploy_that_died(cli: Cli) -> None:
+    stores = cli.stores()
+    release.publish(stores, "api", image("api", "one"))
+    release.prepare(stores, "stage", "one")
+
+    class DiesMidway:
+        def plan(self) -> PlanSummary:
+            raise SystemExit("the laptop died")
+
+        def apply(self) -> None:
+            raise AssertionError("never reached")
+
+    with pytest.raises(SystemExit):
+        release.deploy(stores, "stage", terraform=DiesMidway())
+
+    out = cli.ok("status", "-e", "stage")
+    assert "a deploy is in progress or was abandoned: arn:aws:sts::123456789012:user/moto" in out
+    assert "tf-release unlock --env stage" in out
+    refused = cli.run("unlock", "-e", "stage")
+    assert refused.returncode == 2 and "pass --yes to clear the lock" in refused.stderr
+
+    out = cli.ok("unlock", "-e", "stage", "--yes")
+    assert out.startswith("Cleared the lock of arn:aws:sts::123456789012:user/moto on ")
+    assert cli.ok("unlock", "-e", "stage", "--yes").strip() == "stage is not locked."
+    cli.ok("deploy", "-e", "stage", "--yes")
+    [status] = json.loads(cli.ok("status", "-e", "stage", "--json"))
+    assert status["version"] == "v1" and status["lock"] is None

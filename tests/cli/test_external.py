@@ -1,0 +1,69 @@
+"""`tf-release-manifest`, driven over stdin/stdout exactly as Terraform's external data source
+calls it."""
+
+import json
+
+import pytest
+
+from tests.conftest import Cli
+from tests.support.project import image
+from tf_release import release
+
+
+def query(cli: Cli, document: object) -> tuple[int, str, str]:
+    text = document if isinstance(document, str) else json.dumps(document)
+    result = cli.run(input=text, script="tf-release-manifest")
+    return result.returncode, result.stdout, result.stderr
+
+
+@pytest.fixture
+def deployed(cli: Cli) -> Cli:
+    stores = cli.stores()
+    for name in ("api", "worker"):
+        release.publish(stores, name, image(name, "one"))
+    release.apply(stores, "stage", "one")
+    return cli
+
+
+def test_it_prints_the_environment_images_and_version_as_strings(deployed: Cli) -> None:
+    code, out, err = query(deployed, {"project": "catalogue", "environment": "stage"})
+    assert code == 0, err
+    assert json.loads(out) == {
+        "api": image("api", "one"),
+        "worker": image("worker", "one"),
+        "_version": "v1",
+    }
+
+
+def test_the_region_may_be_given_in_the_query(deployed: Cli) -> None:
+    del deployed.env["AWS_DEFAULT_REGION"]
+    code, out, _ = query(
+        deployed, {"project": "catalogue", "environment": "stage", "region": "eu-west-1"}
+    )
+    assert code == 0 and json.loads(out)["_version"] == "v1"
+
+
+@pytest.mark.parametrize(
+    "document,message",
+    [
+        ({"project": "catalogue"}, "the query lacks environment"),
+        ({}, "the query lacks project and environment"),
+        ("not json", "the query on stdin is not JSON"),
+        ({"project": "catalogue", "environment": "stage", "colour": "red"}, "unknown query keys"),
+        ({"project": "catalogue", "environment": "../prod"}, "invalid environment name"),
+        ({"project": "cata/logue", "environment": "stage"}, "invalid project name"),
+        ({"project": "catalogue", "environment": "qa"}, "nothing is deployed to qa of catalogue"),
+    ],
+)
+def test_bad_queries_fail_with_one_line(deployed: Cli, document: object, message: str) -> None:
+    code, out, err = query(deployed, document)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("tf-release-manifest: ")
+    assert message in err
+
+
+def test_aws_errors_fail_with_one_line(deployed: Cli) -> None:
+    del deployed.env["AWS_ACCESS_KEY_ID"], deployed.env["AWS_SECRET_ACCESS_KEY"]
+    code, out, err = query(deployed, {"project": "catalogue", "environment": "stage"})
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "no AWS credentials" in err

@@ -1,0 +1,39 @@
+"""A Terraform set-up that cannot work is reported before anything is written."""
+
+from pathlib import Path
+
+from tests.conftest import Cli
+from tests.support.assertions import assert_refused
+from tests.support.project import CONFIG, image
+from tf_release import release
+
+
+def with_terraform_dir(cli: Cli, tmp_path: Path, folder: str) -> None:
+    path = Path(cli.env["TF_RELEASE_CONFIG"])
+    path.write_text(
+        CONFIG.replace(
+            'promote_from = "latest"\n', f'promote_from = "latest"\nterraform_dir = "{folder}"\n', 1
+        )
+    )
+    release.publish(cli.stores(), "api", image("api", "one"))
+
+
+def test_a_missing_terraform_binary_is_named_before_anything_is_written(
+    cli: Cli, tmp_path: Path
+) -> None:
+    (tmp_path / "infra").mkdir()
+    with_terraform_dir(cli, tmp_path, "infra")
+    cli.env["TF_RELEASE_TERRAFORM"] = "terraform-that-is-not-there"
+    assert_refused(
+        cli,
+        ["apply", "-e", "stage", "-r", "one", "--yes"],
+        "Terraform binary 'terraform-that-is-not-there' not found",
+        code=1,
+    )
+
+
+def test_a_missing_terraform_dir_is_bad_input(cli: Cli, tmp_path: Path) -> None:
+    with_terraform_dir(cli, tmp_path, "no/such/folder")
+    assert_refused(
+        cli, ["apply", "-e", "stage", "-r", "one", "--yes"], "terraform_dir of stage does not exist"
+    )

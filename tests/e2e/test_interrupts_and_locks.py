@@ -1,0 +1,114 @@
+"""Deploys that are interrupted, declined, or meet another deploy, with real Terraform."""
+
+import json
+import os
+import pty
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+
+from tests.conftest import BIN, Cli
+from tests.e2e.conftest import copy_fixture, write_config
+from tests.support.project import image
+
+
+def slow_project(cli: Cli, seconds: int = 4) -> None:
+    stack = copy_fixture(cli, "slow_stack")
+    (stack / "terraform.tfvars").write_text(f"seconds = {seconds}\n")
+    write_config(
+        cli,
+        f'[environments.stage]\npromote_from = "latest"\nterraform_dir = "{stack}"\n'
+        'backend_config = { path = "state/stage.tfstate" }\n',
+    )
+    cli.ok("publish", "api", image("api", "one"))
+    cli.ok("apply", "-e", "stage", "-r", "one", "--yes")
+    cli.ok("publish", "api", image("api", "two"))
+    cli.ok("prepare", "-e", "stage", "-r", "two")
+
+
+def start(cli: Cli, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(BIN / "tf-release"), *args],
+        env=cli.env,
+        cwd=cli.cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def api_pointer(cli: Cli) -> str:
+    parameter = cli.client("ssm").get_parameter(Name="/catalogue/image_ids/stage/api")
+    return parameter["Parameter"]["Value"]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_sigterm_during_apply_restores_ssm_records_cancelled_and_unlocks(tf_cli: Cli) -> None:
+    slow_project(tf_cli, seconds=30)
+    run = start(tf_cli, "deploy", "-e", "stage", "--yes")
+    wait_for(lambda: api_pointer(tf_cli) == image("api", "two"))  # SSM written, Terraform next
+    time.sleep(3)  # well into plan or apply
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "tf-release: error: interrupted by SIGTERM"
+    assert api_pointer(tf_cli) == image("api", "one")
+    history = json.loads(tf_cli.ok("history", "-e", "stage", "--json"))
+    assert [d["outcome"] for d in history[0]["deployments"]] == ["cancelled"]
+    [status] = json.loads(tf_cli.ok("status", "-e", "stage", "--json"))
+    assert status["version"] == "v1" and status["lock"] is None
+
+
+def test_a_declined_plan_restores_ssm_and_records_cancelled(tf_cli: Cli) -> None:
+    slow_project(tf_cli, seconds=1)
+    controller, terminal = pty.openpty()
+    run = subprocess.Popen(
+        [str(BIN / "tf-release"), "deploy", "-e", "stage"],
+        env=tf_cli.env,
+        cwd=tf_cli.cwd,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(terminal)
+    seen = b""
+    deadline = time.monotonic() + 120
+    while b"Go ahead? [y/N]" not in seen:
+        assert time.monotonic() < deadline, seen
+        seen += os.read(controller, 4096)
+    assert b"~ api:" in seen and b"Terraform: 1 to add, 0 to change, 1 to destroy" in seen
+    os.write(controller, b"n\n")
+    _, err = run.communicate(timeout=60)
+    os.close(controller)
+    assert run.returncode == 1
+    assert err.strip() == "tf-release: error: plan declined; SSM was put back as it was"
+    assert api_pointer(tf_cli) == image("api", "one")
+    history = json.loads(tf_cli.ok("history", "-e", "stage", "--json"))
+    assert [d["outcome"] for d in history[0]["deployments"]] == ["cancelled"]
+
+
+def test_lock_timeout_waits_for_the_other_deploy(tf_cli: Cli) -> None:
+    slow_project(tf_cli, seconds=4)
+    first = start(tf_cli, "deploy", "-e", "stage", "--yes")
+    wait_for(lambda: api_pointer(tf_cli) == image("api", "two"))
+    second = start(
+        tf_cli, "deploy", "-e", "stage", "--version", "v1", "--yes", "--lock-timeout", "120"
+    )
+    assert first.wait(timeout=120) == 0
+    assert second.wait(timeout=120) == 0, second.communicate()
+    [status] = json.loads(tf_cli.ok("status", "-e", "stage", "--json"))
+    assert status["version"] == "v1"
+    assert api_pointer(tf_cli) == image("api", "one")
+
+
+def test_backend_config_reaches_terraform_init(tf_cli: Cli) -> None:
+    slow_project(tf_cli, seconds=0)
+    assert (tf_cli.cwd / "slow_stack/state/stage.tfstate").is_file()
