@@ -11,7 +11,9 @@ from typing import Any
 
 from tf_release.errors import AwsFailure
 
-RETRIES = {"mode": "standard", "max_attempts": 8}
+# botocore's standard mode: throttling, 5xx and connection errors are retried with exponential
+# backoff and jitter; five attempts ride out a burst in a few seconds without hiding an outage.
+RETRIES = {"mode": "standard", "max_attempts": 5}
 
 
 class AwsSession:
@@ -44,13 +46,15 @@ class AwsSession:
                 region_name=session.region_name,
             )
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
+    def client(self, service: str, region: str | None = None) -> Any:
+        """One client per service (and region, where a resource names its own)."""
+        key = f"{service}@{region}" if region else service
+        if key not in self._clients:
             with aws_errors(f"creating the {service} client"):
-                client = self._session.client(service, config=_client_config())
+                client = self._session.client(service, region_name=region, config=_client_config())
             client.meta.events.register("before-send", self._count)
-            self._clients[service] = client
-        return self._clients[service]
+            self._clients[key] = client
+        return self._clients[key]
 
     def _count(self, event_name: str, **kwargs: Any) -> None:
         self.requests[event_name.removeprefix("before-send.")] += 1
@@ -109,6 +113,7 @@ def aws_errors(doing: str, bucket: str | None = None) -> Iterator[None]:
             "ExpiredToken",
             "ExpiredTokenException",
             "SignatureDoesNotMatch",
+            "AuthorizationError",
         }:
             raise AwsFailure(
                 f"AWS denied access while {doing} ({code}: {message}): check your credentials "

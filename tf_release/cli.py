@@ -75,6 +75,10 @@ PlanOnly = Annotated[
     bool,
     typer.Option("--plan-only", help="Stop after terraform plan; put SSM back, deploy nothing."),
 ]
+SkipImageCheck = Annotated[
+    bool,
+    typer.Option("--skip-image-check", help="Do not check that the images still exist in ECR."),
+]
 LockTimeout = Annotated[
     float, typer.Option("--lock-timeout", help="Seconds to wait for another deploy to finish.")
 ]
@@ -105,6 +109,27 @@ def _terraform(stores: Any, env: str, as_json: bool) -> Any:
     from tf_release.terraform import runner_for
 
     return runner_for(stores.config, env, live=sys.stderr if as_json else sys.stdout)
+
+
+def _deploy_options(
+    stores: Any,
+    env: str,
+    *,
+    yes: bool,
+    as_json: bool,
+    lock_timeout: float,
+    skip_image_check: bool,
+    plan_only: bool = False,
+) -> Any:
+    from tf_release.release import DeployOptions
+
+    return DeployOptions(
+        terraform=_terraform(stores, env, as_json),
+        confirm=_confirmer(yes, as_json, plan_only),
+        lock_timeout=lock_timeout,
+        plan_only=plan_only,
+        check_images=not skip_image_check,
+    )
 
 
 def _confirmer(yes: bool, as_json: bool, plan_only: bool = False) -> Any:
@@ -142,11 +167,12 @@ def publish(
     image: Annotated[str, typer.Argument(help="Image name, e.g. api.")],
     url: Annotated[str, typer.Argument(help="Full image URL with a tag or digest.")],
     label: Annotated[str, typer.Option(help="Label to publish under.")] = naming.LATEST,
+    skip_image_check: SkipImageCheck = False,
 ) -> None:
     """Step 1: record a freshly pushed image under /{project}/image_ids/{label}/{image}."""
     from tf_release import release
 
-    name = release.publish(_stores(ctx), image, url, label)
+    name = release.publish(_stores(ctx), image, url, label, check_image=not skip_image_check)
     typer.echo(f"Published {name} = {url}")
 
 
@@ -184,6 +210,7 @@ def deploy(
     ] = None,
     yes: Yes = False,
     plan_only: PlanOnly = False,
+    skip_image_check: SkipImageCheck = False,
     lock_timeout: LockTimeout = 0,
     as_json: Json = False,
 ) -> None:
@@ -191,17 +218,17 @@ def deploy(
     from tf_release import release
 
     number = _version(version)
-    confirm = _confirmer(yes, as_json, plan_only)
     stores = _stores(ctx)
-    result = release.deploy(
+    options = _deploy_options(
         stores,
         env,
-        number,
-        terraform=_terraform(stores, env, as_json),
-        confirm=confirm,
+        yes=yes,
+        as_json=as_json,
         lock_timeout=lock_timeout,
+        skip_image_check=skip_image_check,
         plan_only=plan_only,
     )
+    result = release.deploy(stores, env, number, options)
     _print_json(result.to_document()) if as_json else _print_deploy(result)
 
 
@@ -214,25 +241,24 @@ def apply(
     force: Annotated[bool, typer.Option(help="Deploy even if nothing changes.")] = False,
     yes: Yes = False,
     plan_only: PlanOnly = False,
+    skip_image_check: SkipImageCheck = False,
     lock_timeout: LockTimeout = 0,
     as_json: Json = False,
 ) -> None:
     """Prepare and deploy in one step: the everyday command."""
     from tf_release import release
 
-    confirm = _confirmer(yes, as_json, plan_only)
     stores = _stores(ctx)
-    prepared, result = release.apply(
+    options = _deploy_options(
         stores,
         env,
-        reason,
-        image or (),
-        force,
-        terraform=_terraform(stores, env, as_json),
-        confirm=confirm,
+        yes=yes,
+        as_json=as_json,
         lock_timeout=lock_timeout,
+        skip_image_check=skip_image_check,
         plan_only=plan_only,
     )
+    prepared, result = release.apply(stores, env, reason, image or (), force, options)
     if as_json:
         document = prepared.to_document()
         document["deployment"] = result.to_document() if result else None
@@ -253,6 +279,7 @@ def rollback(
         typer.Option("--to", help="Version to go back to (default: the last good one before)."),
     ] = None,
     yes: Yes = False,
+    skip_image_check: SkipImageCheck = False,
     lock_timeout: LockTimeout = 0,
     as_json: Json = False,
 ) -> None:
@@ -260,17 +287,16 @@ def rollback(
     from tf_release import release
 
     target = _version(to)
-    confirm = _confirmer(yes, as_json)
     stores = _stores(ctx)
-    manifest, result = release.rollback(
+    options = _deploy_options(
         stores,
         env,
-        reason,
-        target,
-        terraform=_terraform(stores, env, as_json),
-        confirm=confirm,
+        yes=yes,
+        as_json=as_json,
         lock_timeout=lock_timeout,
+        skip_image_check=skip_image_check,
     )
+    manifest, result = release.rollback(stores, env, reason, target, options)
     if as_json:
         _print_json(result.to_document())
     else:

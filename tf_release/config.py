@@ -86,12 +86,24 @@ def load_config(path: Path) -> Config:
     except BadInput as error:
         raise BadInput(f"{path}: {error}") from None
     base = path.resolve().parent
+
+    def inside(name: str, key: str, value: str) -> Path:
+        """A path from the config, refused when it leads out of the config file's folder."""
+        resolved = (base / value).resolve()
+        if not resolved.is_relative_to(base):
+            raise BadInput(
+                f"{path}: environments.{name}.{key}: {value!r} is outside the project folder {base}"
+            )
+        return resolved
+
     environments = {
         name: Environment(
             name=name,
             promote_from=table["promote_from"],
-            terraform_dir=base / table["terraform_dir"] if "terraform_dir" in table else None,
-            var_files=tuple(base / item for item in table.get("var_files", ())),
+            terraform_dir=inside(name, "terraform_dir", table["terraform_dir"])
+            if "terraform_dir" in table
+            else None,
+            var_files=tuple(inside(name, "var_files", item) for item in table.get("var_files", ())),
             workspace=table.get("workspace"),
             backend_config=dict(table.get("backend_config", {})),
             role_arn=table.get("role_arn"),

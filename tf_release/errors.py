@@ -19,6 +19,12 @@ class AwsFailure(ReleaseError):
     exit_code = 1
 
 
+class ImagesMissing(ReleaseError):
+    """Images a release names are gone from their registry; deploying them would fail."""
+
+    exit_code = 1
+
+
 class LockHeld(ReleaseError):
     """Another deploy of the same environment is in progress (or was abandoned)."""
 

@@ -1,6 +1,7 @@
 """Name, version and key rules: every SSM name and S3 key the tool uses is spelled here, once."""
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tf_release.errors import BadInput
@@ -18,6 +19,11 @@ _TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 _DIGEST = r"sha256:[a-f0-9]{64}"
 IMAGE_URL = re.compile(
     rf"^{_DOMAIN}/{_PATH_PART}(?:/{_PATH_PART})*(?::{_TAG}(?:@{_DIGEST})?|@{_DIGEST})$"
+)
+
+ECR_URL = re.compile(
+    r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?"
 )
 
 LATEST = "latest"
@@ -40,6 +46,24 @@ def check_image_url(url: str) -> str:
             "registry/repository@sha256:<digest>"
         )
     return url
+
+
+@dataclass(frozen=True)
+class EcrImage:
+    url: str
+    account: str
+    region: str
+    repository: str
+    tag: str | None
+    digest: str | None
+
+
+def parse_ecr(url: str) -> EcrImage | None:
+    """The parts of an ECR image reference; None for other registries (they are not checked)."""
+    match = ECR_URL.fullmatch(url)
+    if match is None:
+        return None
+    return EcrImage(url, **match.groupdict())
 
 
 def check_environment_name(name: str) -> str:

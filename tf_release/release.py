@@ -17,7 +17,15 @@ from typing import Any, Protocol
 from tf_release import naming
 from tf_release.aws import AwsSession
 from tf_release.config import Config, Environment
-from tf_release.errors import BadInput, Cancelled, LockHeld, ReleaseError
+from tf_release.ecr import ImageRegistry
+from tf_release.errors import (
+    AwsFailure,
+    BadInput,
+    Cancelled,
+    ImagesMissing,
+    LockHeld,
+    ReleaseError,
+)
 from tf_release.manifest import ImageChanges, Manifest, diff_images
 from tf_release.s3 import DeploymentLog, ManifestStore, StateStore
 from tf_release.ssm import ImageStore
@@ -40,6 +48,7 @@ class Stores:
     manifests: ManifestStore
     states: StateStore
     deployments: DeploymentLog
+    registry: ImageRegistry
     identify: Callable[[], str]
     session: AwsSession | None = None
     clock: Callable[[], datetime] = utc_now
@@ -59,6 +68,7 @@ def open_stores(config: Config, profile: str | None = None, region: str | None =
         manifests=ManifestStore(session, config.bucket, config.project),
         states=StateStore(session, config.bucket, config.project),
         deployments=DeploymentLog(session, config.bucket, config.project),
+        registry=ImageRegistry(session),
         identify=session.caller_arn,
         session=session,
     )
@@ -130,11 +140,18 @@ def _version_or_none(version: int | None) -> str | None:
 # Step 1: build → artefact
 
 
-def publish(stores: Stores, image: str, url: str, label: str = naming.LATEST) -> str:
-    """Point `/{project}/image_ids/{label}/{image}` at a freshly pushed image."""
+def publish(
+    stores: Stores, image: str, url: str, label: str = naming.LATEST, check_image: bool = True
+) -> str:
+    """Point `/{project}/image_ids/{label}/{image}` at a freshly pushed image (checked in ECR,
+    so that a typo in a tag never becomes a release)."""
     stores.config.check_image(image)
     naming.check_image_url(url)
     stores.config.check_label(label)
+    if check_image and stores.registry.missing([url]):
+        raise ImagesMissing(
+            f"{url} does not exist in ECR: push it first (or pass --skip-image-check)"
+        )
     stores.images.put(label, image, url)
     return naming.image_parameter(stores.config.project, label, image)
 
@@ -211,23 +228,31 @@ def _create_manifest(
 # Step 3: manifest → deployment
 
 
+@dataclass(frozen=True)
+class DeployOptions:
+    """How a deploy runs: the environment's Terraform (None: SSM only), who confirms, how long
+    to wait for another deploy, whether to stop after the plan, and whether to check that the
+    images still exist in ECR."""
+
+    terraform: TerraformRun | None = None
+    confirm: Confirm = _always
+    lock_timeout: float = 0
+    plan_only: bool = False
+    check_images: bool = True
+
+
 def deploy(
     stores: Stores,
     environment: str,
     version: int | None = None,
-    terraform: TerraformRun | None = None,
-    confirm: Confirm = _always,
-    lock_timeout: float = 0,
-    plan_only: bool = False,
+    options: DeployOptions = DeployOptions(),
 ) -> DeployResult:
     """Deploy a manifest (default: the newest) to its environment."""
     env = stores.config.environment(environment)
     current = stores.states.get(environment)
     number = version if version is not None else _newest_version(stores, environment, current[0])
     manifest = _manifest(stores, environment, number)
-    return _deploy_manifest(
-        stores, env, manifest, current, terraform, confirm, lock_timeout, plan_only
-    )
+    return _deploy_manifest(stores, env, manifest, current, options)
 
 
 def apply(
@@ -236,27 +261,16 @@ def apply(
     reason: str,
     images: Iterable[str] = (),
     force: bool = False,
-    terraform: TerraformRun | None = None,
-    confirm: Confirm = _always,
-    lock_timeout: float = 0,
-    plan_only: bool = False,
+    options: DeployOptions = DeployOptions(),
 ) -> tuple[Prepared, DeployResult | None]:
     """Prepare and deploy in one step; nothing is deployed when nothing would change."""
+    env = stores.config.environment(environment)
+    _check_unlocked(stores.states.get(environment)[0], environment)
     prepared = prepare(stores, environment, reason, images, force=force)
     if prepared.manifest is None:
         return prepared, None
-    env = stores.config.environment(environment)
-    result = _deploy_manifest(
-        stores,
-        env,
-        prepared.manifest,
-        stores.states.get(environment),
-        terraform,
-        confirm,
-        lock_timeout,
-        plan_only,
-    )
-    return prepared, result
+    current = stores.states.get(environment)
+    return prepared, _deploy_manifest(stores, env, prepared.manifest, current, options)
 
 
 def rollback(
@@ -264,21 +278,41 @@ def rollback(
     environment: str,
     reason: str,
     to: int | None = None,
-    terraform: TerraformRun | None = None,
-    confirm: Confirm = _always,
-    lock_timeout: float = 0,
+    options: DeployOptions = DeployOptions(),
 ) -> tuple[Manifest, DeployResult]:
-    """Write an old manifest again under a new version, and deploy that."""
+    """Write an old manifest again under a new version, and deploy that.
+
+    Its images are checked before the new manifest is written: images that ECR has expired
+    stop the rollback before anything changes.
+    """
     env = stores.config.environment(environment)
     reason = naming.check_reason(reason)
     current = stores.states.get(environment)
+    _check_unlocked(current[0], environment)
     target = to if to is not None else _previous_good_version(stores, environment, current[0])
     old = _manifest(stores, environment, target)
+    if options.check_images:
+        _check_images_exist(stores, current[0], old.images)
     manifest = _create_manifest(stores, environment, old.images, reason, old.name, current)
     result = _deploy_manifest(
-        stores, env, manifest, stores.states.get(environment), terraform, confirm, lock_timeout
+        stores,
+        env,
+        manifest,
+        stores.states.get(environment),
+        replace(options, check_images=False),
     )
     return manifest, result
+
+
+def _check_images_exist(stores: Stores, state: EnvironmentState, images: dict[str, str]) -> None:
+    """The images a deploy brings in must still exist; those already running are not asked."""
+    running = set(state.deployed_images.values())
+    missing = stores.registry.missing(url for url in images.values() if url not in running)
+    if missing:
+        raise ImagesMissing(
+            f"{len(missing)} image(s) no longer exist in ECR: {', '.join(missing)} "
+            "(pass --skip-image-check to deploy anyway)"
+        )
 
 
 def _manifest(stores: Stores, environment: str, version: int) -> Manifest:
@@ -313,11 +347,11 @@ def _deploy_manifest(
     env: Environment,
     manifest: Manifest,
     current: tuple[EnvironmentState, str | None],
-    terraform: TerraformRun | None,
-    confirm: Confirm,
-    lock_timeout: float,
-    plan_only: bool = False,
+    options: DeployOptions,
 ) -> DeployResult:
+    if options.check_images:
+        _check_images_exist(stores, current[0], manifest.images)
+    terraform, confirm, plan_only = options.terraform, options.confirm, options.plan_only
     started_at = stores.clock()
     lock = Lock(
         deployment_id=f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}",
@@ -326,7 +360,7 @@ def _deploy_manifest(
         host=stores.host,
         started_at=started_at,
     )
-    state = _acquire_lock(stores, env.name, lock, current, lock_timeout)
+    state = _acquire_lock(stores, env.name, lock, current, options.lock_timeout)
     previous_version = state.deployed.version if state.deployed else None
     before = stores.images.read(env.name)
     plan = DeployPlan(env.name, manifest, diff_images(before, manifest.images))
@@ -349,11 +383,20 @@ def _deploy_manifest(
                 raise Cancelled("plan declined; SSM was put back as it was")
             terraform.apply()
     except (ReleaseError, KeyboardInterrupt) as error:
+        failure = error if isinstance(error, ReleaseError) else Cancelled("interrupted", 130)
         if written:
-            _restore(stores, env.name, manifest.images, before, previous_version)
-        outcome = "cancelled" if isinstance(error, Cancelled | KeyboardInterrupt) else "failed"
-        _finish(stores, env.name, lock, outcome, previous_version, str(error) or "interrupted")
-        raise
+            try:
+                _restore(stores, env.name, manifest.images, before, previous_version)
+            except ReleaseError as restore_error:
+                raise AwsFailure(
+                    f"{failure}; then SSM could not be put back ({restore_error}). The lock "
+                    f"stays: once AWS answers, run `tf-release unlock --env {env.name}`"
+                ) from None
+        outcome = "cancelled" if isinstance(failure, Cancelled) else "failed"
+        _finish(stores, env.name, lock, outcome, previous_version, str(failure))
+        if failure is error:
+            raise
+        raise failure from None
     deployment = _finish(stores, env.name, lock, "succeeded", previous_version, "", manifest.images)
     return DeployResult(deployment, plan)
 
@@ -366,12 +409,7 @@ def _acquire_lock(
     timeout: float,
 ) -> EnvironmentState:
     def take(state: EnvironmentState) -> EnvironmentState:
-        if state.lock is not None:
-            raise LockHeld(
-                f"{environment} is locked: {state.lock.describe()}. Another deploy is in "
-                "progress; if none is running, clear it with "
-                f"`tf-release unlock --env {environment}`"
-            )
+        _check_unlocked(state, environment)
         return replace(state, lock=lock)
 
     deadline = time.monotonic() + timeout
@@ -383,6 +421,16 @@ def _acquire_lock(
                 raise
             current = None
             time.sleep(min(LOCK_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+
+def _check_unlocked(state: EnvironmentState, environment: str) -> None:
+    """Fail fast, naming the holder, before a flow writes anything."""
+    if state.lock is not None:
+        raise LockHeld(
+            f"{environment} is locked: {state.lock.describe()}. Another deploy is in "
+            "progress; if none is running, clear it with "
+            f"`tf-release unlock --env {environment}`"
+        )
 
 
 def _release_lock(stores: Stores, environment: str, lock: Lock, deployed: Deployed | None) -> None:

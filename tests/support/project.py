@@ -19,4 +19,9 @@ promote_from = "stage"
 
 
 def image(name: str, tag: str) -> str:
+    """An image in a registry tf-release cannot check (ECR images: `ecr_image`)."""
+    return f"registry.example.com/{PROJECT}/{name}:{tag}"
+
+
+def ecr_image(name: str, tag: str) -> str:
     return f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}:{tag}"

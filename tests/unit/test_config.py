@@ -87,3 +87,14 @@ def test_unknown_environments_are_named_with_the_known_ones(tmp_path: Path) -> N
     )
     with pytest.raises(BadInput, match=r"unknown environment 'qa' \(configured: stage\)"):
         config.environment("qa")
+
+
+@pytest.mark.parametrize("folder", ["../infra", "/etc", "infra/../../elsewhere"])
+def test_terraform_paths_must_stay_inside_the_project(tmp_path: Path, folder: str) -> None:
+    path = write(
+        tmp_path,
+        f'project = "p"\nbucket = "b-b"\n[environments.stage]\npromote_from = "latest"\n'
+        f'terraform_dir = "{folder}"\n',
+    )
+    with pytest.raises(BadInput, match="is outside the project folder"):
+        load_config(path)

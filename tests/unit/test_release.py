@@ -9,7 +9,7 @@ import pytest
 from tests.support.project import BUCKET, PROJECT, REGION, image
 from tf_release import release
 from tf_release.errors import BadInput, LockHeld, TerraformFailed
-from tf_release.release import Stores
+from tf_release.release import DeployOptions, Stores
 from tf_release.terraform import PlanSummary
 
 
@@ -161,7 +161,9 @@ def test_a_failed_terraform_run_restores_ssm_and_records_the_failure(stores: Sto
     release.apply(stores, "stage", "first")
     publish_all(stores, "def")
     with pytest.raises(TerraformFailed):
-        release.apply(stores, "stage", "second", terraform=FailingTerraform())
+        release.apply(
+            stores, "stage", "second", options=DeployOptions(terraform=FailingTerraform())
+        )
     assert ssm_images("stage") == {"api": image("api", "abc"), "worker": image("worker", "abc")}
     assert stores.images.read_version("stage") == 1
     [status] = release.status(stores, ["stage"])
@@ -185,7 +187,7 @@ def test_a_second_deploy_while_one_holds_the_lock_names_the_holder(stores: Store
             ):
                 release.deploy(stores, "stage")
 
-    release.deploy(stores, "stage", terraform=Reentrant())
+    release.deploy(stores, "stage", options=DeployOptions(terraform=Reentrant()))
 
 
 def test_unlock_clears_an_abandoned_lock_and_puts_ssm_back(stores: Stores) -> None:
@@ -202,7 +204,7 @@ def test_unlock_clears_an_abandoned_lock_and_puts_ssm_back(stores: Stores) -> No
             raise SystemExit("the laptop died")  # not a ReleaseError: nothing is cleaned up
 
     with pytest.raises(SystemExit):
-        release.deploy(stores, "stage", terraform=Dies())
+        release.deploy(stores, "stage", options=DeployOptions(terraform=Dies()))
     [status] = release.status(stores, ["stage"])
     assert status.lock is not None and "unlock --env stage" in (status.describe_lock() or "")
     assert ssm_images("stage")["api"] == image("api", "def")

@@ -1,0 +1,175 @@
+"""A fault-injecting HTTP proxy in front of the moto server, on 127.0.0.1.
+
+The tool under test talks to it as its AWS endpoint. Each request is matched against rules that
+can throttle it, fail it with a 500, drop the connection, or hold it until the test lets go (so
+a test can kill the tool at an exact step). Everything else is passed through unchanged.
+"""
+
+import http.client
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def operation(self) -> str:
+        """`ssm.PutParameter`, `s3.PUT`, `sts.GetCallerIdentity`, `ecs.RegisterTaskDefinition`."""
+        target = self.headers.get("x-amz-target", "")
+        if target:
+            service = "ssm" if target.startswith("AmazonSSM") else target.split(".")[0].lower()
+            if "ContainerService" in target:
+                service = "ecs"
+            return f"{service}.{target.split('.')[-1]}"
+        form = parse_qs(self.body.decode("utf-8", "replace"))
+        if "Action" in form:
+            return f"sts.{form['Action'][0]}"
+        return f"s3.{self.method}"
+
+    @property
+    def parameter(self) -> str | None:
+        """The SSM parameter a JSON-protocol request names, if any."""
+        try:
+            return json.loads(self.body).get("Name")
+        except (ValueError, AttributeError):
+            return None
+
+
+@dataclass
+class Rule:
+    """What to do with the requests `match` picks: 'throttle', 'error', 'reset' or 'hold'.
+
+    `every` applies the fault to every n-th matching request only; `times` stops after that many.
+    """
+
+    match: Callable[[Request], bool]
+    action: str
+    every: int = 1
+    times: int | None = None
+    seen: int = 0
+    applied: int = 0
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def applies(self, request: Request) -> bool:
+        if not self.match(request):
+            return False
+        self.seen += 1
+        if self.seen % self.every or (self.times is not None and self.applied >= self.times):
+            return False
+        self.applied += 1
+        return True
+
+
+class FaultProxy:
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.rules: list[Rule] = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def add(self, rule: Rule) -> Rule:
+        with self.lock:
+            self.rules.append(rule)
+        return rule
+
+    def clear(self) -> None:
+        with self.lock:
+            for rule in self.rules:
+                rule.released.set()
+            self.rules.clear()
+
+    def stop(self) -> None:
+        self.clear()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _rule_for(self, request: Request) -> Rule | None:
+        with self.lock:
+            return next((rule for rule in self.rules if rule.applies(request)), None)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                request = Request(self.command, self.path, headers, body)
+                rule = proxy._rule_for(request)
+                if rule is not None:
+                    if rule.action == "hold":
+                        rule.reached.set()
+                        rule.released.wait(timeout=300)
+                    elif rule.action == "reset":
+                        self.close_connection = True
+                        self.connection.close()
+                        return
+                    else:
+                        self._fault(request, rule.action)
+                        return
+                self._forward(request)
+
+            def _fault(self, request: Request, action: str) -> None:
+                if action == "throttle" and request.operation.startswith("s3."):
+                    status = 503
+                    body = b"<Error><Code>SlowDown</Code><Message>Slow down</Message></Error>"
+                    kind = "application/xml"
+                elif action == "throttle":
+                    status = 400
+                    body = json.dumps(
+                        {"__type": "ThrottlingException", "message": "Rate exceeded"}
+                    ).encode()
+                    kind = "application/x-amz-json-1.1"
+                else:
+                    status, body, kind = (
+                        500,
+                        b"<Error><Code>InternalError</Code></Error>",
+                        "application/xml",
+                    )
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if request.method != "HEAD":
+                    self.wfile.write(body)
+
+            def _forward(self, request: Request) -> None:
+                upstream = http.client.HTTPConnection(*proxy.target, timeout=120)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+                upstream.request(request.method, request.path, body=request.body, headers=headers)
+                response = upstream.getresponse()
+                data = response.read()
+                self.send_response(response.status, response.reason)
+                for name, value in response.getheaders():
+                    if name.lower() not in {"transfer-encoding", "connection", "content-length"}:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if request.method != "HEAD":
+                    self.wfile.write(data)
+                upstream.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
+
+        return Handler
