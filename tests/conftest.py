@@ -1,6 +1,7 @@
 """Shared fixtures: dummy AWS credentials, in-process moto, a moto server, a project config."""
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,7 +13,8 @@ import pytest
 from moto import mock_aws
 
 from tests.support.moto import MotoServer
-from tests.support.project import BUCKET, CONFIG, REGION
+from tests.support.project import BUCKET, CONFIG, PROJECT, REGION, ROOT
+from tests.support.terraform import write_cli_config
 from tf_release.config import Config, load_config
 from tf_release.release import Stores, open_stores
 
@@ -94,6 +96,19 @@ class Cli:
     def client(self, service: str):
         return boto3.client(service, region_name=REGION, endpoint_url=self.server.url)
 
+    def write_config(self, environments: str) -> None:
+        """Replace the project's environments (the project, bucket and region stay)."""
+        path = Path(self.env["TF_RELEASE_CONFIG"])
+        path.write_text(
+            f'project = "{PROJECT}"\nbucket = "{BUCKET}"\nregion = "{REGION}"\n\n{environments}'
+        )
+
+    def copy_fixture(self, name: str) -> Path:
+        """A Terraform root module from tests/fixtures, copied into the project folder."""
+        target = self.cwd / name
+        shutil.copytree(ROOT / "tests" / "fixtures" / name, target)
+        return target
+
     def stores(self) -> Stores:
         """The same project in-process, to set a scene faster than the console script can."""
         return open_stores(self.config)
@@ -121,3 +136,23 @@ def cli(
         Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
     )
     return runner
+
+
+@pytest.fixture(scope="session")
+def terraform_cli_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_cli_config(tmp_path_factory.mktemp("terraform"))
+
+
+@pytest.fixture
+def tf_cli(cli: Cli, terraform_cli_config: Path, tmp_path: Path) -> Cli:
+    """The CLI runner with real Terraform configured, and the repository's terraform/ copied into
+    the project folder (Terraform writes lock files and state beside a module)."""
+    if shutil.which("terraform") is None:
+        pytest.skip("no terraform on PATH")
+    shutil.copytree(ROOT / "terraform", tmp_path / "terraform")
+    cli.env.update(
+        TF_CLI_CONFIG_FILE=str(terraform_cli_config),
+        PATH=f"{BIN}{os.pathsep}{cli.env['PATH']}",  # tf-release-manifest, for data "external"
+        TF_IN_AUTOMATION="1",
+    )
+    return cli

@@ -3,7 +3,6 @@
 import json
 
 from tests.conftest import Cli
-from tests.e2e.conftest import copy_fixture, write_config
 from tests.support.project import image
 
 EXAMPLE = "terraform/examples/ecs_service"
@@ -28,7 +27,7 @@ def task_image(cli: Cli, family: str) -> str:
 
 
 def example_project(cli: Cli) -> None:
-    write_config(cli, ENVIRONMENTS)
+    cli.write_config(ENVIRONMENTS)
     (cli.cwd / "prod.tfvars").write_text('environment = "prod"\n')
     (cli.cwd / EXAMPLE / "terraform.tfvars").write_text('environment = "stage"\n')
 
@@ -111,9 +110,9 @@ def test_the_module_route_reads_images_through_the_external_program(tf_cli: Cli)
 def test_a_failed_apply_restores_ssm_records_the_failure_and_the_next_deploy_works(
     tf_cli: Cli,
 ) -> None:
-    stack = copy_fixture(tf_cli, "failing_stack")
-    write_config(
-        tf_cli, f'[environments.stage]\npromote_from = "latest"\nterraform_dir = "{stack}"\n'
+    stack = tf_cli.copy_fixture("failing_stack")
+    tf_cli.write_config(
+        f'[environments.stage]\npromote_from = "latest"\nterraform_dir = "{stack}"\n'
     )
     tf_cli.ok("publish", "api", image("api", "one"))
     tf_cli.ok("apply", "-e", "stage", "-r", "one", "--yes")
@@ -147,9 +146,9 @@ def test_two_concurrent_deploys_one_runs_the_other_names_the_holder(tf_cli: Cli)
 
     from tests.conftest import BIN
 
-    stack = copy_fixture(tf_cli, "slow_stack")
-    write_config(
-        tf_cli, f'[environments.stage]\npromote_from = "latest"\nterraform_dir = "{stack}"\n'
+    stack = tf_cli.copy_fixture("slow_stack")
+    tf_cli.write_config(
+        f'[environments.stage]\npromote_from = "latest"\nterraform_dir = "{stack}"\n'
     )
     tf_cli.ok("publish", "api", image("api", "one"))
     tf_cli.ok("prepare", "-e", "stage", "-r", "one")

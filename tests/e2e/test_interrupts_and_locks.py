@@ -9,15 +9,13 @@ import time
 from collections.abc import Callable
 
 from tests.conftest import BIN, Cli
-from tests.e2e.conftest import copy_fixture, write_config
 from tests.support.project import image
 
 
 def slow_project(cli: Cli, seconds: int = 4) -> None:
-    stack = copy_fixture(cli, "slow_stack")
+    stack = cli.copy_fixture("slow_stack")
     (stack / "terraform.tfvars").write_text(f"seconds = {seconds}\n")
-    write_config(
-        cli,
+    cli.write_config(
         f'[environments.stage]\npromote_from = "latest"\nterraform_dir = "{stack}"\n'
         'backend_config = { path = "state/stage.tfstate" }\n',
     )

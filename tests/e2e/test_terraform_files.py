@@ -4,7 +4,7 @@ import subprocess
 from pathlib import Path
 
 from tests.conftest import Cli
-from tests.e2e.conftest import ROOT
+from tests.support.project import ROOT
 
 
 def terraform(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:

@@ -1,5 +1,9 @@
 """The example project the tests release: names, the config, image URLs."""
 
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+
 REGION = "eu-west-1"
 BUCKET = "acme-releases"
 PROJECT = "catalogue"

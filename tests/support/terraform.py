@@ -1,0 +1,32 @@
+"""Terraform for the tests on machines that cannot download providers."""
+
+import json
+import os
+from pathlib import Path
+
+from tests.support import external_provider
+
+PLUGIN_DIR_VARIABLE = "TF_RELEASE_TEST_PLUGIN_DIR"
+
+
+def write_cli_config(folder: Path) -> Path:
+    """Each provider the machine's mirror (TF_RELEASE_TEST_PLUGIN_DIR) holds comes from there,
+    `hashicorp/external` from the stand-in when the mirror has none, the rest from the registry."""
+    mirrors: list[tuple[str, list[str]]] = []
+    plugin_dir = os.environ.get(PLUGIN_DIR_VARIABLE)
+    if plugin_dir:
+        held = sorted(p.name for p in Path(plugin_dir).glob("registry.terraform.io/hashicorp/*"))
+        mirrors.append((plugin_dir, [f"registry.terraform.io/hashicorp/{name}" for name in held]))
+    if not any("hashicorp/external" in name for _, names in mirrors for name in names):
+        stand_in = folder / "stand-in-mirror"
+        external_provider.install(stand_in, cache_home=folder / "home")
+        mirrors.append((str(stand_in), ["registry.terraform.io/hashicorp/external"]))
+    text = "provider_installation {\n"
+    for path, names in mirrors:
+        text += f"  filesystem_mirror {{\n    path    = {json.dumps(path)}\n"
+        text += f"    include = {json.dumps(names)}\n  }}\n"
+    excluded = [name for _, names in mirrors for name in names]
+    text += f"  direct {{\n    exclude = {json.dumps(excluded)}\n  }}\n}}\n"
+    config = folder / "cli.tfrc"
+    config.write_text(text)
+    return config
