@@ -80,6 +80,7 @@ def error_code(error: Exception) -> str:
 def aws_errors(doing: str, bucket: str | None = None) -> Iterator[None]:
     """Turn botocore's exceptions into AwsFailure with what to fix; other errors pass through."""
     import botocore.exceptions as bce
+    from botocore.parsers import ResponseParserError
 
     try:
         yield
@@ -120,5 +121,6 @@ def aws_errors(doing: str, bucket: str | None = None) -> Iterator[None]:
                 "and that your IAM policy allows it"
             ) from None
         raise AwsFailure(f"AWS error while {doing}: {code}: {message}") from None
-    except bce.BotoCoreError as error:
-        raise AwsFailure(f"AWS error while {doing}: {error}") from None
+    except (bce.BotoCoreError, ResponseParserError) as error:
+        first_line = str(error).splitlines()[0]
+        raise AwsFailure(f"AWS error while {doing}: {first_line}") from None

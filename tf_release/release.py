@@ -371,13 +371,13 @@ def _deploy_manifest(
                 return _finish_plan_only(stores, lock, plan)
             if not confirm(plan):
                 raise Cancelled("deploy declined; nothing was changed")
+        written = True  # from the first write on, a failure puts SSM back
         stores.images.replace(env.name, before, manifest.images)
         stores.images.write_version(env.name, manifest.version)
-        written = True
         if terraform is not None:
             plan = replace(plan, terraform=terraform.plan())
             if plan_only:
-                _restore(stores, env.name, manifest.images, before, previous_version)
+                _put_back(stores, env.name, before, previous_version)
                 return _finish_plan_only(stores, lock, plan)
             if not confirm(plan):
                 raise Cancelled("plan declined; SSM was put back as it was")
@@ -386,7 +386,7 @@ def _deploy_manifest(
         failure = error if isinstance(error, ReleaseError) else Cancelled("interrupted", 130)
         if written:
             try:
-                _restore(stores, env.name, manifest.images, before, previous_version)
+                _put_back(stores, env.name, before, previous_version)
             except ReleaseError as restore_error:
                 raise AwsFailure(
                     f"{failure}; then SSM could not be put back ({restore_error}). The lock "
@@ -445,16 +445,15 @@ def _release_lock(stores: Stores, environment: str, lock: Lock, deployed: Deploy
     stores.states.update(environment, release)
 
 
-def _restore(
-    stores: Stores,
-    environment: str,
-    written: dict[str, str],
-    before: dict[str, str],
-    previous_version: int | None,
+def _put_back(
+    stores: Stores, environment: str, images: dict[str, str], version: int | None
 ) -> None:
-    """Put SSM back as it was, so no later Terraform run picks up undeployed images."""
-    stores.images.replace(environment, written, before)
-    stores.images.write_version(environment, previous_version)
+    """Make SSM hold these images again, so no later Terraform run picks up undeployed ones.
+
+    SSM is read first: after a failure part-way, only what was really changed is written back.
+    """
+    stores.images.replace(environment, stores.images.read(environment), images)
+    stores.images.write_version(environment, version)
 
 
 def _finish_plan_only(stores: Stores, lock: Lock, plan: DeployPlan) -> DeployResult:
@@ -504,8 +503,7 @@ def unlock(stores: Stores, environment: str) -> Lock | None:
         return None
     deployed_images = state.deployed_images
     deployed_version = state.deployed.version if state.deployed else None
-    stores.images.replace(environment, stores.images.read(environment), deployed_images)
-    stores.images.write_version(environment, deployed_version)
+    _put_back(stores, environment, deployed_images, deployed_version)
     abandoned = Deployment(
         project=stores.config.project,
         environment=environment,

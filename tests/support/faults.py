@@ -5,6 +5,7 @@ can throttle it, fail it with a 500, drop the connection, or hold it until the t
 a test can kill the tool at an exact step). Everything else is passed through unchanged.
 """
 
+import contextlib
 import http.client
 import json
 import threading
@@ -46,7 +47,8 @@ class Request:
 
 @dataclass
 class Rule:
-    """What to do with the requests `match` picks: 'throttle', 'error', 'reset' or 'hold'.
+    """What to do with the requests `match` picks: 'throttle', 'error', 'reset' or 'hold' (keep
+    the request until the test lets go, then drop it unanswered: it never reaches AWS).
 
     `every` applies the fault to every n-th matching request only; `times` stops after that many.
     """
@@ -121,32 +123,34 @@ class FaultProxy:
                     if rule.action == "hold":
                         rule.reached.set()
                         rule.released.wait(timeout=300)
-                    elif rule.action == "reset":
+                    if rule.action in ("hold", "reset"):
                         self.close_connection = True
                         self.connection.close()
-                        return
                     else:
                         self._fault(request, rule.action)
-                        return
+                    return
                 self._forward(request)
 
             def _fault(self, request: Request, action: str) -> None:
-                if action == "throttle" and request.operation.startswith("s3."):
-                    status = 503
-                    body = b"<Error><Code>SlowDown</Code><Message>Slow down</Message></Error>"
-                    kind = "application/xml"
-                elif action == "throttle":
-                    status = 400
-                    body = json.dumps(
-                        {"__type": "ThrottlingException", "message": "Rate exceeded"}
-                    ).encode()
+                """An error as the service would send it: JSON for the JSON protocol (SSM, ECS),
+                XML for S3 and the query protocol (STS)."""
+                throttle = action == "throttle"
+                if request.headers.get("x-amz-target"):
+                    code = "ThrottlingException" if throttle else "InternalServerError"
+                    body = json.dumps({"__type": code, "message": "injected"}).encode()
                     kind = "application/x-amz-json-1.1"
+                elif request.operation.startswith("sts."):
+                    code = "Throttling" if throttle else "InternalFailure"
+                    body = (
+                        f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+                        "<Message>injected</Message></Error></ErrorResponse>"
+                    ).encode()
+                    kind = "text/xml"
                 else:
-                    status, body, kind = (
-                        500,
-                        b"<Error><Code>InternalError</Code></Error>",
-                        "application/xml",
-                    )
+                    code = "SlowDown" if throttle else "InternalError"
+                    body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
+                    kind = "application/xml"
+                status = 500 if not throttle else 503 if code == "SlowDown" else 400
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
@@ -167,7 +171,8 @@ class FaultProxy:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if request.method != "HEAD":
-                    self.wfile.write(data)
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        self.wfile.write(data)
                 upstream.close()
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
