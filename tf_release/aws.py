@@ -13,6 +13,18 @@ from tf_release.errors import AwsFailure
 
 # botocore's standard mode: throttling, 5xx and connection errors are retried with exponential
 # backoff and jitter; five attempts ride out a burst in a few seconds without hiding an outage.
+DENIED = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+    "AuthorizationError",
+}
+
 RETRIES = {"mode": "standard", "max_attempts": 5}
 
 
@@ -105,20 +117,12 @@ def aws_errors(doing: str, bucket: str | None = None) -> Iterator[None]:
                 f"bucket {bucket or '(unknown)'} does not exist: create it or fix `bucket` "
                 "in tf-release.toml"
             ) from None
-        if code in {
-            "AccessDenied",
-            "AccessDeniedException",
-            "UnauthorizedOperation",
-            "InvalidClientTokenId",
-            "UnrecognizedClientException",
-            "ExpiredToken",
-            "ExpiredTokenException",
-            "SignatureDoesNotMatch",
-            "AuthorizationError",
-        }:
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in DENIED or status == 403:
+            detail = f" ({code}: {message})" if code in DENIED else ""
             raise AwsFailure(
-                f"AWS denied access while {doing} ({code}: {message}): check your credentials "
-                "and that your IAM policy allows it"
+                f"AWS denied access while {doing}{detail}: check your credentials "
+                "and that your IAM policy allows it (see `tf-release iam-policy`)"
             ) from None
         raise AwsFailure(f"AWS error while {doing}: {code}: {message}") from None
     except (bce.BotoCoreError, ResponseParserError) as error:

@@ -54,12 +54,16 @@ def options(
 
 def _stores(ctx: typer.Context) -> Any:
     """Load the config and open the stores; boto3 is imported only from here on."""
-    from tf_release.config import find_config, load_config
     from tf_release.release import open_stores
 
+    return open_stores(_config(ctx), ctx.obj.profile, ctx.obj.region)
+
+
+def _config(ctx: typer.Context) -> Any:
+    from tf_release.config import find_config, load_config
+
     opts: Options = ctx.obj
-    config = load_config(find_config(str(opts.config) if opts.config else None))
-    return open_stores(config, opts.profile, opts.region)
+    return load_config(find_config(str(opts.config) if opts.config else None))
 
 
 # Shared argument types
@@ -408,6 +412,14 @@ def status(
             )
         if item.lock is not None:
             typer.echo(f"  {item.describe_lock()}")
+
+
+@app.command("iam-policy")
+def iam_policy(ctx: typer.Context) -> None:
+    """Print the least-privilege IAM policy (JSON) for this project, bucket and environments."""
+    from tf_release.policy import least_privilege_policy
+
+    _print_json(least_privilege_policy(_config(ctx)))
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:

@@ -134,12 +134,20 @@ def version_parameter(project: str, environment: str) -> str:
 # S3 keys
 
 
+def manifest_prefix(project: str, environment: str) -> str:
+    return f"{project}/release_manifests/{environment}/"
+
+
 def manifest_key(project: str, environment: str, version: int) -> str:
-    return f"{project}/release_manifests/{environment}/{format_version(version)}.json"
+    return f"{manifest_prefix(project, environment)}{format_version(version)}.json"
+
+
+def state_prefix(project: str, environment: str) -> str:
+    return f"{project}/environments/{environment}/"
 
 
 def state_key(project: str, environment: str) -> str:
-    return f"{project}/environments/{environment}/state.json"
+    return f"{state_prefix(project, environment)}state.json"
 
 
 def deployment_prefix(project: str, environment: str) -> str:

@@ -1,0 +1,107 @@
+"""Guarantee 9: the commands work under exactly the actions of `tf-release iam-policy`, with S3
+scoped to the project's objects as the policy says (moto checks actions everywhere, and resources
+for S3 only, so the SSM, ECR and STS statements are tried with their actions on "*")."""
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cli
+from tests.support.project import image
+
+
+def enforce_iam(cli: Cli, after: float) -> None:
+    request = urllib.request.Request(
+        f"{cli.server.url}/moto-api/reset-auth",
+        data=str(after).encode(),
+        headers={"Content-Type": "text/plain"},  # a form body would hide the number from moto
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def as_moto_checks_it(policy: dict[str, Any]) -> dict[str, Any]:
+    statements = []
+    for statement in policy["Statement"]:
+        scoped = all(action.startswith("s3:") for action in statement["Action"])
+        statements.append(statement if scoped else {**statement, "Resource": "*"})
+    return {**policy, "Statement": statements}
+
+
+def user_with(cli: Cli, policy: dict[str, Any]) -> dict[str, str]:
+    iam = cli.client("iam")
+    iam.create_user(UserName="deployer")
+    iam.put_user_policy(
+        UserName="deployer", PolicyName="tf-release", PolicyDocument=json.dumps(policy)
+    )
+    key = iam.create_access_key(UserName="deployer")["AccessKey"]
+    return {
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+    }
+
+
+@pytest.fixture
+def enforced(cli: Cli) -> Iterator[Cli]:
+    yield cli
+    enforce_iam(cli, float("inf"))
+
+
+def test_the_whole_lifecycle_runs_under_the_policy(enforced: Cli) -> None:
+    policy = json.loads(enforced.ok("iam-policy"))
+    enforced.env.update(user_with(enforced, as_moto_checks_it(policy)))
+    enforce_iam(enforced, 0)
+
+    for name in ("api", "worker"):
+        enforced.ok("publish", name, image(name, "one"))
+    enforced.ok("apply", "-e", "stage", "-r", "one", "--yes")
+    enforced.ok("apply", "-e", "prod", "-r", "promote", "--yes")
+    for name in ("api", "worker"):
+        enforced.ok("publish", name, image(name, "two"))
+    enforced.ok("prepare", "-e", "stage", "-r", "two", "--image", "api")
+    enforced.ok("deploy", "-e", "stage", "--yes")
+    enforced.ok("rollback", "-e", "stage", "-r", "back", "--yes")
+    enforced.ok("history", "-e", "stage")
+    enforced.ok("show", "-e", "stage", "v1")
+    enforced.ok("status", "--at", "2999-01-01T00:00Z")
+    enforced.ok("unlock", "-e", "stage", "--yes")
+    [status, _] = json.loads(enforced.ok("status", "--json"))
+    assert status["version"] == "v3"
+
+
+def test_iam_is_really_enforced_an_action_less_is_denied(enforced: Cli) -> None:
+    policy = as_moto_checks_it(json.loads(enforced.ok("iam-policy")))
+    for statement in policy["Statement"]:
+        statement["Action"] = [a for a in statement["Action"] if a != "ssm:PutParameter"]
+    enforced.env.update(user_with(enforced, policy))
+    enforce_iam(enforced, 0)
+    result = enforced.run("publish", "api", image("api", "one"))
+    assert result.returncode == 1
+    assert "AWS denied access while writing /catalogue/image_ids/latest/api" in result.stderr
+
+
+def test_objects_outside_the_project_are_denied(enforced: Cli) -> None:
+    policy = as_moto_checks_it(json.loads(enforced.ok("iam-policy")))
+    enforced.env.update(user_with(enforced, policy))
+    enforce_iam(enforced, 0)
+    config = enforced.env["TF_RELEASE_CONFIG"]
+    with open(config) as file:
+        text = file.read()
+    with open(config, "w") as file:
+        file.write(text.replace('project = "catalogue"', 'project = "other"'))
+    result = enforced.run("status")
+    assert result.returncode == 1 and "AWS denied access while reading" in result.stderr
+
+
+def test_the_policy_is_scoped_to_the_project_bucket_and_environments(cli: Cli) -> None:
+    policy = json.loads(cli.ok("iam-policy"))
+    resources = json.dumps(policy)
+    assert "arn:aws:s3:::acme-releases/catalogue/release_manifests/prod/*" in resources
+    assert "arn:aws:ssm:eu-west-1:*:parameter/catalogue/image_ids/latest/*" in resources
+    assert "arn:aws:ssm:eu-west-1:*:parameter/catalogue/release_version/stage" in resources
+    assert '"Resource": "*"' not in resources.replace(
+        '"Action": ["sts:GetCallerIdentity"], "Resource": "*"', ""
+    )
