@@ -5,7 +5,7 @@ PYTHON ?= python3
 TF_RELEASE_TEST_PLUGIN_DIR ?= $(wildcard /opt/tf-plugins)
 export TF_RELEASE_TEST_PLUGIN_DIR
 
-.PHONY: install test lint format clean
+.PHONY: install test lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,9 @@ format: install
 
 test: install lint
 	$(VENV)/bin/pytest
+
+bench: install
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info

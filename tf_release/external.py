@@ -8,10 +8,13 @@ stderr and exit code 1, which Terraform shows as the data source's error.
 
 import json
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from tf_release import naming
 from tf_release.errors import BadInput, ReleaseError
+
+if TYPE_CHECKING:
+    from tf_release.aws import AwsSession
 
 VERSION_KEY = "_version"  # image names start with a letter or digit, so this never collides
 
@@ -35,24 +38,33 @@ def parse_query(text: str) -> tuple[str, str, str | None]:
     return project, naming.check_environment_name(query["environment"]), query.get("region") or None
 
 
-def read_release(project: str, environment: str, region: str | None) -> dict[str, str]:
+def session_for(region: str | None) -> "AwsSession":
     from tf_release.aws import AwsSession
+
+    return AwsSession(region=region)
+
+
+def read_release(project: str, environment: str, session: "AwsSession") -> dict[str, str]:
+    """⌈N/10⌉ + 1 SSM requests: the version pointer, which says how many images to expect,
+    then the images by path, ten a page."""
     from tf_release.ssm import ImageStore
 
-    images = ImageStore(AwsSession(region=region), project)
-    found = images.read(environment)
-    version = images.read_version(environment)
-    if not found and version is None:
+    images = ImageStore(session, project)
+    pointer = images.read_pointer(environment)
+    found = images.read(environment, expected=pointer.images if pointer else None)
+    if not found and pointer is None:
         raise BadInput(
             f"nothing is deployed to {environment} of {project}: no parameters under "
             f"{naming.image_path(project, environment)}"
         )
-    return {**found, VERSION_KEY: "" if version is None else naming.format_version(version)}
+    version = "" if pointer is None else naming.format_version(pointer.version)
+    return {**found, VERSION_KEY: version}
 
 
 def main() -> NoReturn:
     try:
-        result = read_release(*parse_query(sys.stdin.read()))
+        project, environment, region = parse_query(sys.stdin.read())
+        result = read_release(project, environment, session_for(region))
     except ReleaseError as error:
         print(f"tf-release-manifest: {error}", file=sys.stderr)
         sys.exit(1)

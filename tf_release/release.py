@@ -28,7 +28,7 @@ from tf_release.errors import (
 )
 from tf_release.manifest import ImageChanges, Manifest, diff_images
 from tf_release.s3 import DeploymentLog, ManifestStore, StateStore
-from tf_release.ssm import ImageStore
+from tf_release.ssm import ImageStore, ReleasePointer
 from tf_release.state import Deployed, Deployment, DeploymentEntry, EnvironmentState, Lock
 from tf_release.terraform import PlanSummary
 
@@ -175,9 +175,11 @@ def prepare(
     if label == environment:
         raise BadInput(f"cannot prepare {environment} from its own images")
 
-    available = stores.images.read(label)
-    if stores.config.images is not None:
-        available = {name: url for name, url in available.items() if name in stores.config.images}
+    # Known names are read ten a request; otherwise by path (one more request after a full page)
+    if selected or stores.config.images is not None:
+        available = stores.images.read_named(label, selected or stores.config.images or ())
+    else:
+        available = stores.images.read(label)
     path = naming.image_path(stores.config.project, label)
     missing = [name for name in selected if name not in available]
     if missing:
@@ -360,25 +362,28 @@ def _deploy_manifest(
         host=stores.host,
         started_at=started_at,
     )
-    state = _acquire_lock(stores, env.name, lock, current, options.lock_timeout)
+    locked = _acquire_lock(stores, env.name, lock, current, options.lock_timeout)
+    state = locked[0]
     previous_version = state.deployed.version if state.deployed else None
-    before = stores.images.read(env.name)
+    before = stores.images.read_named(env.name, manifest.images.keys() | state.deployed_images)
     plan = DeployPlan(env.name, manifest, diff_images(before, manifest.images))
     written = False
     try:
         if terraform is None:
             if plan_only:
-                return _finish_plan_only(stores, lock, plan)
+                return _finish_plan_only(stores, lock, plan, locked)
             if not confirm(plan):
                 raise Cancelled("deploy declined; nothing was changed")
         written = True  # from the first write on, a failure puts SSM back
         stores.images.replace(env.name, before, manifest.images)
-        stores.images.write_version(env.name, manifest.version)
+        stores.images.write_pointer(
+            env.name, ReleasePointer(manifest.version, len(manifest.images))
+        )
         if terraform is not None:
             plan = replace(plan, terraform=terraform.plan())
             if plan_only:
                 _put_back(stores, env.name, before, previous_version)
-                return _finish_plan_only(stores, lock, plan)
+                return _finish_plan_only(stores, lock, plan, locked)
             if not confirm(plan):
                 raise Cancelled("plan declined; SSM was put back as it was")
             terraform.apply()
@@ -393,11 +398,13 @@ def _deploy_manifest(
                     f"stays: once AWS answers, run `tf-release unlock --env {env.name}`"
                 ) from None
         outcome = "cancelled" if isinstance(failure, Cancelled) else "failed"
-        _finish(stores, env.name, lock, outcome, previous_version, str(failure))
+        _finish(stores, env.name, lock, outcome, previous_version, str(failure), locked)
         if failure is error:
             raise
         raise failure from None
-    deployment = _finish(stores, env.name, lock, "succeeded", previous_version, "", manifest.images)
+    deployment = _finish(
+        stores, env.name, lock, "succeeded", previous_version, "", locked, manifest.images
+    )
     return DeployResult(deployment, plan)
 
 
@@ -407,7 +414,7 @@ def _acquire_lock(
     lock: Lock,
     current: tuple[EnvironmentState, str | None] | None,
     timeout: float,
-) -> EnvironmentState:
+) -> tuple[EnvironmentState, str]:
     def take(state: EnvironmentState) -> EnvironmentState:
         _check_unlocked(state, environment)
         return replace(state, lock=lock)
@@ -433,7 +440,13 @@ def _check_unlocked(state: EnvironmentState, environment: str) -> None:
         )
 
 
-def _release_lock(stores: Stores, environment: str, lock: Lock, deployed: Deployed | None) -> None:
+def _release_lock(
+    stores: Stores,
+    environment: str,
+    lock: Lock,
+    deployed: Deployed | None,
+    current: tuple[EnvironmentState, str | None] | None = None,
+) -> None:
     def release(state: EnvironmentState) -> EnvironmentState:
         ours = state.lock is not None and state.lock.deployment_id == lock.deployment_id
         return replace(
@@ -442,7 +455,7 @@ def _release_lock(stores: Stores, environment: str, lock: Lock, deployed: Deploy
             deployed=deployed if deployed is not None else state.deployed,
         )
 
-    stores.states.update(environment, release)
+    stores.states.update(environment, release, current=current)
 
 
 def _put_back(
@@ -453,11 +466,14 @@ def _put_back(
     SSM is read first: after a failure part-way, only what was really changed is written back.
     """
     stores.images.replace(environment, stores.images.read(environment), images)
-    stores.images.write_version(environment, version)
+    pointer = None if version is None else ReleasePointer(version, len(images))
+    stores.images.write_pointer(environment, pointer)
 
 
-def _finish_plan_only(stores: Stores, lock: Lock, plan: DeployPlan) -> DeployResult:
-    _release_lock(stores, plan.environment, lock, None)
+def _finish_plan_only(
+    stores: Stores, lock: Lock, plan: DeployPlan, locked: tuple[EnvironmentState, str]
+) -> DeployResult:
+    _release_lock(stores, plan.environment, lock, None, current=locked)
     return DeployResult(None, plan)
 
 
@@ -468,6 +484,7 @@ def _finish(
     outcome: str,
     previous_version: int | None,
     message: str,
+    locked: tuple[EnvironmentState, str],
     images: dict[str, str] | None = None,
 ) -> Deployment:
     """Record how the deploy ended, then release the lock (and, on success, mark it deployed)."""
@@ -489,7 +506,7 @@ def _finish(
     deployed = None
     if outcome == "succeeded" and images is not None:
         deployed = Deployed(lock.version, images, lock.deployment_id, finished_at, lock.holder)
-    _release_lock(stores, environment, lock, deployed)
+    _release_lock(stores, environment, lock, deployed, current=locked)
     return deployment
 
 

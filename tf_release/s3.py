@@ -57,15 +57,15 @@ class _Bucket:
 
     def write(
         self, key: str, body: bytes, *, etag: str | None = None, create: bool = False
-    ) -> bool:
+    ) -> str | None:
         """Write only if the object is new (`create`) or unchanged since read (`etag`).
 
-        Returns False when another writer got there first.
+        Returns the new ETag, or None when another writer got there first.
         """
         condition = {"IfNoneMatch": "*"} if create else {"IfMatch": etag} if etag else {}
         with aws_errors(f"writing s3://{self.bucket}/{key}", self.bucket):
             try:
-                self._s3.put_object(
+                response = self._s3.put_object(
                     Bucket=self.bucket,
                     Key=key,
                     Body=body,
@@ -75,9 +75,9 @@ class _Bucket:
                 )
             except ClientError as error:
                 if error_code(error) in CONFLICT:
-                    return False
+                    return None
                 raise
-            return True
+            return str(response["ETag"])
 
     def keys(self, prefix: str, start_after: str | None = None) -> Iterator[str]:
         """Keys under a prefix in S3's order, a page (up to 1,000) a request, as needed."""
@@ -135,11 +135,11 @@ class StateStore(_Bucket):
         environment: str,
         change: Callable[[EnvironmentState], EnvironmentState],
         current: tuple[EnvironmentState, str | None] | None = None,
-    ) -> EnvironmentState:
+    ) -> tuple[EnvironmentState, str]:
         """Apply `change` to the newest state, retrying when another run changed it meanwhile.
 
-        `change` may raise to give up (a held lock, say); `current` saves a read when the caller
-        has just read the state.
+        `change` may raise to give up (a held lock, say); `current` (the state and its ETag)
+        saves a read when the caller has it. Returns the new state and ETag, for the next change.
         """
         key = naming.state_key(self.project, environment)
         attempt = 0
@@ -147,8 +147,9 @@ class StateStore(_Bucket):
             state, etag = current or self.get(environment)
             current = None
             new = change(state)
-            if self.write(key, new.to_json(), etag=etag, create=etag is None):
-                return new
+            written = self.write(key, new.to_json(), etag=etag, create=etag is None)
+            if written:
+                return new, written
             attempt += 1
             time.sleep(min(0.05 * attempt, 0.5))
 

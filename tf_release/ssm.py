@@ -1,7 +1,9 @@
 """Image pointers in SSM Parameter Store: `/{project}/image_ids/{label}/{image}` → image URL."""
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -15,6 +17,25 @@ from tf_release.errors import BadInput
 WRITERS = 4
 
 
+@dataclass(frozen=True)
+class ReleasePointer:
+    """`/{project}/release_version/{env}`: the manifest whose images SSM holds, and how many."""
+
+    version: int
+    images: int
+
+    def to_text(self) -> str:
+        return json.dumps({"version": naming.format_version(self.version), "images": self.images})
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> "ReleasePointer":
+        try:
+            document = json.loads(text)
+            return cls(naming.parse_version(document["version"]), int(document["images"]))
+        except (ValueError, TypeError, KeyError, BadInput):
+            raise BadInput(f"SSM parameter {where} is not a tf-release version pointer") from None
+
+
 class ImageStore:
     def __init__(self, session: AwsSession, project: str) -> None:
         self.session = session
@@ -24,8 +45,12 @@ class ImageStore:
     def _ssm(self) -> Any:
         return self.session.client("ssm")
 
-    def read(self, label: str) -> dict[str, str]:
-        """Every image under a label, ten parameters a request (SSM's maximum)."""
+    def read(self, label: str, expected: int | None = None) -> dict[str, str]:
+        """Every image under a label, by path, ten parameters a request (SSM's maximum).
+
+        SSM answers a full page with a NextToken even when nothing follows; with `expected`
+        (the count tf-release wrote) the read stops once it has them all, saving that request.
+        """
         path = naming.image_path(self.project, label)
         images: dict[str, str] = {}
         with aws_errors(f"reading {path} from SSM"):
@@ -33,14 +58,32 @@ class ImageStore:
                 Path=path, Recursive=False, WithDecryption=True, PaginationConfig={"PageSize": 10}
             )
             for page in pages:
-                for parameter in page["Parameters"]:
-                    image = parameter["Name"].rsplit("/", 1)[-1]
-                    try:
-                        naming.check_image_name(image)
-                        naming.check_image_url(parameter["Value"])
-                    except BadInput as error:
-                        raise BadInput(f"SSM parameter {parameter['Name']}: {error}") from None
-                    images[image] = parameter["Value"]
+                images.update(self._images(page["Parameters"]))
+                if expected is not None and len(images) >= expected:
+                    break
+        return images
+
+    def read_named(self, label: str, images: Iterable[str]) -> dict[str, str]:
+        """Just these images of a label (those that exist), ten names a request."""
+        names = [naming.image_parameter(self.project, label, image) for image in sorted(images)]
+        found: dict[str, str] = {}
+        for start in range(0, len(names), 10):
+            batch = names[start : start + 10]
+            with aws_errors(f"reading {', '.join(batch)} from SSM"):
+                found.update(self._images(self._ssm.get_parameters(Names=batch)["Parameters"]))
+        return found
+
+    @staticmethod
+    def _images(parameters: list[dict[str, Any]]) -> dict[str, str]:
+        images = {}
+        for parameter in parameters:
+            image = parameter["Name"].rsplit("/", 1)[-1]
+            try:
+                naming.check_image_name(image)
+                naming.check_image_url(parameter["Value"])
+            except BadInput as error:
+                raise BadInput(f"SSM parameter {parameter['Name']}: {error}") from None
+            images[image] = parameter["Value"]
         return images
 
     def put(self, label: str, image: str, url: str) -> None:
@@ -64,7 +107,7 @@ class ImageStore:
                 self._ssm.delete_parameters(Names=names)
         return len(writes) + len(removed)
 
-    def read_version(self, environment: str) -> int | None:
+    def read_pointer(self, environment: str) -> ReleasePointer | None:
         name = naming.version_parameter(self.project, environment)
         with aws_errors(f"reading {name} from SSM"):
             try:
@@ -73,13 +116,13 @@ class ImageStore:
                 if error_code(error) == "ParameterNotFound":
                     return None
                 raise
-        return naming.parse_version(value)
+        return ReleasePointer.parse(value, name)
 
-    def write_version(self, environment: str, version: int | None) -> None:
-        """Record which manifest's images SSM now holds, so Terraform can report it."""
+    def write_pointer(self, environment: str, pointer: "ReleasePointer | None") -> None:
+        """Record which manifest's images SSM now holds (and how many), for Terraform's reads."""
         name = naming.version_parameter(self.project, environment)
         with aws_errors(f"writing {name} to SSM"):
-            if version is None:
+            if pointer is None:
                 try:
                     self._ssm.delete_parameter(Name=name)
                 except ClientError as error:
@@ -87,5 +130,5 @@ class ImageStore:
                         raise
             else:
                 self._ssm.put_parameter(
-                    Name=name, Value=naming.format_version(version), Type="String", Overwrite=True
+                    Name=name, Value=pointer.to_text(), Type="String", Overwrite=True
                 )

@@ -8,6 +8,7 @@ process itself: an argument list (never a shell), output streamed and kept, and 
 passed on to Terraform as SIGINT so it can stop cleanly.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ from tf_release.config import Config, Environment
 from tf_release.errors import BadInput, TerraformFailed
 
 BINARY_VARIABLE = "TF_RELEASE_TERRAFORM"
+INIT_MARKER = "tf-release-init"  # in .terraform/: the fingerprint of the last successful init
 STOP_GRACE_SECONDS = 60
 
 
@@ -187,6 +189,7 @@ class TerraformRunner:
     def __init__(self, env: Environment, binary: str, live: TextIO | None = None) -> None:
         assert env.terraform_dir is not None
         self.env = env
+        self.folder = env.terraform_dir
         self._plans = tempfile.TemporaryDirectory(prefix="tf-release-plan-")
         self.plan_path = Path(self._plans.name) / "release.tfplan"
         self.tf = _Terraform(env.terraform_dir, binary, env.var_files, live or sys.stdout)
@@ -201,15 +204,45 @@ class TerraformRunner:
         return out
 
     def init(self) -> None:
-        self._check(
-            "init",
-            self.tf.init(backend_config=self.env.backend_config or None, capture_output=False),
-        )
-        if self.env.workspace:
+        """`terraform init`, unless the folder is already initialised for exactly this
+        configuration (the same .tf files, modules, lock file, backend config and CLI config);
+        then `workspace select`, unless that workspace is already selected."""
+        marker = self.folder / ".terraform" / INIT_MARKER
+        if not (marker.is_file() and marker.read_text() == self._fingerprint()):
+            self._check(
+                "init",
+                self.tf.init(backend_config=self.env.backend_config or None, capture_output=False),
+            )
+            marker.write_text(self._fingerprint())
+        selected = self.folder / ".terraform" / "environment"
+        current = selected.read_text().strip() if selected.is_file() else "default"
+        if self.env.workspace and current != self.env.workspace:
             self._check(
                 "workspace select",
                 self.tf.cmd("workspace select", self.env.workspace, or_create=True),
             )
+
+    def _fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        digest.update(json.dumps(self.env.backend_config, sort_keys=True).encode())
+        digest.update(os.environ.get("TF_CLI_CONFIG_FILE", "").encode())
+        folders = [self.folder, *self._local_modules()]
+        for folder in folders:
+            for path in sorted(folder.rglob("*.tf*")):
+                if ".terraform" in path.relative_to(folder).parts or path.suffix == ".tfstate":
+                    continue
+                if path.name.endswith((".tf", ".tf.json", ".terraform.lock.hcl")):
+                    digest.update(str(path).encode() + b"\0" + path.read_bytes())
+        return digest.hexdigest()
+
+    def _local_modules(self) -> list[Path]:
+        """Module folders outside terraform_dir, as `terraform init` recorded them."""
+        listing = self.folder / ".terraform" / "modules" / "modules.json"
+        if not listing.is_file():
+            return []
+        modules = json.loads(listing.read_text()).get("Modules", [])
+        found = {(self.folder / module["Dir"]).resolve() for module in modules if module["Dir"]}
+        return sorted(path for path in found if not path.is_relative_to(self.folder.resolve()))
 
     def plan(self) -> PlanSummary:
         self.init()

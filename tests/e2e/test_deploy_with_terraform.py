@@ -130,7 +130,8 @@ def test_a_failed_apply_restores_ssm_records_the_failure_and_the_next_deploy_wor
     assert ssm.get_parameter(Name="/catalogue/image_ids/stage/api")["Parameter"]["Value"] == (
         image("api", "one")
     )
-    assert ssm.get_parameter(Name="/catalogue/release_version/stage")["Parameter"]["Value"] == "v1"
+    pointer = ssm.get_parameter(Name="/catalogue/release_version/stage")["Parameter"]["Value"]
+    assert json.loads(pointer) == {"version": "v1", "images": 1}
     history = json.loads(tf_cli.ok("history", "-e", "stage", "--json"))
     assert history[0]["version"] == "v2"
     assert [d["outcome"] for d in history[0]["deployments"]] == ["failed"]
@@ -169,3 +170,16 @@ def test_two_concurrent_deploys_one_runs_the_other_names_the_holder(tf_cli: Cli)
     [(_, _, refused)] = [r for r in results if r[0] == 3]
     assert "stage is locked: arn:aws:sts::123456789012:user/moto on" in refused
     assert "started deploying v1" in refused
+
+
+def test_init_runs_again_only_when_the_configuration_changes(tf_cli: Cli) -> None:
+    example_project(tf_cli)
+    publish(tf_cli, "one")
+    assert "successfully initialized" in tf_cli.ok("apply", "-e", "stage", "-r", "1", "--yes")
+    publish(tf_cli, "two")
+    assert "successfully initialized" not in tf_cli.ok("apply", "-e", "stage", "-r", "2", "--yes")
+    with (tf_cli.cwd / EXAMPLE / "main.tf").open("a") as main:
+        main.write("\n# a change\n")
+    publish(tf_cli, "three")
+    assert "successfully initialized" in tf_cli.ok("apply", "-e", "stage", "-r", "3", "--yes")
+    assert task_image(tf_cli, "catalogue-stage-api") == image("api", "three")

@@ -7,6 +7,7 @@ from tests.conftest import Cli
 from tests.support.faults import FaultProxy, Rule
 from tests.support.project import image
 from tf_release import release
+from tf_release.ssm import ReleasePointer
 
 
 def everything(request: object) -> bool:
@@ -62,7 +63,7 @@ def test_persistent_throttling_fails_clearly_and_puts_ssm_back(
         "api": image("api", "one"),
         "worker": image("worker", "one"),
     }
-    assert stores.images.read_version("stage") == 1
+    assert stores.images.read_pointer("stage") == ReleasePointer(1, 2)
     state = stores.states.get("stage")[0]
     assert state.lock is None and state.deployed is not None and state.deployed.version == 1
     assert [e.outcome for e in stores.deployments.entries("stage")] == ["failed", "succeeded"]

@@ -10,6 +10,7 @@ from tests.support.project import BUCKET, PROJECT, REGION, image
 from tf_release import release
 from tf_release.errors import BadInput, LockHeld, TerraformFailed
 from tf_release.release import DeployOptions, Stores
+from tf_release.ssm import ReleasePointer
 from tf_release.terraform import PlanSummary
 
 
@@ -63,7 +64,7 @@ def test_deploy_writes_the_environment_pointers_and_records_the_deployment(store
     result = release.deploy(stores, "stage")
     assert result.deployment is not None and result.deployment.outcome == "succeeded"
     assert ssm_images("stage") == {"api": image("api", "abc"), "worker": image("worker", "abc")}
-    assert stores.images.read_version("stage") == 1
+    assert stores.images.read_pointer("stage") == ReleasePointer(1, 2)
     [status] = release.status(stores, ["stage"])
     assert status.deployed is not None and status.deployed.version == 1
     assert len(s3_keys("catalogue/deployments/stage/")) == 1
@@ -165,7 +166,7 @@ def test_a_failed_terraform_run_restores_ssm_and_records_the_failure(stores: Sto
             stores, "stage", "second", options=DeployOptions(terraform=FailingTerraform())
         )
     assert ssm_images("stage") == {"api": image("api", "abc"), "worker": image("worker", "abc")}
-    assert stores.images.read_version("stage") == 1
+    assert stores.images.read_pointer("stage") == ReleasePointer(1, 2)
     [status] = release.status(stores, ["stage"])
     assert status.deployed is not None and status.deployed.version == 1
     assert status.lock is None

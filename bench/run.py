@@ -1,0 +1,298 @@
+"""`make bench`: what each tf-release operation costs, against a moto server on 127.0.0.1.
+
+Request counts are exact (botocore's before-send events, counted by tf-release itself). Wall
+times are the median of 5 runs after a warm-up, each shown beside a floor measured in the same
+run, because absolute times on a shared machine mean little. This is a benchmark: `make test`
+pins the request counts, never the times.
+"""
+
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.moto import MotoServer  # noqa: E402
+from tests.support.terraform import write_cli_config  # noqa: E402
+from tf_release import external, naming, release  # noqa: E402
+from tf_release.config import load_config  # noqa: E402
+from tf_release.manifest import Manifest  # noqa: E402
+from tf_release.release import Stores, open_stores  # noqa: E402
+from tf_release.state import Deployment, EnvironmentState  # noqa: E402
+
+REGION, BUCKET, PROJECT = "eu-west-1", "bench-releases", "catalogue"
+BIN = Path(sys.executable).parent
+RUNS = 5
+
+
+def image(name: str, tag: str) -> str:
+    return f"registry.example.com/{PROJECT}/{name}:{tag}"
+
+
+class Bench:
+    def __init__(self, server: MotoServer, folder: Path) -> None:
+        self.server = server
+        self.folder = folder
+        self.config_path = folder / "tf-release.toml"
+        self.rows: list[tuple[str, str, str]] = []
+
+    def fresh(self, terraform_dir: str | None = None) -> Stores:
+        self.server.reset()
+        boto3.client("s3", region_name=REGION).create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        stage = f'terraform_dir = "{terraform_dir}"\n' if terraform_dir else ""
+        self.config_path.write_text(
+            f'project = "{PROJECT}"\nbucket = "{BUCKET}"\nregion = "{REGION}"\n\n'
+            f'[environments.stage]\npromote_from = "latest"\n{stage}'
+        )
+        return open_stores(load_config(self.config_path))
+
+    def count(
+        self, action: Callable[..., object], stores: Stores, *args: object, **kwargs: object
+    ) -> str:
+        """The requests one call of `action(stores, …)` makes, as one run of the tool."""
+        assert stores.session is not None
+        stores.session.requests.clear()
+        stores.__dict__.pop("caller", None)  # each run of the tool asks STS once
+        action(stores, *args, **kwargs)
+        return str(sum(stores.session.requests.values()))
+
+    def add(self, operation: str, measured: str, target: str) -> None:
+        self.rows.append((operation, measured, target))
+        print(f"  {operation}: {measured} (target {target})", file=sys.stderr, flush=True)
+
+
+def publish_many(stores: Stores, count: int, tag: str) -> None:
+    for n in range(count):
+        stores.images.put("latest", f"svc{n:03d}", image(f"svc{n:03d}", tag))
+
+
+def seed_manifests(stores: Stores, count: int) -> None:
+    """`count` valid manifests written straight to S3, and the state that names the newest."""
+    s3 = boto3.client("s3", region_name=REGION)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for version in range(1, count + 1):
+        manifest = Manifest(
+            PROJECT, "stage", version, {"api": image("api", f"t{version}")}, "seed",
+            start + timedelta(minutes=version), "arn:aws:sts::123456789012:user/bench", "latest",
+        )  # fmt: skip
+        key = naming.manifest_key(PROJECT, "stage", version)
+        s3.put_object(Bucket=BUCKET, Key=key, Body=manifest.to_json())
+    state = EnvironmentState(latest_version=count)
+    s3.put_object(Bucket=BUCKET, Key=naming.state_key(PROJECT, "stage"), Body=state.to_json())
+
+
+def seed_deployments(stores: Stores, count: int) -> datetime:
+    """`count` deployment records, one a minute, each of the one manifest there is."""
+    s3 = boto3.client("s3", region_name=REGION)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for n in range(count):
+        at = start + timedelta(minutes=n)
+        record = Deployment(
+            PROJECT, "stage", f"seed-{n}", 1, "succeeded" if n % 7 else "failed", at, at,
+            "arn:aws:sts::123456789012:user/bench", "bench", None,
+        )  # fmt: skip
+        s3.put_object(Bucket=BUCKET, Key=record.key, Body=record.to_json())
+    return start + timedelta(minutes=count // 2, seconds=30)
+
+
+def request_counts(bench: Bench) -> None:
+    for n in (10, 100, 500):
+        names = tuple(f"svc{i:03d}" for i in range(n))
+        stores = bench.fresh()
+        publish_many(stores, n, "one")
+        bench.add(
+            f"prepare, N={n}, by path (no allow-list)",
+            bench.count(release.prepare, stores, "stage", "bench", force=True),
+            f"≤ {math.ceil(n / 10) + 4}",
+        )
+        stores.config = replace(stores.config, images=names)
+        bench.add(
+            f"prepare, N={n}, allow-list",
+            bench.count(release.prepare, stores, "stage", "bench", force=True),
+            f"≤ {math.ceil(n / 10) + 4}",
+        )
+        bench.add(
+            f"deploy without Terraform, N={n}, k={n}",
+            bench.count(release.deploy, stores, "stage"),
+            f"≤ {math.ceil(n / 10) + n + 8}",
+        )
+        stores.images.put("latest", "svc000", image("svc000", "two"))
+        release.prepare(stores, "stage", "one change")
+        bench.add(
+            f"deploy without Terraform, N={n}, k=1",
+            bench.count(release.deploy, stores, "stage"),
+            f"≤ {math.ceil(n / 10) + 1 + 8}",
+        )
+        session = external.session_for(REGION)
+        external.read_release(PROJECT, "stage", session)
+        bench.add(
+            f"tf-release-manifest, N={n}",
+            str(sum(session.requests.values())),
+            f"≤ {math.ceil(n / 10) + 1}",
+        )
+        bench.add(
+            f"publish, N={n}",
+            bench.count(release.publish, stores, "svc000", image("svc000", "three")),
+            "1",
+        )
+    for m in (10, 1_000, 10_000):
+        stores = bench.fresh()
+        seed_manifests(stores, m)
+        publish_many(stores, 10, "one")
+        bench.add(
+            f"prepare, N=10, M={m}",
+            bench.count(release.prepare, stores, "stage", "bench"),
+            "≤ 5",
+        )
+        bench.add(
+            f"history --limit 20, M={m}",
+            bench.count(release.history, stores, "stage", 20),
+            "≤ 25",
+        )
+    stores = bench.fresh()
+    seed_manifests(stores, 1)
+    at = seed_deployments(stores, 10_000)
+    bench.add(
+        "status --at TIME, D=10000",
+        bench.count(release.status, stores, ["stage"], at=at),
+        "≤ 12",
+    )
+
+
+def median_seconds(argv: list[str], env: dict[str, str], stdin: str | None = None) -> float:
+    def once() -> float:
+        started = time.perf_counter()
+        subprocess.run(argv, env=env, input=stdin, text=True, capture_output=True, check=True)
+        return time.perf_counter() - started
+
+    once()  # warm-up: file caches, .pyc files
+    return statistics.median(once() for _ in range(RUNS))
+
+
+def wall_times(bench: Bench, env: dict[str, str]) -> None:
+    python = sys.executable
+    typer_floor = median_seconds([python, "-c", "import typer"], env)
+    for args in (["--help"], ["--version"]):
+        took = median_seconds([str(BIN / "tf-release"), *args], env)
+        bench.add(
+            f"tf-release {args[0]}",
+            f"{took * 1000:.0f} ms = {took / typer_floor:.2f}x import typer "
+            f"({typer_floor * 1000:.0f} ms)",
+            "≤ 3 x",
+        )
+    stores = bench.fresh()
+    publish_many(stores, 100, "one")
+    release.apply(stores, "stage", "bench")
+    one_liner = (
+        "import boto3; c = boto3.client('ssm'); "
+        "[p for page in c.get_paginator('get_parameters_by_path')"
+        f".paginate(Path='/{PROJECT}/image_ids/stage') for p in page['Parameters']]"
+    )
+    floor = median_seconds([python, "-c", one_liner], env)
+    query = json.dumps({"project": PROJECT, "environment": "stage"})
+    took = median_seconds([str(BIN / "tf-release-manifest")], env, stdin=query)
+    bench.add(
+        "tf-release-manifest, N=100",
+        f"{took * 1000:.0f} ms = {took / floor:.2f}x boto3 one-liner ({floor * 1000:.0f} ms)",
+        "≤ 1.25 x",
+    )
+
+
+def deploy_time(bench: Bench, env: dict[str, str]) -> None:
+    terraform = shutil.which("terraform")
+    plugins = os.environ.get("TF_RELEASE_TEST_PLUGIN_DIR")
+    if terraform is None:
+        bench.add("deploy, N=100, example stack", "skipped: no terraform on PATH", "≤ 1 s own time")
+        return
+    shutil.copytree(ROOT / "terraform", bench.folder / "terraform", dirs_exist_ok=True)
+    example = "terraform/examples/ecs_service"
+    names = [f"svc{n:03d}" for n in range(100)]
+    (bench.folder / example / "terraform.tfvars").write_text(f"images = {json.dumps(names)}\n")
+    stores = bench.fresh(terraform_dir=example)
+    timer = bench.folder / "terraform-timer"
+    timer.write_text(
+        f"#!{sys.executable}\nimport runpy\n"
+        f"runpy.run_path({str(ROOT / 'bench/terraform_timer.py')!r}, run_name='__main__')\n"
+    )
+    timer.chmod(0o755)
+    log = bench.folder / "terraform-times.log"
+    run_env = {
+        **env,
+        "TF_CLI_CONFIG_FILE": str(write_cli_config(bench.folder / "tf"))
+        if plugins
+        else env.get("TF_CLI_CONFIG_FILE", ""),
+        "TF_RELEASE_TERRAFORM": str(timer),
+        "BENCH_REAL_TERRAFORM": terraform,
+        "BENCH_TERRAFORM_LOG": str(log),
+        "PATH": f"{BIN}{os.pathsep}{env['PATH']}",
+    }
+    own, spent_in_terraform = [], []
+    for tag in ("one", "two", "three", "four"):  # the first run also initialises the stack
+        publish_many(stores, 100, tag)
+        release.prepare(stores, "stage", tag)
+        log.write_text("")
+        started = time.perf_counter()
+        subprocess.run(
+            [str(BIN / "tf-release"), "deploy", "-e", "stage", "--yes"],
+            env=run_env, cwd=bench.folder, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        total = time.perf_counter() - started
+        terraform_time = sum(float(line) for line in log.read_text().split())
+        own.append(total - terraform_time)
+        spent_in_terraform.append(terraform_time)
+    bench.add(
+        "deploy, N=100 (all change), example stack",
+        f"tf-release {statistics.median(own[1:]):.2f} s + Terraform "
+        f"{statistics.median(spent_in_terraform[1:]):.2f} s",
+        "≤ 1 s own time",
+    )
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="tf-release-bench-") as scratch:
+        folder = Path(scratch)
+        server = MotoServer(folder / "moto.log")
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+            "AWS_ENDPOINT_URL": server.url,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        os.environ.update(env)
+        bench = Bench(server, folder)
+        try:
+            print("request counts …", file=sys.stderr)
+            request_counts(bench)
+            print("wall times …", file=sys.stderr)
+            wall_times(bench, {**env, "TF_RELEASE_CONFIG": str(bench.config_path)})
+            deploy_time(bench, {**env, "TF_RELEASE_CONFIG": str(bench.config_path)})
+        finally:
+            server.stop()
+    cpu = platform.processor() or platform.machine()
+    print(f"\nMachine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}\n")
+    print("| operation | measured | target |")
+    print("|---|---|---|")
+    for operation, measured, target in bench.rows:
+        print(f"| {operation} | {measured} | {target} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""The AWS requests each operation makes, counted exactly (botocore's before-send events), so
+that costs never grow with history. Timings live in `make bench`, not here."""
+
+import math
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.support.project import REGION, image
+from tf_release import external, release
+from tf_release.release import Stores
+
+
+def counted(stores: Stores) -> Counter[str]:
+    assert stores.session is not None
+    return stores.session.requests
+
+
+def publish_many(stores: Stores, count: int, tag: str = "one") -> None:
+    for n in range(count):
+        release.publish(stores, f"svc{n:03d}", image(f"svc{n:03d}", tag))
+
+
+def seed_manifests(stores: Stores, environment: str, count: int) -> None:
+    for _ in range(count):
+        release.prepare(stores, environment, "seed", force=True)
+
+
+@pytest.mark.parametrize("images", [1, 10, 25])
+def test_publish_is_one_request(stores: Stores, images: int) -> None:
+    counted(stores).clear()
+    release.publish(stores, "api", image("api", "one"))
+    assert sum(counted(stores).values()) == 1
+
+
+@pytest.mark.parametrize("images", [1, 10, 11, 25])
+def test_prepare_reads_the_source_ten_at_a_time_and_does_four_more(
+    stores: Stores, images: int
+) -> None:
+    """With the allow-list, the names are known: exactly ⌈N/10⌉ reads of the source."""
+    stores.config = replace(stores.config, images=tuple(f"svc{n:03d}" for n in range(images)))
+    publish_many(stores, images)
+    release.prepare(stores, "stage", "seed", force=True)  # history does not change the cost
+    release.prepare(stores, "stage", "seed", force=True)
+    counted(stores).clear()
+    stores.__dict__.pop("caller", None)  # a new run asks STS again
+    release.prepare(stores, "stage", "x", force=True)
+    assert sum(counted(stores).values()) == math.ceil(images / 10) + 4, counted(stores)
+
+
+@pytest.mark.parametrize("images,pages", [(1, 1), (10, 2), (11, 2), (25, 3)])
+def test_prepare_without_an_allow_list_reads_the_source_by_path(
+    stores: Stores, images: int, pages: int
+) -> None:
+    """SSM answers a full page with a NextToken even when nothing follows: ⌊N/10⌋ + 1 pages."""
+    publish_many(stores, images)
+    counted(stores).clear()
+    stores.__dict__.pop("caller", None)
+    release.prepare(stores, "stage", "x", force=True)
+    assert counted(stores)["ssm.GetParametersByPath"] == pages
+    assert sum(counted(stores).values()) == pages + 4
+
+
+def test_a_selective_prepare_reads_only_the_images_named(stores: Stores) -> None:
+    publish_many(stores, 25)
+    release.apply(stores, "stage", "first")
+    counted(stores).clear()
+    release.prepare(stores, "stage", "x", images=["svc001", "svc002"], force=True)
+    assert counted(stores)["ssm.GetParameters"] == 1
+    assert "ssm.GetParametersByPath" not in counted(stores)
+
+
+@pytest.mark.parametrize("images,changing", [(10, 1), (25, 3), (25, 25)])
+def test_deploy_writes_only_what_changes(stores: Stores, images: int, changing: int) -> None:
+    publish_many(stores, images)
+    release.apply(stores, "stage", "first")
+    for n in range(changing):
+        release.publish(stores, f"svc{n:03d}", image(f"svc{n:03d}", "two"))
+    release.prepare(stores, "stage", "second")
+    counted(stores).clear()
+    stores.__dict__.pop("caller", None)
+    release.deploy(stores, "stage")
+    requests = counted(stores)
+    assert requests["ssm.PutParameter"] == changing + 1  # + the version pointer
+    assert sum(requests.values()) <= math.ceil(images / 10) + changing + 8, requests
+
+
+def test_history_of_twenty_does_not_depend_on_how_many_manifests_exist(stores: Stores) -> None:
+    release.publish(stores, "api", image("api", "one"))
+    seed_manifests(stores, "stage", 45)
+    release.deploy(stores, "stage")
+    counted(stores).clear()
+    entries = release.history(stores, "stage", limit=20)
+    assert [e.manifest.version for e in entries] == list(range(45, 25, -1))
+    assert sum(counted(stores).values()) <= 25, counted(stores)
+    assert counted(stores)["s3.ListObjectsV2"] <= 1
+
+
+def test_status_at_a_time_reads_one_listing_page(stores: Stores) -> None:
+    release.publish(stores, "api", image("api", "one"))
+    for _ in range(5):
+        release.prepare(stores, "stage", "again", force=True)
+        release.deploy(stores, "stage")
+    counted(stores).clear()
+    [status] = release.status(stores, ["stage"], at=datetime(2999, 1, 1, tzinfo=UTC))
+    assert status.deployed is not None and status.deployed.version == 5
+    assert sum(counted(stores).values()) <= 12, counted(stores)
+    assert counted(stores)["s3.ListObjectsV2"] == 1
+
+
+@pytest.mark.parametrize("images", [1, 10, 21])
+def test_the_external_program_reads_ten_at_a_time_plus_the_version(
+    stores: Stores, images: int
+) -> None:
+    publish_many(stores, images)
+    release.apply(stores, "stage", "first")
+    session = external.session_for(REGION)
+    result = external.read_release("catalogue", "stage", session)
+    assert len(result) == images + 1
+    assert sum(session.requests.values()) == math.ceil(images / 10) + 1, session.requests
