@@ -2,13 +2,16 @@
 that costs never grow with history. Timings live in `make bench`, not here."""
 
 import math
+import subprocess
+import sys
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import boto3
 import pytest
 
-from tests.support.project import REGION, image
+from tests.support.project import REGION, ecr_image, image
 from tf_release import external, release
 from tf_release.release import Stores
 
@@ -120,3 +123,24 @@ def test_the_external_program_reads_ten_at_a_time_plus_the_version(
     result = external.read_release("catalogue", "stage", session)
     assert len(result) == images + 1
     assert sum(session.requests.values()) == math.ceil(images / 10) + 1, session.requests
+
+
+def test_publishing_an_ecr_image_checks_it_with_one_more_request(stores: Stores) -> None:
+    ecr = boto3.client("ecr", region_name=REGION)
+    ecr.create_repository(repositoryName="api")
+    manifest = '{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}'
+    ecr.put_image(repositoryName="api", imageManifest=manifest, imageTag="one")
+    counted(stores).clear()
+    release.publish(stores, "api", ecr_image("api", "one"))
+    assert counted(stores) == Counter({"ecr.DescribeImages": 1, "ssm.PutParameter": 1})
+
+
+def test_help_and_version_do_not_import_boto3() -> None:
+    for args in (["--help"], ["--version"]):
+        code = (
+            "import sys\n"
+            "from tf_release.cli import main\n"
+            f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+            "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, 'imported'\n"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
