@@ -226,12 +226,7 @@ def deploy_time(bench: Bench, env: dict[str, str]) -> None:
     names = [f"svc{n:03d}" for n in range(100)]
     (bench.folder / example / "terraform.tfvars").write_text(f"images = {json.dumps(names)}\n")
     stores = bench.fresh(terraform_dir=example)
-    timer = bench.folder / "terraform-timer"
-    timer.write_text(
-        f"#!{sys.executable}\nimport runpy\n"
-        f"runpy.run_path({str(ROOT / 'bench/terraform_timer.py')!r}, run_name='__main__')\n"
-    )
-    timer.chmod(0o755)
+    timer = ROOT / "bench" / "terraform-timer"
     log = bench.folder / "terraform-times.log"
     run_env = {
         **env,
@@ -249,10 +244,12 @@ def deploy_time(bench: Bench, env: dict[str, str]) -> None:
         release.prepare(stores, "stage", tag)
         log.write_text("")
         started = time.perf_counter()
-        subprocess.run(
+        done = subprocess.run(
             [str(BIN / "tf-release"), "deploy", "-e", "stage", "--yes"],
-            env=run_env, cwd=bench.folder, capture_output=True, text=True, check=True,
+            env=run_env, cwd=bench.folder, capture_output=True, text=True,
         )  # fmt: skip
+        if done.returncode:
+            raise SystemExit(f"deploy failed: {done.stderr.strip().splitlines()[-1]}")
         total = time.perf_counter() - started
         terraform_time = sum(float(line) for line in log.read_text().split())
         own.append(total - terraform_time)
@@ -266,6 +263,7 @@ def deploy_time(bench: Bench, env: dict[str, str]) -> None:
 
 
 def main() -> None:
+    only = set(sys.argv[1:])  # e.g. `bench/run.py deploy` for one part
     with tempfile.TemporaryDirectory(prefix="tf-release-bench-") as scratch:
         folder = Path(scratch)
         server = MotoServer(folder / "moto.log")
@@ -280,11 +278,15 @@ def main() -> None:
         os.environ.update(env)
         bench = Bench(server, folder)
         try:
-            print("request counts …", file=sys.stderr)
-            request_counts(bench)
-            print("wall times …", file=sys.stderr)
-            wall_times(bench, {**env, "TF_RELEASE_CONFIG": str(bench.config_path)})
-            deploy_time(bench, {**env, "TF_RELEASE_CONFIG": str(bench.config_path)})
+            with_config = {**env, "TF_RELEASE_CONFIG": str(bench.config_path)}
+            if not only or "counts" in only:
+                print("request counts …", file=sys.stderr)
+                request_counts(bench)
+            if not only or "times" in only:
+                print("wall times …", file=sys.stderr)
+                wall_times(bench, with_config)
+            if not only or "deploy" in only:
+                deploy_time(bench, with_config)
         finally:
             server.stop()
     cpu = platform.processor() or platform.machine()

@@ -8,6 +8,7 @@ process itself: an argument list (never a shell), output streamed and kept, and 
 passed on to Terraform as SIGINT so it can stop cleanly.
 """
 
+import codecs
 import hashlib
 import json
 import os
@@ -156,11 +157,13 @@ def _run(argv: list[str], cwd: Path, live: TextIO | None) -> tuple[int, str, str
 
 
 def _tee(stream: IO[bytes], kept: list[str], live: TextIO | None) -> None:
-    for raw in iter(stream.readline, b""):
-        line = raw.decode("utf-8", errors="replace")
-        kept.append(line)
+    """Keep what Terraform prints and pass it on as it comes, a chunk at a time."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    while chunk := stream.read1(65536):  # type: ignore[attr-defined]
+        text = decoder.decode(chunk)
+        kept.append(text)
         if live is not None:
-            live.write(line)
+            live.write(text)
             live.flush()
 
 
