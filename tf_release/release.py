@@ -634,14 +634,7 @@ class EnvironmentStatus:
             "latest_version": _version_or_none(self.latest_version or None),
             "lock": None
             if self.lock is None
-            else {
-                "deployment_id": self.lock.deployment_id,
-                "version": naming.format_version(self.lock.version),
-                "holder": self.lock.holder,
-                "host": self.lock.host,
-                "started_at": naming.format_time(self.lock.started_at),
-                "explanation": self.describe_lock(),
-            },
+            else {**self.lock.to_document(), "explanation": self.describe_lock()},
         }
 
 

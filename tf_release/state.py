@@ -33,6 +33,15 @@ class Lock:
     host: str
     started_at: datetime
 
+    def to_document(self) -> dict[str, str]:
+        return {
+            "deployment_id": self.deployment_id,
+            "version": naming.format_version(self.version),
+            "holder": self.holder,
+            "host": self.host,
+            "started_at": naming.format_time(self.started_at),
+        }
+
     def describe(self) -> str:
         return (
             f"{self.holder} on {self.host} started deploying {naming.format_version(self.version)} "
@@ -65,15 +74,7 @@ class EnvironmentState:
                 "finished_at": naming.format_time(self.deployed.finished_at),
                 "by": self.deployed.by,
             },
-            "lock": None
-            if self.lock is None
-            else {
-                "deployment_id": self.lock.deployment_id,
-                "version": naming.format_version(self.lock.version),
-                "holder": self.lock.holder,
-                "host": self.lock.host,
-                "started_at": naming.format_time(self.lock.started_at),
-            },
+            "lock": None if self.lock is None else self.lock.to_document(),
         }
         schemas.validate("state", document, "environment state")
         return json.dumps(document, indent=2).encode()
