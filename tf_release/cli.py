@@ -309,6 +309,42 @@ def rollback(
 
 
 @app.command()
+def diff(
+    ctx: typer.Context,
+    env: Env,
+    versions: Annotated[
+        list[str] | None, typer.Argument(help="Two versions of ENV to compare, e.g. v3 v5.")
+    ] = None,
+    against: Annotated[
+        str | None,
+        typer.Option(help="Label to promote from (default: ENV's promote_from)."),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """What a promotion would change (ENV against a label), or what changed between versions."""
+    from tf_release import release
+
+    if versions:
+        if len(versions) != 2 or against is not None:
+            raise BadInput("give two versions (diff --env ENV vA vB) or --against, not both")
+        old, new = (naming.parse_version(text) for text in versions)
+        changes = release.diff_versions(_stores(ctx), env, old, new)
+        title = f"{env} {versions[0]} → {versions[1]}:"
+    else:
+        stores = _stores(ctx)
+        source = against or stores.config.environment(env).promote_from
+        changes = release.diff_environment(stores, env, against)
+        title = f"{env} ← {source}:"
+    if as_json:
+        _print_json(changes.to_document())
+        return
+    typer.echo(title)
+    _print_changes(changes)
+    if changes.empty:
+        typer.echo("  no changes")
+
+
+@app.command()
 def unlock(ctx: typer.Context, env: Env, yes: Yes = False) -> None:
     """Clear the lock of a deploy that died; SSM goes back to the deployed images."""
     from tf_release import release

@@ -175,6 +175,21 @@ def prepare(
     if label == environment:
         raise BadInput(f"cannot prepare {environment} from its own images")
 
+    available = _source_images(stores, label, selected)
+    current = stores.states.get(environment)
+    state = current[0]
+    deployed = state.deployed_images
+    wanted = {**deployed, **{name: available[name] for name in selected}} if selected else available
+    changes = diff_images(deployed, wanted)
+    deployed_version = state.deployed.version if state.deployed else None
+    if changes.empty and not force:
+        return Prepared(environment, None, changes, deployed_version)
+    manifest = _create_manifest(stores, environment, wanted, reason, label, current)
+    return Prepared(environment, manifest, changes, deployed_version)
+
+
+def _source_images(stores: Stores, label: str, selected: list[str]) -> dict[str, str]:
+    """The images a manifest can take from a label: the selected ones, or all (allow-listed)."""
     # Known names are read ten a request; otherwise by path (one more request after a full page)
     if selected or stores.config.images is not None:
         available = stores.images.read_named(label, selected or stores.config.images or ())
@@ -186,17 +201,26 @@ def prepare(
         raise BadInput(f"no image {', '.join(missing)} under {path}: publish it first")
     if not available:
         raise BadInput(f"no images under {path}: publish some first")
+    return available
 
-    current = stores.states.get(environment)
-    state = current[0]
-    deployed = state.deployed_images
-    wanted = {**deployed, **{name: available[name] for name in selected}} if selected else available
-    changes = diff_images(deployed, wanted)
-    deployed_version = state.deployed.version if state.deployed else None
-    if changes.empty and not force:
-        return Prepared(environment, None, changes, deployed_version)
-    manifest = _create_manifest(stores, environment, wanted, reason, label, current)
-    return Prepared(environment, manifest, changes, deployed_version)
+
+def diff_environment(stores: Stores, environment: str, against: str | None = None) -> ImageChanges:
+    """What a full promotion from `against` (default: the environment's promote_from label)
+    would change in what the environment runs now."""
+    env = stores.config.environment(environment)
+    label = env.promote_from if against is None else stores.config.check_label(against)
+    if label == environment:
+        raise BadInput(f"cannot compare {environment} with itself")
+    available = _source_images(stores, label, [])
+    return diff_images(stores.states.get(environment)[0].deployed_images, available)
+
+
+def diff_versions(stores: Stores, environment: str, old: int, new: int) -> ImageChanges:
+    """What deploying manifest `new` after manifest `old` changes."""
+    stores.config.environment(environment)
+    return diff_images(
+        _manifest(stores, environment, old).images, _manifest(stores, environment, new).images
+    )
 
 
 def _create_manifest(

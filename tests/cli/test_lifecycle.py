@@ -135,3 +135,40 @@ def test_unlock_clears_the_lock_of_a_deploy_that_died(cli: Cli) -> None:
     cli.ok("deploy", "-e", "stage", "--yes")
     [status] = json.loads(cli.ok("status", "-e", "stage", "--json"))
     assert status["version"] == "v1" and status["lock"] is None
+
+
+def test_diff_shows_what_a_promotion_would_change(cli: Cli) -> None:
+    stores = cli.stores()
+    for name in ("api", "worker"):
+        release.publish(stores, name, image(name, "one"))
+    release.apply(stores, "stage", "one")
+    release.apply(stores, "prod", "one")
+    release.publish(stores, "api", image("api", "two"))
+    release.apply(stores, "stage", "two")
+    out = cli.ok("diff", "--env", "prod")
+    assert out.splitlines() == [
+        "prod ← stage:",
+        f"  ~ api: {image('api', 'one')} → {image('api', 'two')}",
+        "  (1 unchanged)",
+    ]
+    against_latest = json.loads(cli.ok("diff", "--env", "prod", "--against", "latest", "--json"))
+    assert against_latest["changed"] == {
+        "api": {"from": image("api", "one"), "to": image("api", "two")}
+    }
+    assert against_latest["unchanged"] == ["worker"]
+
+
+def test_diff_between_two_versions(cli: Cli) -> None:
+    stores = cli.stores()
+    release.publish(stores, "api", image("api", "one"))
+    release.prepare(stores, "stage", "one")
+    release.publish(stores, "worker", image("worker", "one"))
+    release.prepare(stores, "stage", "two")
+    assert cli.ok("diff", "-e", "stage", "v1", "v2").splitlines() == [
+        "stage v1 → v2:",
+        f"  + worker: {image('worker', 'one')}",
+        "  (1 unchanged)",
+    ]
+    assert cli.ok("diff", "-e", "stage", "v2", "v2").splitlines()[-1] == "  no changes"
+    refused = cli.run("diff", "-e", "stage", "v1")
+    assert refused.returncode == 2 and "give two versions" in refused.stderr

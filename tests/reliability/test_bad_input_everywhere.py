@@ -44,6 +44,8 @@ COMMANDS = [
     ("show --env {environment} {version}", ["environment", "version"]),
     ("status --env {environment} --at {time}", ["environment", "time"]),
     ("unlock --env {environment} --yes", ["environment"]),
+    ("diff --env {environment} {version} v1", ["environment", "version"]),
+    ("diff --env {environment} --against {label}", ["environment", "label"]),
 ]  # fmt: skip
 
 CASES = [
