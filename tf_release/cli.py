@@ -11,6 +11,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from tf_release import __version__, naming
+from tf_release.config import CONFIG_NAME
 from tf_release.errors import BadInput, Cancelled, ReleaseError
 
 app = typer.Typer(
@@ -448,6 +449,41 @@ def status(
             )
         if item.lock is not None:
             typer.echo(f"  {item.describe_lock()}")
+
+
+@app.command()
+def init(
+    project: Annotated[str | None, typer.Option(help="Project name (SSM and S3 prefix).")] = None,
+    bucket: Annotated[str | None, typer.Option(help="S3 bucket for manifests.")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region (default: AWS chain).")] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option("--env", "-e", help="Environments in promotion order (default: stage prod)."),
+    ] = None,
+    path: Annotated[Path, typer.Option(help="Where to write it.")] = Path(CONFIG_NAME),
+) -> None:
+    """Write a commented tf-release.toml from a few questions (or flags, for scripts)."""
+    from tf_release.config import load_config, starter_config
+
+    if path.exists():
+        raise BadInput(f"{path} already exists; tf-release init does not overwrite it")
+    asking = sys.stdin.isatty()
+    if not asking and (project is None or bucket is None):
+        raise BadInput("no terminal to ask on: pass --project and --bucket")
+    project = project or typer.prompt("Project name (the SSM and S3 prefix)")
+    bucket = bucket or typer.prompt("S3 bucket for manifests and deployment records")
+    if region is None and asking:
+        region = typer.prompt("AWS region (empty: the AWS default chain)", default="") or None
+    environments = env or ["stage", "prod"]
+    draft = path.with_name(f".{path.name}.draft")
+    draft.write_text(starter_config(project, bucket, environments, region))
+    try:
+        load_config(draft)  # the answers are checked like any config before it takes the name
+    except BadInput as error:
+        draft.unlink()
+        raise BadInput(str(error).replace(str(draft), str(path))) from None
+    draft.replace(path)
+    typer.echo(f"Wrote {path}: environments {' → '.join(['latest', *environments])}.")
 
 
 @app.command("iam-policy")

@@ -132,3 +132,31 @@ def load_config(path: Path) -> Config:
         images=None if images is None else tuple(images),
         terraform_bin=document.get("terraform_bin"),
     )
+
+
+def starter_config(
+    project: str, bucket: str, environments: list[str], region: str | None = None
+) -> str:
+    """A commented tf-release.toml; each environment promotes from the one before it."""
+    lines = [
+        "# tf-release configuration: see the README for every key.",
+        f'project = "{project}"          # SSM: /{project}/image_ids/<label>/<image>',
+        f'bucket  = "{bucket}"   # S3: manifests, environment state, deployment records',
+    ]
+    lines.append(
+        f'region  = "{region}"' if region else '# region = "eu-west-1"   # default: the AWS chain'
+    )
+    lines += [
+        '# images = ["api", "worker"]   # optional allow-list of image names',
+        "",
+    ]
+    source = naming.LATEST
+    for name in environments:
+        lines += [
+            f"[environments.{name}]",
+            f'promote_from = "{source}"',
+            f'# terraform_dir = "infra/{name}"   # without it, deploy only writes SSM',
+            "",
+        ]
+        source = name
+    return "\n".join(lines)

@@ -172,3 +172,33 @@ def test_diff_between_two_versions(cli: Cli) -> None:
     assert cli.ok("diff", "-e", "stage", "v2", "v2").splitlines()[-1] == "  no changes"
     refused = cli.run("diff", "-e", "stage", "v1")
     assert refused.returncode == 2 and "give two versions" in refused.stderr
+
+
+def in_new_folder(cli: Cli) -> Cli:
+    del cli.env["TF_RELEASE_CONFIG"]
+    cli.cwd = cli.cwd / "new-project"
+    cli.cwd.mkdir()
+    return cli
+
+
+def test_init_writes_a_config_that_works_and_never_overwrites(cli: Cli) -> None:
+    in_new_folder(cli)
+    out = cli.ok("init", "--project", "catalogue", "--bucket", "acme-releases", "--region",
+                 "eu-west-1", "--env", "stage", "--env", "prod")  # fmt: skip
+    assert out.strip() == "Wrote tf-release.toml: environments latest → stage → prod."
+    text = (cli.cwd / "tf-release.toml").read_text()
+    assert 'promote_from = "stage"' in text and "# terraform_dir" in text
+    cli.ok("publish", "api", image("api", "one"))  # the new file is found and used
+    assert cli.ok("apply", "-e", "stage", "-r", "first", "--yes").startswith("Deployed v1")
+    refused = cli.run("init", "--project", "other", "--bucket", "other-bucket")
+    assert refused.returncode == 2 and "already exists" in refused.stderr
+    assert (cli.cwd / "tf-release.toml").read_text() == text
+
+
+def test_init_refuses_bad_answers_and_writes_nothing(cli: Cli) -> None:
+    in_new_folder(cli)
+    refused = cli.run("init", "--project", "catalogue", "--bucket", "Bad_Bucket")
+    assert refused.returncode == 2 and "tf-release.toml: bucket" in refused.stderr
+    assert list(cli.cwd.iterdir()) == []
+    refused = cli.run("init", "--project", "catalogue")
+    assert refused.returncode == 2 and "pass --project and --bucket" in refused.stderr
