@@ -486,6 +486,23 @@ def init(
     typer.echo(f"Wrote {path}: environments {' → '.join(['latest', *environments])}.")
 
 
+@app.command()
+def doctor(ctx: typer.Context, as_json: Json = False) -> None:
+    """Check the config, AWS identity and access, and Terraform: one line each, with the fix."""
+    from tf_release.doctor import diagnose
+
+    opts: Options = ctx.obj
+    checks = []
+    for check in diagnose(str(opts.config) if opts.config else None, opts.profile, opts.region):
+        checks.append(check)
+        if not as_json:
+            typer.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+    if as_json:
+        _print_json([check.to_document() for check in checks])
+    if not all(check.ok for check in checks):
+        raise typer.Exit(1)
+
+
 @app.command("iam-policy")
 def iam_policy(ctx: typer.Context) -> None:
     """Print the least-privilege IAM policy (JSON) for this project, bucket and environments."""

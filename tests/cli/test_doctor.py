@@ -1,0 +1,71 @@
+"""`tf-release doctor` against a moto server, with one thing broken at a time."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli
+from tests.support.project import CONFIG, image
+from tf_release import release
+
+
+def checks(cli: Cli) -> tuple[int, dict[str, dict[str, object]]]:
+    result = cli.run("doctor", "--json")
+    return result.returncode, {c["check"]: c for c in json.loads(result.stdout)}
+
+
+def with_stack(cli: Cli, folder: str) -> None:
+    Path(cli.env["TF_RELEASE_CONFIG"]).write_text(
+        CONFIG.replace(
+            'promote_from = "latest"\n', f'promote_from = "latest"\nterraform_dir = "{folder}"\n', 1
+        )
+    )
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="no terraform on PATH")
+def test_a_healthy_set_up_passes_every_check(cli: Cli) -> None:
+    release.publish(cli.stores(), "api", image("api", "one"))
+    (cli.cwd / "infra").mkdir()
+    (cli.cwd / "infra" / "main.tf").write_text("")
+    with_stack(cli, "infra")
+    result = cli.run("doctor")
+    assert result.returncode == 0, result.stdout
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "ok   config", "ok   aws identity", "ok   s3 bucket", "ok   ssm parameters",
+        "ok   terraform", "ok   terraform_dir of stage",
+    ]  # fmt: skip
+    assert "you are arn:aws:sts::123456789012:user/moto" in result.stdout
+    assert "/catalogue/image_ids/latest: 1 image(s) published" in result.stdout
+
+
+def test_a_broken_config_is_the_only_line(cli: Cli) -> None:
+    Path(cli.env["TF_RELEASE_CONFIG"]).write_text('project = "p"\n')
+    code, found = checks(cli)
+    assert code == 1 and list(found) == ["config"]
+    assert "'bucket' is a required property" in str(found["config"]["detail"])
+
+
+def test_missing_credentials_are_named_with_the_fix(cli: Cli) -> None:
+    del cli.env["AWS_ACCESS_KEY_ID"], cli.env["AWS_SECRET_ACCESS_KEY"]
+    code, found = checks(cli)
+    assert code == 1 and not found["aws identity"]["ok"]
+    assert "set AWS_PROFILE" in str(found["aws identity"]["detail"])
+
+
+def test_a_missing_bucket_is_named_with_the_fix(cli: Cli) -> None:
+    Path(cli.env["TF_RELEASE_CONFIG"]).write_text(CONFIG.replace("acme-releases", "no-bucket"))
+    code, found = checks(cli)
+    assert code == 1 and found["ssm parameters"]["ok"]
+    assert str(found["s3 bucket"]["detail"]).startswith("bucket no-bucket does not exist: create")
+
+
+def test_a_missing_terraform_and_stack_folder_are_named(cli: Cli) -> None:
+    with_stack(cli, "nowhere")
+    cli.env["TF_RELEASE_TERRAFORM"] = "no-terraform-here"
+    code, found = checks(cli)
+    assert code == 1
+    assert "not found: install Terraform" in str(found["terraform"]["detail"])
+    assert "does not exist: fix terraform_dir" in str(found["terraform_dir of stage"]["detail"])

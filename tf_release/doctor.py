@@ -1,0 +1,92 @@
+"""`tf-release doctor`: is this machine set up to release? One check a line, each with its fix."""
+
+import json
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tf_release import naming
+from tf_release.config import Config, find_config, load_config
+from tf_release.errors import ReleaseError
+from tf_release.release import Stores, open_stores
+from tf_release.terraform import find_binary
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def to_document(self) -> dict[str, object]:
+        return {"check": self.name, "ok": self.ok, "detail": self.detail}
+
+
+def _check(name: str, probe: Callable[[], str]) -> Check:
+    """Run one probe; a ReleaseError is that check's failure, with the fix in its message."""
+    try:
+        return Check(name, True, probe())
+    except ReleaseError as error:
+        return Check(name, False, str(error))
+
+
+def diagnose(
+    config_path: str | None, profile: str | None = None, region: str | None = None
+) -> Iterator[Check]:
+    loaded: list[Config] = []
+
+    def config() -> str:
+        path = find_config(config_path)
+        loaded.append(load_config(path))
+        envs = ", ".join(loaded[0].environments) or "none"
+        return (
+            f"{path}: project {loaded[0].project}, bucket {loaded[0].bucket}, environments {envs}"
+        )
+
+    yield _check("config", config)
+    if not loaded:
+        return
+    stores = open_stores(loaded[0], profile, region)
+    identity = _check("aws identity", lambda: f"you are {stores.caller}")
+    yield identity
+    if not identity.ok:
+        return
+    yield _check("s3 bucket", lambda: _bucket(stores))
+    yield _check("ssm parameters", lambda: _parameters(stores))
+    with_terraform = {
+        n: e.terraform_dir for n, e in loaded[0].environments.items() if e.terraform_dir
+    }
+    if with_terraform:
+        yield _check("terraform", lambda: _terraform_version(loaded[0]))
+    for name, folder in with_terraform.items():
+        yield _check(f"terraform_dir of {name}", lambda folder=folder: _stack(folder))
+
+
+def _bucket(stores: Stores) -> str:
+    next(stores.deployments.keys(f"{stores.config.project}/"), None)  # one page of one listing
+    return f"s3://{stores.config.bucket} can be listed"
+
+
+def _parameters(stores: Stores) -> str:
+    found = stores.images.read(naming.LATEST)
+    path = naming.image_path(stores.config.project, naming.LATEST)
+    return f"{path}: {len(found)} image(s) published"
+
+
+def _terraform_version(config: Config) -> str:
+    binary = find_binary(config.terraform_bin)
+    done = subprocess.run([binary, "version", "-json"], capture_output=True, text=True, timeout=60)
+    try:
+        version = json.loads(done.stdout)["terraform_version"]
+    except (ValueError, KeyError):
+        raise ReleaseError(f"{binary} did not say its version: is it Terraform?") from None
+    return f"{binary}, Terraform {version}"
+
+
+def _stack(folder: Path) -> str:
+    if not folder.is_dir():
+        raise ReleaseError(f"{folder} does not exist: fix terraform_dir in tf-release.toml")
+    if not any(folder.glob("*.tf")) and not any(folder.glob("*.tf.json")):
+        raise ReleaseError(f"{folder} holds no .tf files: is it the right folder?")
+    return str(folder)
