@@ -98,14 +98,9 @@ def _print_json(document: object) -> None:
 
 
 def _print_changes(changes: Any, out: Any = None) -> None:
-    for name, url in changes.added.items():
-        print(f"  + {name}: {url}", file=out)
-    for name, (old, new) in changes.changed.items():
-        print(f"  ~ {name}: {old} → {new}", file=out)
-    for name, url in changes.removed.items():
-        print(f"  - {name}: {url}", file=out)
-    if changes.unchanged:
-        print(f"  ({len(changes.unchanged)} unchanged)", file=out)
+    from tf_release import output
+
+    output.changes(output.console(out), changes)
 
 
 def _terraform(stores: Any, env: str, as_json: bool) -> Any:
@@ -384,16 +379,10 @@ def history(
         return
     if not entries:
         typer.echo(f"{env} has no manifests yet.")
-    for entry in entries:
-        manifest = entry.manifest
-        outcomes = (
-            ", ".join(f"{d.outcome} {naming.format_time(d.finished_at)}" for d in entry.deployments)
-            or "not deployed"
-        )
-        typer.echo(
-            f"{manifest.name}  {naming.format_time(manifest.created_at)}  {manifest.created_by}  "
-            f"from {manifest.source}  {manifest.reason!r}  [{outcomes}]"
-        )
+        return
+    from tf_release import output
+
+    output.history(output.console(), entries)
 
 
 @app.command()
@@ -410,15 +399,9 @@ def show(
     if as_json:
         _print_json(entry.to_document())
         return
-    manifest = entry.manifest
-    typer.echo(f"{manifest.environment} {manifest.name}")
-    typer.echo(f"  reason:  {manifest.reason}")
-    typer.echo(f"  created: {naming.format_time(manifest.created_at)} by {manifest.created_by}")
-    typer.echo(f"  source:  {manifest.source}")
-    for name, url in sorted(manifest.images.items()):
-        typer.echo(f"  {name}: {url}")
-    for deployment in entry.deployments:
-        typer.echo(f"  {deployment.outcome} {naming.format_time(deployment.finished_at)}")
+    from tf_release import output
+
+    output.manifest(output.console(), entry)
 
 
 @app.command()
@@ -438,17 +421,9 @@ def status(
     if as_json:
         _print_json([item.to_document() for item in statuses])
         return
-    for item in statuses:
-        deployed = item.deployed
-        if deployed is None:
-            typer.echo(f"{item.environment}: nothing deployed")
-        else:
-            typer.echo(
-                f"{item.environment}: {naming.format_version(deployed.version)} deployed "
-                f"{naming.format_time(deployed.finished_at)} by {deployed.by}"
-            )
-        if item.lock is not None:
-            typer.echo(f"  {item.describe_lock()}")
+    from tf_release import output
+
+    output.status(output.console(), statuses)
 
 
 @app.command()

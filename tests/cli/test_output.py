@@ -1,0 +1,80 @@
+"""What people see: tables, coloured diffs (never when piped or under NO_COLOR), JSON shapes."""
+
+import json
+import re
+
+import pytest
+
+from tests.conftest import Cli
+from tests.support.project import image
+from tf_release import release
+
+ESCAPE = "\x1b["
+
+
+@pytest.fixture
+def two_releases(cli: Cli) -> Cli:
+    stores = cli.stores()
+    for name in ("api", "worker"):
+        release.publish(stores, name, image(name, "one"))
+    release.apply(stores, "stage", "first release")
+    release.publish(stores, "api", image("api", "two"))
+    return cli
+
+
+def test_history_is_a_table_newest_first(two_releases: Cli) -> None:
+    two_releases.ok("apply", "-e", "stage", "-r", "fix search", "--yes")
+    lines = [line.rstrip() for line in two_releases.ok("history", "-e", "stage").splitlines()]
+    assert lines[0].split() == ["version", "created", "by", "source", "reason", "deployments"]
+    assert re.match(
+        r"^v2 +\S+Z +arn:aws:sts::123456789012:user/moto +latest +fix search +succeeded", lines[1]
+    )
+    assert lines[2].startswith("v1 ")
+
+
+def test_status_is_a_table_with_locks_explained_below(two_releases: Cli) -> None:
+    lines = [line.rstrip() for line in two_releases.ok("status").splitlines()]
+    assert lines[0].split() == ["environment", "version", "deployed", "by", "newest"]
+    assert re.match(r"^stage +v1 +\S+Z +arn:aws:sts::123456789012:user/moto +v1$", lines[1])
+    assert re.match(r"^prod +- +nothing deployed", lines[2])
+
+
+def test_show_lists_the_facts_then_the_images(two_releases: Cli) -> None:
+    lines = [line.rstrip() for line in two_releases.ok("show", "-e", "stage", "v1").splitlines()]
+    assert "reason    first release" in lines
+    assert f"api     {image('api', 'one')}" in lines
+
+
+def test_changes_are_coloured_on_a_terminal_only(two_releases: Cli) -> None:
+    piped = two_releases.ok("diff", "-e", "stage")
+    assert ESCAPE not in piped
+    del two_releases.env["NO_COLOR"]
+    two_releases.env["FORCE_COLOR"] = "1"  # rich's switch for "this is a terminal"
+    coloured = two_releases.ok("diff", "-e", "stage")
+    assert f"{ESCAPE}33m  ~ api: {image('api', 'one')} → {image('api', 'two')}" in coloured
+    two_releases.env["NO_COLOR"] = "1"
+    assert ESCAPE not in two_releases.ok("diff", "-e", "stage")
+
+
+def test_json_shapes_are_stable(two_releases: Cli) -> None:
+    [status, _] = json.loads(two_releases.ok("status", "--json"))
+    assert set(status) == {
+        "environment", "at", "version", "deployed_at", "deployed_by", "deployment_id",
+        "images", "latest_version", "lock",
+    }  # fmt: skip
+    [entry] = json.loads(two_releases.ok("history", "-e", "stage", "--json"))
+    assert set(entry) == {
+        "project", "environment", "version", "images", "reason", "created_at", "created_by",
+        "source", "sha256", "deployments",
+    }  # fmt: skip
+    assert set(entry["deployments"][0]) == {"deployment_id", "outcome", "finished_at"}
+    changes = json.loads(two_releases.ok("diff", "-e", "stage", "--json"))
+    assert set(changes) == {"added", "changed", "removed", "unchanged"}
+    prepared = json.loads(two_releases.ok("prepare", "-e", "stage", "-r", "x", "--json"))
+    assert set(prepared) == {
+        "environment", "created", "version", "deployed_version", "changes", "manifest",
+    }  # fmt: skip
+    deployed = json.loads(two_releases.ok("deploy", "-e", "stage", "--yes", "--json"))
+    assert set(deployed) == {
+        "environment", "version", "outcome", "deployment", "changes", "terraform",
+    }  # fmt: skip

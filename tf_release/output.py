@@ -1,0 +1,91 @@
+"""How the CLI shows things to people: tables and coloured image diffs (rich).
+
+Colour only on a terminal and never under NO_COLOR (rich checks both); off a terminal the width
+is generous, so that piped output keeps whole image URLs on one line.
+"""
+
+import sys
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from tf_release import naming
+
+PIPED_WIDTH = 200
+STYLES = {"+": "green", "~": "yellow", "-": "red"}
+
+
+def console(file: TextIO | None = None) -> Console:
+    file = file or sys.stdout
+    width = None if file.isatty() else PIPED_WIDTH
+    return Console(file=file, width=width, highlight=False, soft_wrap=True)
+
+
+def changes(out: Console, changes: Any) -> None:
+    """`api: …:abc → …:def` per image, coloured by kind, then how many stay as they are."""
+    rows = (
+        [("+", f"{name}: {url}") for name, url in changes.added.items()]
+        + [("~", f"{name}: {old} → {new}") for name, (old, new) in changes.changed.items()]
+        + [("-", f"{name}: {url}") for name, url in changes.removed.items()]
+    )
+    for mark, text in rows:
+        out.print(Text(f"  {mark} {text}", style=STYLES[mark]))
+    if changes.unchanged:
+        out.print(Text(f"  ({len(changes.unchanged)} unchanged)"))
+
+
+def history(out: Console, entries: list[Any]) -> None:
+    table = Table(
+        "version", "created", "by", "source", "reason", "deployments", box=None, pad_edge=False
+    )
+    for entry in entries:
+        manifest = entry.manifest
+        deployments = ", ".join(
+            f"{d.outcome} {naming.format_time(d.finished_at)}" for d in entry.deployments
+        )
+        table.add_row(
+            manifest.name,
+            naming.format_time(manifest.created_at),
+            manifest.created_by,
+            manifest.source,
+            manifest.reason,
+            deployments or "not deployed",
+        )
+    out.print(table)
+
+
+def status(out: Console, statuses: list[Any]) -> None:
+    table = Table("environment", "version", "deployed", "by", "newest", box=None, pad_edge=False)
+    for item in statuses:
+        deployed = item.deployed
+        table.add_row(
+            item.environment,
+            naming.format_version(deployed.version) if deployed else "-",
+            naming.format_time(deployed.finished_at) if deployed else "nothing deployed",
+            deployed.by if deployed else "",
+            naming.format_version(item.latest_version) if item.latest_version else "",
+        )
+    out.print(table)
+    for item in statuses:
+        if item.lock is not None:
+            out.print(Text(f"{item.environment}: {item.describe_lock()}", style="yellow"))
+
+
+def manifest(out: Console, entry: Any) -> None:
+    shown = entry.manifest
+    facts = Table(box=None, show_header=False, pad_edge=False)
+    facts.add_row("manifest", f"{shown.environment} {shown.name}")
+    facts.add_row("reason", shown.reason)
+    facts.add_row("created", f"{naming.format_time(shown.created_at)} by {shown.created_by}")
+    facts.add_row("source", shown.source)
+    for deployment in entry.deployments:
+        facts.add_row(
+            "deployed", f"{deployment.outcome} {naming.format_time(deployment.finished_at)}"
+        )
+    out.print(facts)
+    images = Table("image", "url", box=None, pad_edge=False)
+    for name, url in sorted(shown.images.items()):
+        images.add_row(name, url)
+    out.print(images)
