@@ -16,14 +16,15 @@ from tests.support.project import image
 EXAMPLE = "terraform/examples/ecs_service"
 
 
-def ssm_path_read(request: Request) -> bool:
-    return request.operation == "ssm.GetParametersByPath" and b"/catalogue/image_ids/stage" in (
+def ssm_environment_read(request: Request) -> bool:
+    """The deploy's first request after taking the lock: what SSM holds for the environment."""
+    return request.operation == "ssm.GetParameters" and b"/catalogue/image_ids/stage/" in (
         request.body
     )
 
 
 STEPS = {
-    "after the lock": ssm_path_read,
+    "after the lock": ssm_environment_read,
     "during the SSM writes": lambda r: (
         r.operation == "ssm.PutParameter" and r.parameter == "/catalogue/image_ids/stage/worker"
     ),
