@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -86,6 +87,16 @@ class Cli:
             cwd=self.cwd,
             input=input,
             timeout=120,
+        )
+
+    def start(self, *args: str, **streams: Any) -> subprocess.Popen[str]:
+        """The console script running in the background (stdout and stderr piped by default)."""
+        return subprocess.Popen(
+            [str(BIN / "tf-release"), *args],
+            env=self.env,
+            cwd=self.cwd,
+            text=True,
+            **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **streams},
         )
 
     def ok(self, *args: str) -> str:

@@ -1,8 +1,6 @@
 """Several people or CI jobs preparing the same environment at once."""
 
-import subprocess
-
-from tests.conftest import BIN, Cli
+from tests.conftest import Cli
 from tests.support.project import BUCKET, image
 from tf_release import release
 
@@ -10,17 +8,7 @@ from tf_release import release
 def test_eight_concurrent_prepares_get_eight_consecutive_versions(cli: Cli) -> None:
     stores = cli.stores()
     release.publish(stores, "api", image("api", "one"))
-    processes = [
-        subprocess.Popen(
-            [str(BIN / "tf-release"), "prepare", "-e", "stage", "-r", f"job {n}"],
-            env=cli.env,
-            cwd=cli.cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(8)
-    ]
+    processes = [cli.start("prepare", "-e", "stage", "-r", f"job {n}") for n in range(8)]
     outputs = [process.communicate(timeout=120) for process in processes]
     assert [process.returncode for process in processes] == [0] * 8, outputs
 

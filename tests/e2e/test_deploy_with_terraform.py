@@ -143,9 +143,6 @@ def test_a_failed_apply_restores_ssm_records_the_failure_and_the_next_deploy_wor
 
 
 def test_two_concurrent_deploys_one_runs_the_other_names_the_holder(tf_cli: Cli) -> None:
-    import subprocess
-
-    from tests.conftest import BIN
 
     stack = tf_cli.copy_fixture("slow_stack")
     tf_cli.write_config(
@@ -153,17 +150,7 @@ def test_two_concurrent_deploys_one_runs_the_other_names_the_holder(tf_cli: Cli)
     )
     tf_cli.ok("publish", "api", image("api", "one"))
     tf_cli.ok("prepare", "-e", "stage", "-r", "one")
-    runs = [
-        subprocess.Popen(
-            [str(BIN / "tf-release"), "deploy", "-e", "stage", "--yes"],
-            env=tf_cli.env,
-            cwd=tf_cli.cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
+    runs = [tf_cli.start("deploy", "-e", "stage", "--yes") for _ in range(2)]
     results = [(run.wait(timeout=120), *run.communicate()) for run in runs]
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 3], results

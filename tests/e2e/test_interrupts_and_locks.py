@@ -4,11 +4,10 @@ import json
 import os
 import pty
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 
-from tests.conftest import BIN, Cli
+from tests.conftest import Cli
 from tests.support.project import image
 
 
@@ -25,17 +24,6 @@ def slow_project(cli: Cli, seconds: int = 4) -> None:
     cli.ok("prepare", "-e", "stage", "-r", "two")
 
 
-def start(cli: Cli, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [str(BIN / "tf-release"), *args],
-        env=cli.env,
-        cwd=cli.cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def api_pointer(cli: Cli) -> str:
     parameter = cli.client("ssm").get_parameter(Name="/catalogue/image_ids/stage/api")
     return parameter["Parameter"]["Value"]
@@ -50,7 +38,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
 
 def test_sigterm_during_apply_restores_ssm_records_cancelled_and_unlocks(tf_cli: Cli) -> None:
     slow_project(tf_cli, seconds=30)
-    run = start(tf_cli, "deploy", "-e", "stage", "--yes")
+    run = tf_cli.start("deploy", "-e", "stage", "--yes")
     wait_for(lambda: api_pointer(tf_cli) == image("api", "two"))  # SSM written, Terraform next
     time.sleep(3)  # well into plan or apply
     run.send_signal(signal.SIGTERM)
@@ -67,15 +55,7 @@ def test_sigterm_during_apply_restores_ssm_records_cancelled_and_unlocks(tf_cli:
 def test_a_declined_plan_restores_ssm_and_records_cancelled(tf_cli: Cli) -> None:
     slow_project(tf_cli, seconds=1)
     controller, terminal = pty.openpty()
-    run = subprocess.Popen(
-        [str(BIN / "tf-release"), "deploy", "-e", "stage"],
-        env=tf_cli.env,
-        cwd=tf_cli.cwd,
-        stdin=terminal,
-        stdout=terminal,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    run = tf_cli.start("deploy", "-e", "stage", stdin=terminal, stdout=terminal)
     os.close(terminal)
     seen = b""
     deadline = time.monotonic() + 120
@@ -95,10 +75,10 @@ def test_a_declined_plan_restores_ssm_and_records_cancelled(tf_cli: Cli) -> None
 
 def test_lock_timeout_waits_for_the_other_deploy(tf_cli: Cli) -> None:
     slow_project(tf_cli, seconds=4)
-    first = start(tf_cli, "deploy", "-e", "stage", "--yes")
+    first = tf_cli.start("deploy", "-e", "stage", "--yes")
     wait_for(lambda: api_pointer(tf_cli) == image("api", "two"))
-    second = start(
-        tf_cli, "deploy", "-e", "stage", "--version", "v1", "--yes", "--lock-timeout", "120"
+    second = tf_cli.start(
+        "deploy", "-e", "stage", "--version", "v1", "--yes", "--lock-timeout", "120"
     )
     assert first.wait(timeout=120) == 0
     assert second.wait(timeout=120) == 0, second.communicate()

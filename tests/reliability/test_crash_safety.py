@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import BIN, Cli
+from tests.conftest import Cli
 from tests.support.faults import FaultProxy, Request, Rule
 from tests.support.processes import kill_tree
 from tests.support.project import image
@@ -62,12 +62,8 @@ def test_a_deploy_killed_at_any_step_is_explained_and_recovers(
 
     tf_cli.env["AWS_ENDPOINT_URL"] = proxy.url  # Terraform's requests go through it too
     hold = proxy.add(Rule(STEPS[step], "hold", times=1))
-    run = subprocess.Popen(
-        [str(BIN / "tf-release"), "deploy", "-e", "stage", "--yes"],
-        env=tf_cli.env,
-        cwd=tf_cli.cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    run = tf_cli.start(
+        "deploy", "-e", "stage", "--yes", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     assert hold.reached.wait(timeout=120), f"the deploy never reached {step}"
     kill_tree(run.pid)

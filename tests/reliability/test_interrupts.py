@@ -3,12 +3,11 @@ lock, and exit 130 / 143."""
 
 import json
 import signal
-import subprocess
 import time
 
 import pytest
 
-from tests.conftest import BIN, Cli
+from tests.conftest import Cli
 from tests.support.faults import FaultProxy, Rule
 from tests.support.project import image
 from tf_release import release
@@ -39,14 +38,7 @@ def test_an_interrupted_deploy_puts_everything_back(
             times=1,
         )
     )
-    run = subprocess.Popen(
-        [str(BIN / "tf-release"), "deploy", "-e", "stage", "--yes"],
-        env=faulty.env,
-        cwd=faulty.cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    run = faulty.start("deploy", "-e", "stage", "--yes")
     assert hold.reached.wait(timeout=60)
     run.send_signal(sent)
     time.sleep(0.5)
