@@ -31,12 +31,9 @@ RETRIES = {"mode": "standard", "max_attempts": 5}
 class AwsSession:
     """Credentials from the standard chain (profiles, AWS_* variables, AWS_ENDPOINT_URL)."""
 
-    def __init__(
-        self, profile: str | None = None, region: str | None = None, role_arn: str | None = None
-    ) -> None:
+    def __init__(self, profile: str | None = None, region: str | None = None) -> None:
         self.profile = profile
         self.region = region
-        self.role_arn = role_arn
         self._clients: dict[str, Any] = {}
         self.requests: Counter[str] = Counter()  # "s3.PutObject" → HTTP requests sent, retries too
 
@@ -45,18 +42,7 @@ class AwsSession:
         import boto3
 
         with aws_errors("opening an AWS session"):
-            session = boto3.Session(profile_name=self.profile, region_name=self.region)
-            if self.role_arn is None:
-                return session
-            credentials = session.client("sts", config=_client_config()).assume_role(
-                RoleArn=self.role_arn, RoleSessionName="tf-release"
-            )["Credentials"]
-            return boto3.Session(
-                aws_access_key_id=credentials["AccessKeyId"],
-                aws_secret_access_key=credentials["SecretAccessKey"],
-                aws_session_token=credentials["SessionToken"],
-                region_name=session.region_name,
-            )
+            return boto3.Session(profile_name=self.profile, region_name=self.region)
 
     def client(self, service: str, region: str | None = None) -> Any:
         """One client per service (and region, where a resource names its own)."""

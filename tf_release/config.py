@@ -20,7 +20,6 @@ class Environment:
     var_files: tuple[Path, ...] = ()
     workspace: str | None = None
     backend_config: dict[str, str] = field(default_factory=dict)
-    role_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,6 @@ def load_config(path: Path) -> Config:
             var_files=tuple(inside(name, "var_files", item) for item in table.get("var_files", ())),
             workspace=table.get("workspace"),
             backend_config=dict(table.get("backend_config", {})),
-            role_arn=table.get("role_arn"),
         )
         for name, table in document.get("environments", {}).items()
     }

@@ -70,10 +70,4 @@ def least_privilege_policy(config: Config) -> dict[str, Any]:
             "Resource": "arn:aws:ecr:*:*:repository/*",
         },
     ]
-    roles = sorted({env.role_arn for env in config.environments.values() if env.role_arn})
-    if roles:
-        statements.append(
-            {"Sid": "EnvironmentRoles", "Effect": "Allow", "Action": ["sts:AssumeRole"],
-             "Resource": roles}
-        )  # fmt: skip
     return {"Version": "2012-10-17", "Statement": statements}
