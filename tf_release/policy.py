@@ -8,6 +8,7 @@ from tf_release.config import Config
 
 SSM_ACTIONS = [
     "ssm:GetParameter",
+    "ssm:GetParameters",
     "ssm:GetParametersByPath",
     "ssm:PutParameter",
     "ssm:DeleteParameter",
