@@ -348,11 +348,17 @@ def _manifest(stores: Stores, environment: str, version: int) -> Manifest:
     return manifest
 
 
-def _newest_version(stores: Stores, environment: str, state: EnvironmentState) -> int:
-    """The state's newest version, checked forward in case a run died before updating it."""
+def _probe_newest(stores: Stores, environment: str, state: EnvironmentState) -> int:
+    """The state's newest version (0: none), checked forward in case a run died before
+    updating it."""
     newest = state.latest_version
     while stores.manifests.exists_version(environment, newest + 1):
         newest += 1
+    return newest
+
+
+def _newest_version(stores: Stores, environment: str, state: EnvironmentState) -> int:
+    newest = _probe_newest(stores, environment, state)
     if newest == 0:
         raise BadInput(f"{environment} has no manifests yet: run `tf-release prepare` first")
     return newest
@@ -592,10 +598,7 @@ def history(stores: Stores, environment: str, limit: int = 20) -> list[HistoryEn
     stores.config.environment(environment)
     if limit < 1:
         raise BadInput(f"--limit must be at least 1, not {limit}")
-    state, _ = stores.states.get(environment)
-    if state.latest_version == 0 and not stores.manifests.exists_version(environment, 1):
-        return []
-    newest = _newest_version(stores, environment, state)
+    newest = _probe_newest(stores, environment, stores.states.get(environment)[0])
     versions = range(newest, max(0, newest - limit), -1)
     with ThreadPoolExecutor(max_workers=8) as pool:
         found = list(pool.map(lambda v: stores.manifests.get(environment, v), versions))
