@@ -346,14 +346,14 @@ def unlock(ctx: typer.Context, env: Env, yes: Yes = False) -> None:
     from tf_release import release
 
     stores = _stores(ctx)
-    state, _ = stores.states.get(stores.config.environment(env).name)
-    if state.lock is None:
+    held = release.current_lock(stores, env)
+    if held is None:
         typer.echo(f"{env} is not locked.")
         return
     if not yes:
         if not sys.stdin.isatty():
             raise BadInput("no terminal to confirm on: pass --yes to clear the lock")
-        typer.echo(f"{env} is locked: {state.lock.describe()}.")
+        typer.echo(f"{env} is locked: {held.describe()}.")
         if not typer.confirm("Is that deploy dead? Clear the lock?", default=False):
             raise Cancelled("lock left in place")
     lock = release.unlock(stores, env)

@@ -540,6 +540,12 @@ def _finish(
     return deployment
 
 
+def current_lock(stores: Stores, environment: str) -> Lock | None:
+    """Who holds the environment's deploy lock, if anyone (shown before `unlock` asks)."""
+    stores.config.environment(environment)
+    return stores.states.get(environment)[0].lock
+
+
 def unlock(stores: Stores, environment: str) -> Lock | None:
     """Clear a lock left by a run that died: SSM goes back to the deployed images, and the
     abandoned deploy is recorded with who cleared it. Returns the lock cleared, if any."""
