@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy tf_release
 
 format: install
 	$(VENV)/bin/ruff format .

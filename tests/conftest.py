@@ -74,7 +74,6 @@ class Cli:
     env: dict[str, str]
     cwd: Path
     server: MotoServer
-    config: Config
 
     def run(
         self, *args: str, input: str | None = None, script: str = "tf-release"
@@ -122,14 +121,13 @@ class Cli:
 
     def stores(self) -> Stores:
         """The same project in-process, to set a scene faster than the console script can."""
-        return open_stores(self.config)
+        return open_stores(load_config(Path(self.env["TF_RELEASE_CONFIG"])))
 
 
 @pytest.fixture
 def cli(
     moto_server: MotoServer,
     config_path: Path,
-    config: Config,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Cli:
@@ -142,7 +140,7 @@ def cli(
         "TF_RELEASE_CONFIG": str(config_path),
         "NO_COLOR": "1",
     }
-    runner = Cli(env=env, cwd=tmp_path, server=moto_server, config=config)
+    runner = Cli(env=env, cwd=tmp_path, server=moto_server)
     runner.client("s3").create_bucket(
         Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
     )

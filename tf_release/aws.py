@@ -25,24 +25,48 @@ DENIED = {
     "AuthorizationError",
 }
 
-RETRIES = {"mode": "standard", "max_attempts": 5}
+RETRIES: Any = {"mode": "standard", "max_attempts": 5}
+
+
+ROLE_SESSION_NAME = "tf-release"
 
 
 class AwsSession:
-    """Credentials from the standard chain (profiles, AWS_* variables, AWS_ENDPOINT_URL)."""
+    """Credentials from the standard chain (profiles, AWS_* variables, AWS_ENDPOINT_URL), or
+    from a role assumed with them (`assume`)."""
 
-    def __init__(self, profile: str | None = None, region: str | None = None) -> None:
+    def __init__(
+        self,
+        profile: str | None = None,
+        region: str | None = None,
+        role_arn: str | None = None,
+        source: "AwsSession | None" = None,
+        requests: "Counter[str] | None" = None,
+    ) -> None:
         self.profile = profile
         self.region = region
+        self.role_arn = role_arn
+        self._source = source
         self._clients: dict[str, Any] = {}
-        self.requests: Counter[str] = Counter()  # "s3.PutObject" → HTTP requests sent, retries too
+        # "s3.PutObject" → HTTP requests sent, retries too (shared with sessions assumed from it)
+        self.requests: Counter[str] = Counter() if requests is None else requests
+
+    def assume(self, role_arn: str) -> "AwsSession":
+        """A session acting as `role_arn`, assumed with this session's credentials on first use
+        and renewed by botocore before they expire (a long Terraform run outlives an hour)."""
+        return AwsSession(self.profile, self.region, role_arn, source=self, requests=self.requests)
 
     @cached_property
     def _session(self) -> Any:
         import boto3
 
         with aws_errors("opening an AWS session"):
-            return boto3.Session(profile_name=self.profile, region_name=self.region)
+            if self._source is None or self.role_arn is None:
+                return boto3.Session(profile_name=self.profile, region_name=self.region)
+            return boto3.Session(
+                botocore_session=_role_session(self._source._session, self.role_arn, self._count),
+                region_name=self.region,
+            )
 
     def client(self, service: str, region: str | None = None) -> Any:
         """One client per service (and region, where a resource names its own)."""
@@ -61,6 +85,50 @@ class AwsSession:
         """Who is acting, as AWS sees it; never taken from anything the user can set."""
         with aws_errors("asking STS who you are"):
             return str(self.client("sts").get_caller_identity()["Arn"])
+
+
+def _role_session(source: Any, role_arn: str, count: Any) -> Any:
+    """A botocore session whose credentials come from assuming `role_arn` as `source`."""
+    import botocore.session
+    from botocore.credentials import (
+        AssumeRoleCredentialFetcher,
+        CredentialProvider,
+        DeferredRefreshableCredentials,
+    )
+
+    def sts_client(*args: Any, **kwargs: Any) -> Any:
+        client = source._session.create_client(*args, **kwargs)
+        client.meta.events.register("before-send", count)
+        return client
+
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=sts_client,
+        source_credentials=source.get_credentials(),
+        role_arn=role_arn,
+        extra_args={"RoleSessionName": ROLE_SESSION_NAME},
+    )
+
+    class AssumedRole(CredentialProvider):
+        METHOD = "assume-role"
+
+        def load(self) -> Any:
+            return DeferredRefreshableCredentials(
+                method=self.METHOD, refresh_using=_fetching(role_arn, fetcher.fetch_credentials)
+            )
+
+    session = botocore.session.Session()
+    session.get_component("credential_provider").insert_before("env", AssumedRole())
+    return session
+
+
+def _fetching(role_arn: str, fetch: Any) -> Any:
+    """botocore raises assume-role failures from deep inside a request; name the role."""
+
+    def fetch_named() -> Any:
+        with aws_errors(f"assuming role {role_arn}"):
+            return fetch()
+
+    return fetch_named
 
 
 def _client_config() -> Any:

@@ -20,6 +20,7 @@ class Environment:
     var_files: tuple[Path, ...] = ()
     workspace: str | None = None
     backend_config: dict[str, str] = field(default_factory=dict)
+    role_arn: str | None = None  # this environment's SSM parameters live in the role's account
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,10 @@ def load_config(path: Path) -> Config:
         raise BadInput(f"{path}: not valid TOML: {error}") from None
     schemas.validate("config", document, str(path))
     try:
-        for name in document.get("environments", {}):
+        for name, table in document.get("environments", {}).items():
             naming.check_environment_name(name)
+            if "role_arn" in table:
+                naming.check_role_arn(table["role_arn"])
         for name in document.get("images", ()):
             naming.check_image_name(name)
     except BadInput as error:
@@ -105,6 +108,7 @@ def load_config(path: Path) -> Config:
             var_files=tuple(inside(name, "var_files", item) for item in table.get("var_files", ())),
             workspace=table.get("workspace"),
             backend_config=dict(table.get("backend_config", {})),
+            role_arn=table.get("role_arn"),
         )
         for name, table in document.get("environments", {}).items()
     }
@@ -154,6 +158,7 @@ def starter_config(
             f"[environments.{name}]",
             f'promote_from = "{source}"',
             f'# terraform_dir = "infra/{name}"   # without it, deploy only writes SSM',
+            '# role_arn = "arn:aws:iam::111122223333:role/release"   # SSM in another account',
             "",
         ]
         source = name

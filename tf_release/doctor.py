@@ -4,9 +4,11 @@ import json
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from tf_release import naming
+from tf_release.aws import AwsSession
 from tf_release.config import Config, find_config, load_config
 from tf_release.errors import ReleaseError
 from tf_release.release import Stores, open_stores
@@ -52,6 +54,8 @@ def diagnose(
     yield identity
     if not identity.ok:
         return
+    for name, session in stores.images.label_sessions.items():
+        yield _check(f"role_arn of {name}", partial(_role, session))
     yield _check("s3 bucket", lambda: _bucket(stores))
     yield _check("ssm parameters", lambda: _parameters(stores))
     with_terraform = {
@@ -60,7 +64,11 @@ def diagnose(
     if with_terraform:
         yield _check("terraform", lambda: _terraform_version(loaded[0]))
     for name, folder in with_terraform.items():
-        yield _check(f"terraform_dir of {name}", lambda folder=folder: _stack(folder))
+        yield _check(f"terraform_dir of {name}", partial(_stack, folder))
+
+
+def _role(session: AwsSession) -> str:
+    return f"assumed: acting as {session.caller_arn()}"
 
 
 def _bucket(stores: Stores) -> str:

@@ -1,6 +1,7 @@
 """`tf-release-manifest`: Terraform's external data program for an environment's images.
 
-Reads `{"project": …, "environment": …, "region": …}` on stdin and prints one JSON object of
+Reads `{"project": …, "environment": …, "region": …, "role_arn": …}` on stdin (region and
+role_arn optional) and prints one JSON object of
 strings: image name → image URL as SSM holds them now, and `_version` → the manifest version
 whose images those are (empty when none was recorded). No side effects. Any error is one line on
 stderr and exit code 1, which Terraform shows as the data source's error.
@@ -8,6 +9,7 @@ stderr and exit code 1, which Terraform shows as the data source's error.
 
 import json
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from tf_release import naming
@@ -19,7 +21,15 @@ if TYPE_CHECKING:
 VERSION_KEY = "_version"  # image names start with a letter or digit, so this never collides
 
 
-def parse_query(text: str) -> tuple[str, str, str | None]:
+@dataclass(frozen=True)
+class Query:
+    project: str
+    environment: str
+    region: str | None = None
+    role_arn: str | None = None  # the environment's role, as in tf-release.toml
+
+
+def parse_query(text: str) -> Query:
     try:
         query: Any = json.loads(text)
     except ValueError:
@@ -29,19 +39,25 @@ def parse_query(text: str) -> tuple[str, str, str | None]:
     missing = [key for key in ("project", "environment") if not query.get(key)]
     if missing:
         raise BadInput(f"the query lacks {' and '.join(missing)}")
-    unknown = sorted(set(query) - {"project", "environment", "region"})
+    unknown = sorted(set(query) - {"project", "environment", "region", "role_arn"})
     if unknown:
         raise BadInput(f"unknown query keys: {', '.join(unknown)}")
     project = query["project"]
     if not naming.PROJECT_NAME.fullmatch(project):
         raise BadInput(f"invalid project name {project!r}")
-    return project, naming.check_environment_name(query["environment"]), query.get("region") or None
+    return Query(
+        project,
+        naming.check_environment_name(query["environment"]),
+        query.get("region") or None,
+        naming.check_role_arn(query["role_arn"]) if query.get("role_arn") else None,
+    )
 
 
-def session_for(region: str | None) -> "AwsSession":
+def session_for(region: str | None, role_arn: str | None = None) -> "AwsSession":
     from tf_release.aws import AwsSession
 
-    return AwsSession(region=region)
+    session = AwsSession(region=region)
+    return session.assume(role_arn) if role_arn else session
 
 
 def read_release(project: str, environment: str, session: "AwsSession") -> dict[str, str]:
@@ -63,8 +79,9 @@ def read_release(project: str, environment: str, session: "AwsSession") -> dict[
 
 def main() -> NoReturn:
     try:
-        project, environment, region = parse_query(sys.stdin.read())
-        result = read_release(project, environment, session_for(region))
+        query = parse_query(sys.stdin.read())
+        session = session_for(query.region, query.role_arn)
+        result = read_release(query.project, query.environment, session)
     except ReleaseError as error:
         print(f"tf-release-manifest: {error}", file=sys.stderr)
         sys.exit(1)

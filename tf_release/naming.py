@@ -10,6 +10,7 @@ IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 VERSION = re.compile(r"^v([1-9][0-9]{0,8})$")
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}")
 
 # Docker's reference grammar (distribution/reference), with a registry required.
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -73,6 +74,12 @@ def check_environment_name(name: str) -> str:
             "starting with a letter (and not 'latest')"
         )
     return name
+
+
+def check_role_arn(arn: str) -> str:
+    if not ROLE_ARN.fullmatch(arn):
+        raise BadInput(f"invalid role ARN {arn!r}: expected arn:aws:iam::<account>:role/<name>")
+    return arn
 
 
 def check_reason(reason: str) -> str:

@@ -5,6 +5,7 @@ from typing import Any
 
 from tf_release import naming
 from tf_release.config import Config
+from tf_release.errors import BadInput
 
 SSM_ACTIONS = [
     "ssm:GetParameter",
@@ -16,23 +17,32 @@ SSM_ACTIONS = [
 ]
 
 
-def least_privilege_policy(config: Config) -> dict[str, Any]:
+def _pointers(config: Config, labels: list[str]) -> list[str]:
+    """The SSM parameters of these labels: their images and, for environments, version pointer."""
     region = config.region or "*"
-    project = config.project
-    environments = list(config.environments)
-    labels = [naming.LATEST, *environments]
 
     def parameter(name: str) -> str:
         return f"arn:aws:ssm:{region}:*:parameter{name}"
 
-    pointers = [
+    return [
         arn
         for label in labels
         for arn in (
-            parameter(naming.image_path(project, label)),
-            parameter(naming.image_path(project, label)) + "/*",
+            parameter(naming.image_path(config.project, label)),
+            parameter(naming.image_path(config.project, label)) + "/*",
         )
-    ] + [parameter(naming.version_parameter(project, env)) for env in environments]
+    ] + [
+        parameter(naming.version_parameter(config.project, label))
+        for label in labels
+        if label != naming.LATEST
+    ]
+
+
+def least_privilege_policy(config: Config) -> dict[str, Any]:
+    """The policy of whoever runs tf-release (CI, operators)."""
+    project = config.project
+    environments = list(config.environments)
+    pointers = _pointers(config, [naming.LATEST, *environments])
     objects = [
         f"arn:aws:s3:::{config.bucket}/{prefix}*"
         for env in environments
@@ -71,4 +81,28 @@ def least_privilege_policy(config: Config) -> dict[str, Any]:
             "Resource": "arn:aws:ecr:*:*:repository/*",
         },
     ]
+    roles = sorted({env.role_arn for env in config.environments.values() if env.role_arn})
+    if roles:
+        statements.append(
+            {
+                "Sid": "AssumeEnvironmentRoles",
+                "Effect": "Allow",
+                "Action": ["sts:AssumeRole"],
+                "Resource": roles,
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def role_policy(config: Config, environment: str) -> dict[str, Any]:
+    """The policy of an environment's `role_arn`: its own image pointers, in its own account."""
+    env = config.environment(environment)
+    if not env.role_arn:
+        raise BadInput(f"environment {environment!r} has no role_arn in {config.path}")
+    statement = {
+        "Sid": "ImagePointers",
+        "Effect": "Allow",
+        "Action": SSM_ACTIONS,
+        "Resource": _pointers(config, [environment]),
+    }
+    return {"Version": "2012-10-17", "Statement": [statement]}

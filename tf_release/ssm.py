@@ -37,13 +37,21 @@ class ReleasePointer:
 
 
 class ImageStore:
-    def __init__(self, session: AwsSession, project: str) -> None:
+    """The image pointers of every label; a label whose environment has a `role_arn` is read and
+    written in that role's account (`label_sessions`), the rest with the caller's session."""
+
+    def __init__(
+        self,
+        session: AwsSession,
+        project: str,
+        label_sessions: Mapping[str, AwsSession] | None = None,
+    ) -> None:
         self.session = session
         self.project = project
+        self.label_sessions = dict(label_sessions or {})
 
-    @property
-    def _ssm(self) -> Any:
-        return self.session.client("ssm")
+    def _ssm(self, label: str) -> Any:
+        return self.label_sessions.get(label, self.session).client("ssm")
 
     def read(self, label: str, expected: int | None = None) -> dict[str, str]:
         """Every image under a label, by path, ten parameters a request (SSM's maximum).
@@ -54,8 +62,15 @@ class ImageStore:
         path = naming.image_path(self.project, label)
         images: dict[str, str] = {}
         with aws_errors(f"reading {path} from SSM"):
-            pages = self._ssm.get_paginator("get_parameters_by_path").paginate(
-                Path=path, Recursive=False, WithDecryption=True, PaginationConfig={"PageSize": 10}
+            pages = (
+                self._ssm(label)
+                .get_paginator("get_parameters_by_path")
+                .paginate(
+                    Path=path,
+                    Recursive=False,
+                    WithDecryption=True,
+                    PaginationConfig={"PageSize": 10},
+                )
             )
             for page in pages:
                 images.update(self._images(page["Parameters"]))
@@ -70,7 +85,9 @@ class ImageStore:
         for start in range(0, len(names), 10):
             batch = names[start : start + 10]
             with aws_errors(f"reading {', '.join(batch)} from SSM"):
-                found.update(self._images(self._ssm.get_parameters(Names=batch)["Parameters"]))
+                found.update(
+                    self._images(self._ssm(label).get_parameters(Names=batch)["Parameters"])
+                )
         return found
 
     @staticmethod
@@ -89,7 +106,7 @@ class ImageStore:
     def put(self, label: str, image: str, url: str) -> None:
         name = naming.image_parameter(self.project, label, image)
         with aws_errors(f"writing {name} to SSM"):
-            self._ssm.put_parameter(Name=name, Value=url, Type="String", Overwrite=True)
+            self._ssm(label).put_parameter(Name=name, Value=url, Type="String", Overwrite=True)
 
     def replace(self, label: str, before: Mapping[str, str], after: Mapping[str, str]) -> int:
         """Make a label hold `after`, given that it holds `before`; writes only what differs."""
@@ -104,14 +121,14 @@ class ImageStore:
                 for image in removed[start : start + 10]
             ]
             with aws_errors(f"deleting {', '.join(names)} from SSM"):
-                self._ssm.delete_parameters(Names=names)
+                self._ssm(label).delete_parameters(Names=names)
         return len(writes) + len(removed)
 
     def read_pointer(self, environment: str) -> ReleasePointer | None:
         name = naming.version_parameter(self.project, environment)
         with aws_errors(f"reading {name} from SSM"):
             try:
-                value = self._ssm.get_parameter(Name=name)["Parameter"]["Value"]
+                value = self._ssm(environment).get_parameter(Name=name)["Parameter"]["Value"]
             except ClientError as error:
                 if error_code(error) == "ParameterNotFound":
                     return None
@@ -124,11 +141,11 @@ class ImageStore:
         with aws_errors(f"writing {name} to SSM"):
             if pointer is None:
                 try:
-                    self._ssm.delete_parameter(Name=name)
+                    self._ssm(environment).delete_parameter(Name=name)
                 except ClientError as error:
                     if error_code(error) != "ParameterNotFound":
                         raise
             else:
-                self._ssm.put_parameter(
+                self._ssm(environment).put_parameter(
                     Name=name, Value=pointer.to_text(), Type="String", Overwrite=True
                 )

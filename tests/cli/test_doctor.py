@@ -69,3 +69,12 @@ def test_a_missing_terraform_and_stack_folder_are_named(cli: Cli) -> None:
     assert code == 1
     assert "not found: install Terraform" in str(found["terraform"]["detail"])
     assert "does not exist: fix terraform_dir" in str(found["terraform_dir of stage"]["detail"])
+
+
+def test_each_environment_role_is_assumed_and_named(cli: Cli) -> None:
+    role = "arn:aws:iam::222222222222:role/release"
+    cli.write_config(f'[environments.stage]\npromote_from = "latest"\nrole_arn = "{role}"\n')
+    code, found = checks(cli)
+    assert code == 0, found
+    detail = str(found["role_arn of stage"]["detail"])
+    assert detail == "assumed: acting as arn:aws:sts::222222222222:assumed-role/release/tf-release"

@@ -53,6 +53,10 @@ def test_the_region_may_be_given_in_the_query(deployed: Cli) -> None:
         ({"project": "catalogue", "environment": "../prod"}, "invalid environment name"),
         ({"project": "cata/logue", "environment": "stage"}, "invalid project name"),
         ({"project": "catalogue", "environment": "qa"}, "nothing is deployed to qa of catalogue"),
+        (
+            {"project": "catalogue", "environment": "stage", "role_arn": "admin"},
+            "invalid role ARN 'admin'",
+        ),
     ],
 )
 def test_bad_queries_fail_with_one_line(deployed: Cli, document: object, message: str) -> None:
@@ -67,3 +71,16 @@ def test_aws_errors_fail_with_one_line(deployed: Cli) -> None:
     code, out, err = query(deployed, {"project": "catalogue", "environment": "stage"})
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and "no AWS credentials" in err
+
+
+def test_the_environment_role_may_be_given_in_the_query(cli: Cli) -> None:
+    role = "arn:aws:iam::222222222222:role/release"
+    cli.write_config(f'[environments.stage]\npromote_from = "latest"\nrole_arn = "{role}"\n')
+    stores = cli.stores()
+    release.publish(stores, "api", image("api", "one"))
+    release.apply(stores, "stage", "one")
+    code, out, err = query(cli, {"project": "catalogue", "environment": "stage", "role_arn": role})
+    assert code == 0, err
+    assert json.loads(out) == {"api": image("api", "one"), "_version": "v1"}
+    code, _, err = query(cli, {"project": "catalogue", "environment": "stage"})
+    assert code == 1 and "nothing is deployed to stage" in err  # not in the caller's account

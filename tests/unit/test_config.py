@@ -66,6 +66,11 @@ def test_a_missing_config_says_where_it_looked(tmp_path: Path) -> None:
         ('project = "p"\nbucket = "b-b"\nimages = ["API"]\n', "images.0"),
         ('project = "p"\nbucket = "b-b"\n[environments.latest]\npromote_from = "x"\n', "latest"),
         ("project = \n", "not valid TOML"),
+        (
+            'project = "p"\nbucket = "b-b"\n[environments.stage]\npromote_from = "latest"\n'
+            'role_arn = "arn:aws:iam::12:user/alice"\n',
+            "invalid role ARN 'arn:aws:iam::12:user/alice'",
+        ),
     ],
 )
 def test_an_invalid_config_names_the_file_the_key_and_the_problem(

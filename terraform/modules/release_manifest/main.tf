@@ -6,6 +6,7 @@ data "external" "release" {
   query = merge(
     { project = var.project, environment = var.environment },
     var.region == null ? {} : { region = var.region },
+    var.role_arn == null ? {} : { role_arn = var.role_arn },
   )
 }
 

@@ -19,3 +19,9 @@ variable "program" {
   type        = list(string)
   default     = ["tf-release-manifest"]
 }
+
+variable "role_arn" {
+  description = "The environment's role_arn from tf-release.toml, when its SSM parameters live in another account; null reads with Terraform's own credentials."
+  type        = string
+  default     = null
+}
