@@ -55,9 +55,10 @@ def options(
 
 def _stores(ctx: typer.Context) -> Any:
     """Load the config and open the stores; boto3 is imported only from here on."""
+    from tf_release.progress import for_terminal
     from tf_release.release import open_stores
 
-    return open_stores(_config(ctx), ctx.obj.profile, ctx.obj.region)
+    return open_stores(_config(ctx), ctx.obj.profile, ctx.obj.region, for_terminal(sys.stderr))
 
 
 def _config(ctx: typer.Context) -> Any:
@@ -105,10 +106,14 @@ def _print_changes(changes: Any, out: Any = None) -> None:
 
 def _terraform(stores: Any, env: str, as_json: bool) -> Any:
     """The environment's Terraform run (None without terraform_dir); its output goes to the
-    terminal, or to stderr when stdout carries JSON."""
-    from tf_release.terraform import runner_for
+    terminal, above the spinner, or to stderr when stdout carries JSON."""
+    from tf_release.progress import Spinner
+    from tf_release.terraform import Output, runner_for
 
-    return runner_for(stores.config, env, live=sys.stderr if as_json else sys.stdout)
+    out, err = (sys.stderr if as_json else sys.stdout), sys.stderr
+    if isinstance(stores.progress, Spinner):
+        out, err = stores.progress.around(out), stores.progress.around(err)
+    return runner_for(stores.config, env, live=Output(out, err))
 
 
 def _deploy_options(
@@ -479,11 +484,22 @@ def doctor(ctx: typer.Context, as_json: Json = False) -> None:
 
 
 @app.command("iam-policy")
-def iam_policy(ctx: typer.Context) -> None:
+def iam_policy(
+    ctx: typer.Context,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            "--role",
+            metavar="ENV",
+            help="Print the policy of ENV's role_arn instead (its SSM parameters only).",
+        ),
+    ] = None,
+) -> None:
     """Print the least-privilege IAM policy (JSON) for this project, bucket and environments."""
-    from tf_release.policy import least_privilege_policy
+    from tf_release.policy import least_privilege_policy, role_policy
 
-    _print_json(least_privilege_policy(_config(ctx)))
+    config = _config(ctx)
+    _print_json(least_privilege_policy(config) if role is None else role_policy(config, role))
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:

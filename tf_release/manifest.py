@@ -89,8 +89,13 @@ class ImageChanges:
     unchanged: dict[str, str] = field(default_factory=dict)
 
     @property
+    def count(self) -> int:
+        """How many images change: the SSM writes a deploy makes."""
+        return len(self.added) + len(self.changed) + len(self.removed)
+
+    @property
     def empty(self) -> bool:
-        return not (self.added or self.changed or self.removed)
+        return self.count == 0
 
     def to_document(self) -> dict[str, Any]:
         return {

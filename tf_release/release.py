@@ -27,6 +27,7 @@ from tf_release.errors import (
     ReleaseError,
 )
 from tf_release.manifest import ImageChanges, Manifest, diff_images
+from tf_release.progress import Progress, Quiet
 from tf_release.s3 import DeploymentLog, ManifestStore, StateStore
 from tf_release.ssm import ImageStore, ReleasePointer
 from tf_release.state import Deployed, Deployment, DeploymentEntry, EnvironmentState, Lock
@@ -53,24 +54,41 @@ class Stores:
     session: AwsSession | None = None
     clock: Callable[[], datetime] = utc_now
     host: str = field(default_factory=socket.gethostname)
+    progress: Progress = field(default_factory=Quiet)  # the CLI shows a spinner on a terminal
 
     @cached_property
     def caller(self) -> str:
         return self.identify()
 
 
-def open_stores(config: Config, profile: str | None = None, region: str | None = None) -> Stores:
-    """The stores of a project, on one AWS session (standard credential chain)."""
+def open_stores(
+    config: Config,
+    profile: str | None = None,
+    region: str | None = None,
+    progress: Progress | None = None,
+) -> Stores:
+    """The stores of a project on the caller's session (standard credential chain).
+
+    An environment with a `role_arn` keeps its image pointers in that role's account: its SSM
+    parameters go through the assumed role. The bucket, ECR and the caller's identity stay on
+    the caller's own session, so records name the person, not the role.
+    """
     session = AwsSession(profile=profile, region=region or config.region)
+    roles = {
+        name: session.assume(env.role_arn)
+        for name, env in config.environments.items()
+        if env.role_arn
+    }
     return Stores(
         config=config,
-        images=ImageStore(session, config.project),
+        images=ImageStore(session, config.project, roles),
         manifests=ManifestStore(session, config.bucket, config.project),
         states=StateStore(session, config.bucket, config.project),
         deployments=DeploymentLog(session, config.bucket, config.project),
         registry=ImageRegistry(session),
         identify=session.caller_arn,
         session=session,
+        progress=progress or Quiet(),
     )
 
 
@@ -175,16 +193,19 @@ def prepare(
     if label == environment:
         raise BadInput(f"cannot prepare {environment} from its own images")
 
-    available = _source_images(stores, label, selected)
-    current = stores.states.get(environment)
-    state = current[0]
-    deployed = state.deployed_images
-    wanted = {**deployed, **{name: available[name] for name in selected}} if selected else available
-    changes = diff_images(deployed, wanted)
-    deployed_version = state.deployed.version if state.deployed else None
-    if changes.empty and not force:
-        return Prepared(environment, None, changes, deployed_version)
-    manifest = _create_manifest(stores, environment, wanted, reason, label, current)
+    with stores.progress.step(f"preparing {environment} from {label}"):
+        available = _source_images(stores, label, selected)
+        current = stores.states.get(environment)
+        state = current[0]
+        deployed = state.deployed_images
+        wanted = (
+            {**deployed, **{name: available[name] for name in selected}} if selected else available
+        )
+        changes = diff_images(deployed, wanted)
+        deployed_version = state.deployed.version if state.deployed else None
+        if changes.empty and not force:
+            return Prepared(environment, None, changes, deployed_version)
+        manifest = _create_manifest(stores, environment, wanted, reason, label, current)
     return Prepared(environment, manifest, changes, deployed_version)
 
 
@@ -333,7 +354,9 @@ def rollback(
 def _check_images_exist(stores: Stores, state: EnvironmentState, images: dict[str, str]) -> None:
     """The images a deploy brings in must still exist; those already running are not asked."""
     running = set(state.deployed_images.values())
-    missing = stores.registry.missing(url for url in images.values() if url not in running)
+    new = [url for url in images.values() if url not in running]
+    with stores.progress.step(f"checking that {len(new)} new image(s) exist"):
+        missing = stores.registry.missing(new)
     if missing:
         raise ImagesMissing(
             f"{len(missing)} image(s) no longer exist in ECR: {', '.join(missing)} "
@@ -395,7 +418,8 @@ def _deploy_manifest(
     locked = _acquire_lock(stores, env.name, lock, current, options.lock_timeout)
     state = locked[0]
     previous_version = state.deployed.version if state.deployed else None
-    before = stores.images.read_named(env.name, manifest.images.keys() | state.deployed_images)
+    with stores.progress.step(f"reading the parameters of {env.name}"):
+        before = stores.images.read_named(env.name, manifest.images.keys() | state.deployed_images)
     plan = DeployPlan(env.name, manifest, diff_images(before, manifest.images))
     written = False
     try:
@@ -405,18 +429,21 @@ def _deploy_manifest(
             if not confirm(plan):
                 raise Cancelled("deploy declined; nothing was changed")
         written = True  # from the first write on, a failure puts SSM back
-        stores.images.replace(env.name, before, manifest.images)
-        stores.images.write_pointer(
-            env.name, ReleasePointer(manifest.version, len(manifest.images))
-        )
+        with stores.progress.step(f"writing {plan.changes.count} SSM parameter(s) of {env.name}"):
+            stores.images.replace(env.name, before, manifest.images)
+            stores.images.write_pointer(
+                env.name, ReleasePointer(manifest.version, len(manifest.images))
+            )
         if terraform is not None:
-            plan = replace(plan, terraform=terraform.plan())
+            with stores.progress.step(f"terraform plan ({env.name})"):
+                plan = replace(plan, terraform=terraform.plan())
             if plan_only:
                 _put_back(stores, env.name, before, previous_version)
                 return _finish_plan_only(stores, lock, plan, locked)
             if not confirm(plan):
                 raise Cancelled("plan declined; SSM was put back as it was")
-            terraform.apply()
+            with stores.progress.step(f"terraform apply ({env.name})"):
+                terraform.apply()
     except (ReleaseError, KeyboardInterrupt) as error:
         failure = error if isinstance(error, ReleaseError) else Cancelled("interrupted", 130)
         if written:
@@ -457,7 +484,8 @@ def _acquire_lock(
             if time.monotonic() >= deadline:
                 raise
             current = None
-            time.sleep(min(LOCK_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+            with stores.progress.step(f"waiting for the lock of {environment}"):
+                time.sleep(min(LOCK_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
 def _check_unlocked(state: EnvironmentState, environment: str) -> None:
@@ -495,9 +523,10 @@ def _put_back(
 
     SSM is read first: after a failure part-way, only what was really changed is written back.
     """
-    stores.images.replace(environment, stores.images.read(environment), images)
-    pointer = None if version is None else ReleasePointer(version, len(images))
-    stores.images.write_pointer(environment, pointer)
+    with stores.progress.step(f"putting the SSM parameters of {environment} back"):
+        stores.images.replace(environment, stores.images.read(environment), images)
+        pointer = None if version is None else ReleasePointer(version, len(images))
+        stores.images.write_pointer(environment, pointer)
 
 
 def _finish_plan_only(

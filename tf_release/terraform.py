@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import IO, Any, NamedTuple, TextIO
 
 from python_terraform import Terraform
 
@@ -85,8 +85,15 @@ def find_binary(configured: str | None) -> str:
     return found
 
 
+class Output(NamedTuple):
+    """Where Terraform's output is shown as it runs."""
+
+    out: TextIO
+    err: TextIO
+
+
 def runner_for(
-    config: Config, environment: str, live: TextIO | None = None
+    config: Config, environment: str, live: Output | None = None
 ) -> "TerraformRunner | None":
     """The environment's Terraform run, or None when it has no `terraform_dir` (SSM only).
 
@@ -103,8 +110,8 @@ def runner_for(
     return TerraformRunner(env, find_binary(config.terraform_bin), live)
 
 
-class _Terraform(Terraform):  # type: ignore[misc]
-    def __init__(self, working_dir: Path, binary: str, var_files: Iterable[Path], live: TextIO):
+class _Terraform(Terraform):
+    def __init__(self, working_dir: Path, binary: str, var_files: Iterable[Path], live: Output):
         super().__init__(
             working_dir=str(working_dir),
             terraform_bin_path=binary,
@@ -123,7 +130,7 @@ class _Terraform(Terraform):  # type: ignore[misc]
             self.temp_var_files.clean_up()
 
 
-def _run(argv: list[str], cwd: Path, live: TextIO | None) -> tuple[int, str, str]:
+def _run(argv: list[str], cwd: Path, live: Output | None) -> tuple[int, str, str]:
     env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
     process = subprocess.Popen(
         argv,
@@ -138,9 +145,11 @@ def _run(argv: list[str], cwd: Path, live: TextIO | None) -> tuple[int, str, str
     err: list[str] = []
     assert process.stdout is not None and process.stderr is not None
     readers = [
-        threading.Thread(target=_tee, args=(process.stdout, out, live), daemon=True),
         threading.Thread(
-            target=_tee, args=(process.stderr, err, sys.stderr if live else None), daemon=True
+            target=_tee, args=(process.stdout, out, live.out if live else None), daemon=True
+        ),
+        threading.Thread(
+            target=_tee, args=(process.stderr, err, live.err if live else None), daemon=True
         ),
     ]
     for reader in readers:
@@ -189,13 +198,14 @@ def _error_line(err: str, out: str) -> str:
 class TerraformRunner:
     """One deploy's Terraform run in an environment's `terraform_dir`."""
 
-    def __init__(self, env: Environment, binary: str, live: TextIO | None = None) -> None:
+    def __init__(self, env: Environment, binary: str, live: Output | None = None) -> None:
         assert env.terraform_dir is not None
         self.env = env
         self.folder = env.terraform_dir
         self._plans = tempfile.TemporaryDirectory(prefix="tf-release-plan-")
         self.plan_path = Path(self._plans.name) / "release.tfplan"
-        self.tf = _Terraform(env.terraform_dir, binary, env.var_files, live or sys.stdout)
+        live = live or Output(sys.stdout, sys.stderr)
+        self.tf = _Terraform(env.terraform_dir, binary, env.var_files, live)
 
     def _check(self, step: str, result: tuple[int, str, str], ok: Iterable[int] = (0,)) -> str:
         code, out, err = result
