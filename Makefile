@@ -5,7 +5,7 @@ PYTHON ?= python3
 TF_RELEASE_TEST_PLUGIN_DIR ?= $(wildcard /opt/tf-plugins)
 export TF_RELEASE_TEST_PLUGIN_DIR
 
-.PHONY: install test lint format bench clean
+.PHONY: install test lint format bench demo clean
 
 install: $(VENV)/.installed
 
@@ -29,6 +29,10 @@ test: install lint
 
 bench: install
 	$(PY) bench/run.py
+
+# The whole story against a moto server on 127.0.0.1, with the example Terraform stack; no AWS.
+demo: install
+	$(PY) demo/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info

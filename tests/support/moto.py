@@ -41,6 +41,10 @@ class MotoServer:
                 time.sleep(0.1)
         raise RuntimeError("moto server did not start in 30 s")
 
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
         urllib.request.urlopen(request, timeout=10).close()

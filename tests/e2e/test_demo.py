@@ -1,0 +1,63 @@
+"""`make demo`: the whole story runs on this machine, and its moto server never outlives it."""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from tests.support.project import ROOT
+
+ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+
+
+def make_demo(**env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.run(
+        ["make", "--no-print-directory", "demo"],
+        cwd=ROOT,
+        env={**environment, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def server_pid(output: str) -> int:
+    found = re.search(r"moto server \(pid (\d+)\) on http://127\.0\.0\.1:\d+", output)
+    assert found, output
+    return int(found.group(1))
+
+
+def assert_gone(pid: int) -> None:
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="no terraform on PATH")
+def test_the_demo_tells_the_whole_story_and_stops_its_server() -> None:
+    result = make_demo()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    out = result.stdout
+    for line in (
+        f"Published /shop/image_ids/latest/web = {ECR}/web:1.0.0",
+        "Deployed v1 to stage.",
+        "Deployed v1 to prod.",
+        "Deployed v2 to prod.",
+        "Rolled prod back to v1 as v3.",
+        f"ECS shop-prod-api:3 runs {ECR}/api:1.0.0",
+    ):
+        assert line in out
+    # the selective update took api 1.0.1 to prod and left worker 1.1.0 in stage only
+    assert f"ECS shop-prod-api:2 runs {ECR}/api:1.0.1" in out
+    assert f"ECS shop-prod-worker:1 runs {ECR}/worker:1.0.0" in out
+    assert re.search(r"^prod +v3 ", out, re.MULTILINE)
+    assert_gone(server_pid(out))
+
+
+def test_a_failing_demo_still_stops_its_server() -> None:
+    result = make_demo(TF_RELEASE_TERRAFORM="false")  # every Terraform run fails
+    assert result.returncode != 0
+    assert "demo failed: `tf-release apply --env stage" in result.stderr
+    assert_gone(server_pid(result.stdout))
