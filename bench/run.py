@@ -224,7 +224,9 @@ def deploy_time(bench: Bench, env: dict[str, str]) -> None:
     shutil.copytree(ROOT / "terraform", bench.folder / "terraform", dirs_exist_ok=True)
     example = "terraform/examples/ecs_service"
     names = [f"svc{n:03d}" for n in range(100)]
-    (bench.folder / example / "terraform.tfvars").write_text(f"images = {json.dumps(names)}\n")
+    (bench.folder / example / "terraform.tfvars").write_text(
+        f'environment = "stage"\nimages = {json.dumps(names)}\n'
+    )
     stores = bench.fresh(terraform_dir=example)
     timer = ROOT / "bench" / "terraform-timer"
     log = bench.folder / "terraform-times.log"

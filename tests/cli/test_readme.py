@@ -1,28 +1,238 @@
-"""What the README shows is what the tool does."""
+"""What the README shows is what the tool does: every command example runs, in order, against a
+moto server (with real Terraform where the README's config has it); the CI recipes run; each
+troubleshooting message is the one the tool prints in that situation.
+
+Lines of other programs (`aws s3 mb`, `docker push`, `pip install`) are the reader's own set-up;
+the tests do their part through moto instead (the bucket, the images in ECR).
+"""
 
 import json
+import os
 import re
+import shlex
+import subprocess
+import tomllib
 
-from tests.conftest import Cli
+import pytest
+import yaml
+
+from tests.conftest import BIN, Cli
+from tests.support.iam import enforce_iam, user_with
 from tests.support.project import ROOT
+from tests.support.scenes import died_holding_the_lock
 
 README = (ROOT / "README.md").read_text()
+ECR_URL = re.compile(
+    r"\b(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([a-z0-9._/-]+):([\w.-]+)"
+)
+ASKS = ("deploy", "apply", "rollback")  # on a terminal these ask; the test answers --yes
 
 
 def blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
 
 
-def test_the_configuration_example_loads(cli: Cli) -> None:
+def block(language: str, containing: str) -> str:
+    [found] = [text for text in blocks(language) if containing in text]
+    return found
+
+
+def tf_release_lines(text: str) -> list[str]:
+    """The lines of a shell snippet that run tf-release (comments and other programs left out)."""
+    lines = [line.strip() for line in text.splitlines()]
+    return [line for line in lines if re.match(r"(echo .*\| )?tf-release", line)]
+
+
+def push_images(cli: Cli, text: str) -> None:
+    """What CI's `docker push` would have done for every ECR image the text names."""
+    ecr = cli.client("ecr")
+    for _, _, repository, tag in set(ECR_URL.findall(text)):
+        if repository not in {
+            r["repositoryName"] for r in ecr.describe_repositories()["repositories"]
+        }:
+            ecr.create_repository(repositoryName=repository)
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "annotations": {"tag": f"{repository}:{tag}"},  # a digest of its own
+        }
+        ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)
+
+
+def shell_env(cli: Cli, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The CLI's environment, with the installed console scripts on PATH as for a user."""
+    return {**cli.env, "PATH": f"{BIN}{os.pathsep}{cli.env['PATH']}", **(extra or {})}
+
+
+def run_line(cli: Cli, line: str, env: dict[str, str] | None = None) -> str:
+    if "|" in line or "$" in line:  # a pipeline or shell variables: as a shell runs it
+        done = subprocess.run(
+            ["bash", "-c", line], env=shell_env(cli, env), cwd=cli.cwd,
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, f"{line}\n{done.stderr}"
+        return done.stdout
+    args = shlex.split(line)[1:]
+    if args[0] in ASKS and "--yes" not in args and "--plan-only" not in args:
+        args.append("--yes")
+    result = cli.run(*args)
+    assert result.returncode == 0, f"{line}\n{result.stderr}"
+    return result.stdout
+
+
+def test_the_configuration_reference_loads(cli: Cli) -> None:
     config = cli.cwd / "tf-release.toml"
-    config.write_text(blocks("toml")[0])
-    cli.env["TF_RELEASE_CONFIG"] = str(config)
+    config.write_text(block("toml", "backend_config"))
     assert cli.ok("iam-policy")
 
 
-def test_the_iam_policy_shown_is_the_one_printed_for_the_example(cli: Cli) -> None:
-    config = cli.cwd / "tf-release.toml"
-    config.write_text(blocks("toml")[0])
-    cli.env["TF_RELEASE_CONFIG"] = str(config)
-    [shown] = [block for block in blocks("json") if '"Statement"' in block]
+def test_the_iam_policy_shown_is_the_one_printed_for_the_configuration_reference(
+    cli: Cli,
+) -> None:
+    (cli.cwd / "tf-release.toml").write_text(block("toml", "backend_config"))
+    shown = block("json", '"Statement"')
     assert json.loads(cli.ok("iam-policy")) == json.loads(shown)
+
+
+def test_the_starter_config_of_init_matches_the_quickstart_but_for_terraform(cli: Cli) -> None:
+    [init] = [line for line in tf_release_lines(README) if line.startswith("tf-release init")]
+    (cli.cwd / "tf-release.toml").unlink()
+    del cli.env["TF_RELEASE_CONFIG"]
+    cli.ok(*shlex.split(init)[1:])
+    quickstart = tomllib.loads(block("toml", "terraform/examples/ecs_service"))
+    for environment in quickstart["environments"].values():
+        del environment["terraform_dir"], environment["workspace"]
+    assert tomllib.loads((cli.cwd / "tf-release.toml").read_text()) == quickstart
+
+
+def test_every_command_example_runs_in_order(tf_cli: Cli) -> None:
+    """The quickstart (after `init`, the reader edits the file into the config shown), then every
+    command example, then tf-release-manifest's."""
+    (tf_cli.cwd / "tf-release.toml").unlink()
+    del tf_cli.env["TF_RELEASE_CONFIG"]
+    push_images(tf_cli, README)
+    outputs = {}
+    for line in tf_release_lines("\n".join(blocks("sh"))):
+        outputs[line] = run_line(tf_cli, line)
+        if line.startswith("tf-release init"):
+            (tf_cli.cwd / "tf-release.toml").write_text(
+                block("toml", "terraform/examples/ecs_service")
+            )
+    [manifest_line] = [line for line in outputs if "tf-release-manifest" in line]
+    shown = re.search(r"prints `(\{.*), …\}`", README)
+    assert shown is not None
+    assert outputs[manifest_line].startswith(shown.group(1))
+    assert len(outputs) >= 25
+
+
+def test_the_github_actions_recipe_runs(cli: Cli) -> None:
+    workflow = yaml.safe_load(block("yaml", "jobs:"))
+    image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:0a1b2c3"
+    push_images(cli, image)
+    ran = []
+    for job in workflow["jobs"].values():  # stage, then prod (needs: stage)
+        for step in job["steps"]:
+            env = {"GITHUB_SHA": "0a1b2c3d", **{k: image for k in step.get("env", {})}}
+            for line in tf_release_lines(step.get("run", "")):
+                run_line(cli, line, env)
+                ran.append(line)
+    assert len(ran) == 3
+    [stage, prod] = json.loads(cli.ok("status", "--json"))
+    assert stage["version"] == "v1" and prod["version"] == "v1"
+    assert stage["images"] == prod["images"] == {"api": image}
+
+
+def test_the_make_recipe_runs(cli: Cli) -> None:
+    (cli.cwd / "Makefile").write_text(block("make", "release-stage:"))
+    images = [f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:{tag}" for tag in ("1", "2")]
+    push_images(cli, " ".join(images))
+
+    def make(*args: str) -> None:
+        done = subprocess.run(
+            ["make", "--no-print-directory", *args], env=shell_env(cli), cwd=cli.cwd,
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    for image in images:
+        make("release-stage", f"IMAGE={image}", "REASON=api")
+        make("promote", "REASON=api")
+    make("rollback-prod", "REASON=api 2 is broken")
+    [prod] = json.loads(cli.ok("status", "--env", "prod", "--json"))
+    assert prod["version"] == "v3" and prod["images"] == {"api": images[0]}
+
+
+# Troubleshooting: each message, in the README's order, and how to meet it.
+
+
+def troubles() -> list[re.Pattern[str]]:
+    shown = [text.strip() for text in blocks("text") if text.startswith("tf-release: error:")]
+    return [re.compile(".+".join(map(re.escape, text.split("…")))) for text in shown]
+
+
+def last_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    return result.stderr.strip().splitlines()[-1]
+
+
+def no_config(cli: Cli) -> str:
+    del cli.env["TF_RELEASE_CONFIG"]
+    (cli.cwd / "tf-release.toml").unlink()
+    return last_error(cli.run("status"))
+
+
+def no_credentials(cli: Cli) -> str:
+    del cli.env["AWS_ACCESS_KEY_ID"], cli.env["AWS_SECRET_ACCESS_KEY"]
+    return last_error(cli.run("status"))
+
+
+def access_denied(cli: Cli) -> str:
+    only_sts = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["sts:GetCallerIdentity"], "Resource": "*"}],
+    }
+    cli.env.update(user_with(cli, only_sts))
+    enforce_iam(cli, 0)
+    try:
+        return last_error(cli.run("publish", "api", "registry.example.com/api:1"))
+    finally:
+        enforce_iam(cli, float("inf"))
+
+
+def locked(cli: Cli) -> str:
+    cli.write_config('[environments.prod]\npromote_from = "latest"\n')
+    died_holding_the_lock(cli.stores(), "prod")
+    result = cli.run("deploy", "--env", "prod", "--yes")
+    assert result.returncode == 3
+    return last_error(result)
+
+
+def images_missing(cli: Cli) -> str:
+    url = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:never-pushed"
+    cli.ok("publish", "api", url, "--skip-image-check")
+    return last_error(cli.run("apply", "--env", "stage", "--reason", "r", "--yes"))
+
+
+def terraform_failed(cli: Cli) -> str:
+    stack = cli.copy_fixture("failing_stack")
+    cli.write_config(f'[environments.stage]\npromote_from = "latest"\nterraform_dir = "{stack}"\n')
+    (stack / "FAIL").write_text("")
+    cli.ok("publish", "api", "registry.example.com/api:1")
+    return last_error(cli.run("apply", "--env", "stage", "--reason", "r", "--yes"))
+
+
+SITUATIONS = [no_config, no_credentials, access_denied, locked, images_missing, terraform_failed]
+
+
+def test_the_troubleshooting_section_covers_each_situation_once() -> None:
+    assert len(troubles()) == len(SITUATIONS)
+
+
+@pytest.mark.parametrize("index", range(len(SITUATIONS)), ids=[s.__name__ for s in SITUATIONS])
+def test_each_troubleshooting_message_is_what_the_tool_prints(
+    index: int, request: pytest.FixtureRequest
+) -> None:
+    situation = SITUATIONS[index]
+    cli = request.getfixturevalue("tf_cli" if situation is terraform_failed else "cli")
+    line = situation(cli)
+    assert troubles()[index].fullmatch(line), line

@@ -52,6 +52,7 @@ def test_a_deploy_killed_at_any_step_is_explained_and_recovers(
 ) -> None:
     tf_cli.write_config(
         f'[environments.stage]\npromote_from = "latest"\nterraform_dir = "{EXAMPLE}"\n'
+        'workspace = "stage"\n'
     )
     for name in ("api", "worker"):
         tf_cli.ok("publish", name, image(name, "one"))

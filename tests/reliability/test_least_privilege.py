@@ -3,51 +3,19 @@ scoped to the project's objects as the policy says (moto checks actions everywhe
 for S3 only, so the SSM, ECR and STS statements are tried with their actions on "*")."""
 
 import json
-import urllib.request
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from tests.conftest import Cli
+from tests.support.iam import as_moto_checks_it, enforce_iam, user_with
 from tests.support.project import image
-
-
-def enforce_iam(cli: Cli, after: float) -> None:
-    request = urllib.request.Request(
-        f"{cli.server.url}/moto-api/reset-auth",
-        data=str(after).encode(),
-        headers={"Content-Type": "text/plain"},  # a form body would hide the number from moto
-        method="POST",
-    )
-    urllib.request.urlopen(request, timeout=10).close()
-
-
-def as_moto_checks_it(policy: dict[str, Any]) -> dict[str, Any]:
-    statements = []
-    for statement in policy["Statement"]:
-        scoped = all(action.startswith("s3:") for action in statement["Action"])
-        statements.append(statement if scoped else {**statement, "Resource": "*"})
-    return {**policy, "Statement": statements}
-
-
-def user_with(cli: Cli, policy: dict[str, Any]) -> dict[str, str]:
-    iam = cli.client("iam")
-    iam.create_user(UserName="deployer")
-    iam.put_user_policy(
-        UserName="deployer", PolicyName="tf-release", PolicyDocument=json.dumps(policy)
-    )
-    key = iam.create_access_key(UserName="deployer")["AccessKey"]
-    return {
-        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-    }
 
 
 @pytest.fixture
 def enforced(cli: Cli) -> Iterator[Cli]:
     yield cli
-    enforce_iam(cli, float("inf"))
+    enforce_iam(cli, float("inf"))  # the session's moto server is shared: stop enforcing
 
 
 def test_the_whole_lifecycle_runs_under_the_policy(enforced: Cli) -> None:

@@ -7,30 +7,14 @@ import time
 import pytest
 
 from tests.conftest import Cli
-from tests.support.project import image
-from tf_release import naming, release
-from tf_release.release import DeployOptions
-from tf_release.terraform import PlanSummary
-
-
-class Dies:
-    def plan(self) -> PlanSummary:
-        raise SystemExit("the laptop died")
-
-    def apply(self) -> None:
-        raise AssertionError("never reached")
+from tests.support.scenes import died_holding_the_lock
+from tf_release import naming
 
 
 @pytest.fixture
 def stale(cli: Cli) -> Cli:
     """stage runs v1; a deploy of v2 died holding the lock."""
-    stores = cli.stores()
-    release.publish(stores, "api", image("api", "one"))
-    release.apply(stores, "stage", "one")
-    release.publish(stores, "api", image("api", "two"))
-    release.prepare(stores, "stage", "two")
-    with pytest.raises(SystemExit):
-        release.deploy(stores, "stage", options=DeployOptions(terraform=Dies()))
+    died_holding_the_lock(cli.stores())
     return cli
 
 

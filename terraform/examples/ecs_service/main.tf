@@ -6,7 +6,7 @@ provider "aws" {
 # secret: `insecure_value` keeps them out of Terraform's sensitive-value handling.
 data "aws_ssm_parameter" "image" {
   for_each = var.image_source == "ssm" ? toset(var.images) : toset([])
-  name     = "/${var.project}/image_ids/${var.environment}/${each.key}"
+  name     = "/${var.project}/image_ids/${local.environment}/${each.key}"
 }
 
 # Route 2: every image of the environment, and the manifest version, in one data source.
@@ -14,11 +14,12 @@ module "release" {
   source      = "../../modules/release_manifest"
   count       = var.image_source == "module" ? 1 : 0
   project     = var.project
-  environment = var.environment
+  environment = local.environment
   region      = var.region
 }
 
 locals {
+  environment = coalesce(var.environment, terraform.workspace)
   image_urls = var.image_source == "ssm" ? {
     for name, parameter in data.aws_ssm_parameter.image : name => parameter.insecure_value
   } : module.release[0].images
@@ -27,7 +28,7 @@ locals {
 resource "aws_ecs_task_definition" "service" {
   for_each = toset(var.images)
 
-  family = "${var.project}-${var.environment}-${each.key}"
+  family = "${var.project}-${local.environment}-${each.key}"
   container_definitions = jsonencode([{
     name      = each.key
     image     = local.image_urls[each.key]
@@ -39,7 +40,7 @@ resource "aws_ecs_task_definition" "service" {
 resource "aws_ecs_service" "service" {
   for_each = var.cluster_arn == null ? toset([]) : toset(var.images)
 
-  name            = "${var.project}-${var.environment}-${each.key}"
+  name            = "${var.project}-${local.environment}-${each.key}"
   cluster         = var.cluster_arn
   task_definition = aws_ecs_task_definition.service[each.key].arn
   desired_count   = 1

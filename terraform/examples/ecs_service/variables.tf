@@ -5,9 +5,9 @@ variable "project" {
 }
 
 variable "environment" {
-  description = "The environment this stack deploys."
+  description = "The environment this stack deploys; null: the Terraform workspace's name (tf-release selects `workspace` from tf-release.toml)."
   type        = string
-  default     = "stage"
+  default     = null
 }
 
 variable "region" {

@@ -1,0 +1,28 @@
+"""Scenes several tests start from, set in-process (faster than the console scripts)."""
+
+import pytest
+
+from tests.support.project import image
+from tf_release import release
+from tf_release.release import DeployOptions, Stores
+from tf_release.terraform import PlanSummary
+
+
+class Dies:
+    """A Terraform run whose process dies during plan, as a killed CI job or closed laptop."""
+
+    def plan(self) -> PlanSummary:
+        raise SystemExit("the laptop died")
+
+    def apply(self) -> None:
+        raise AssertionError("never reached")
+
+
+def died_holding_the_lock(stores: Stores, environment: str = "stage") -> None:
+    """The environment runs v1 (api "one"); a deploy of v2 (api "two") died holding its lock."""
+    release.publish(stores, "api", image("api", "one"))
+    release.apply(stores, environment, "one")
+    release.publish(stores, "api", image("api", "two"))
+    release.prepare(stores, environment, "two")
+    with pytest.raises(SystemExit):
+        release.deploy(stores, environment, options=DeployOptions(terraform=Dies()))
