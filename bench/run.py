@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.moto import MotoServer  # noqa: E402
 from tests.support.terraform import write_cli_config  # noqa: E402
-from tf_release import external, naming, release  # noqa: E402
+from tf_release import external, naming, release, views  # noqa: E402
 from tf_release.config import load_config  # noqa: E402
 from tf_release.manifest import Manifest  # noqa: E402
 from tf_release.release import Stores, open_stores  # noqa: E402
@@ -163,7 +163,7 @@ def request_counts(bench: Bench) -> None:
         )
         bench.add(
             f"history --limit 20, M={m}",
-            bench.count(release.history, stores, "stage", 20),
+            bench.count(views.history, stores, "stage", 20),
             "≤ 25",
         )
     stores = bench.fresh()
@@ -171,7 +171,7 @@ def request_counts(bench: Bench) -> None:
     at = seed_deployments(stores, 10_000)
     bench.add(
         "status --at TIME, D=10000",
-        bench.count(release.status, stores, ["stage"], at=at),
+        bench.count(views.status, stores, ["stage"], at=at),
         "≤ 12",
     )
 

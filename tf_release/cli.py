@@ -323,18 +323,18 @@ def diff(
     as_json: Json = False,
 ) -> None:
     """What a promotion would change (ENV against a label), or what changed between versions."""
-    from tf_release import release
+    from tf_release import views
 
     if versions:
         if len(versions) != 2 or against is not None:
             raise BadInput("give two versions (diff --env ENV vA vB) or --against, not both")
         old, new = (naming.parse_version(text) for text in versions)
-        changes = release.diff_versions(_stores(ctx), env, old, new)
+        changes = views.diff_versions(_stores(ctx), env, old, new)
         title = f"{env} {versions[0]} → {versions[1]}:"
     else:
         stores = _stores(ctx)
         source = against or stores.config.environment(env).promote_from
-        changes = release.diff_environment(stores, env, against)
+        changes = views.diff_environment(stores, env, against)
         title = f"{env} ← {source}:"
     if as_json:
         _print_json(changes.to_document())
@@ -376,9 +376,9 @@ def history(
     as_json: Json = False,
 ) -> None:
     """The newest manifests of an environment, with their deployments."""
-    from tf_release import release
+    from tf_release import views
 
-    entries = release.history(_stores(ctx), env, limit)
+    entries = views.history(_stores(ctx), env, limit)
     if as_json:
         _print_json([entry.to_document() for entry in entries])
         return
@@ -398,9 +398,9 @@ def show(
     as_json: Json = False,
 ) -> None:
     """One manifest: its images, reason, author and deployments."""
-    from tf_release import release
+    from tf_release import views
 
-    entry = release.show(_stores(ctx), env, naming.parse_version(version))
+    entry = views.show(_stores(ctx), env, naming.parse_version(version))
     if as_json:
         _print_json(entry.to_document())
         return
@@ -419,10 +419,10 @@ def status(
     as_json: Json = False,
 ) -> None:
     """Which version each environment runs now, or ran at a given time."""
-    from tf_release import release
+    from tf_release import views
 
     moment = None if at is None else naming.parse_time(at)
-    statuses = release.status(_stores(ctx), env, moment)
+    statuses = views.status(_stores(ctx), env, moment)
     if as_json:
         _print_json([item.to_document() for item in statuses])
         return

@@ -93,6 +93,10 @@ def check_reason(reason: str) -> str:
     return reason
 
 
+def format_optional_version(version: int | None) -> str | None:
+    return None if version is None else format_version(version)
+
+
 def parse_version(text: str) -> int:
     """'v7' -> 7; versions start at v1 and have no leading zeros."""
     match = VERSION.fullmatch(text)

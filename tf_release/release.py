@@ -1,4 +1,4 @@
-"""The release flows: publish, prepare, deploy, apply, rollback, unlock, and the read-only views.
+"""The release flows: publish, prepare, deploy, apply, rollback and unlock (views.py reads).
 
 Plain functions over a `Stores` bundle, usable without the CLI. Every check of the request runs
 before the first write, so bad input never leaves anything behind.
@@ -8,7 +8,6 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -30,7 +29,7 @@ from tf_release.manifest import ImageChanges, Manifest, diff_images
 from tf_release.progress import Progress, Quiet
 from tf_release.s3 import DeploymentLog, ManifestStore, StateStore
 from tf_release.ssm import ImageStore, ReleasePointer
-from tf_release.state import Deployed, Deployment, DeploymentEntry, EnvironmentState, Lock
+from tf_release.state import Deployed, Deployment, EnvironmentState, Lock
 from tf_release.terraform import PlanSummary
 
 LOCK_POLL_SECONDS = 2.0
@@ -129,7 +128,7 @@ class Prepared:
             "environment": self.environment,
             "created": self.manifest is not None,
             "version": self.manifest.name if self.manifest else None,
-            "deployed_version": _version_or_none(self.deployed_version),
+            "deployed_version": naming.format_optional_version(self.deployed_version),
             "changes": self.changes.to_document(),
             "manifest": self.manifest.to_document() if self.manifest else None,
         }
@@ -149,10 +148,6 @@ class DeployResult:
             "changes": self.plan.changes.to_document(),
             "terraform": self.plan.terraform.to_document() if self.plan.terraform else None,
         }
-
-
-def _version_or_none(version: int | None) -> str | None:
-    return None if version is None else naming.format_version(version)
 
 
 # Step 1: build → artefact
@@ -194,7 +189,7 @@ def prepare(
         raise BadInput(f"cannot prepare {environment} from its own images")
 
     with stores.progress.step(f"preparing {environment} from {label}"):
-        available = _source_images(stores, label, selected)
+        available = source_images(stores, label, selected)
         current = stores.states.get(environment)
         state = current[0]
         deployed = state.deployed_images
@@ -209,7 +204,7 @@ def prepare(
     return Prepared(environment, manifest, changes, deployed_version)
 
 
-def _source_images(stores: Stores, label: str, selected: list[str]) -> dict[str, str]:
+def source_images(stores: Stores, label: str, selected: list[str]) -> dict[str, str]:
     """The images a manifest can take from a label: the selected ones, or all (allow-listed)."""
     # Known names are read ten a request; otherwise by path (one more request after a full page)
     if selected or stores.config.images is not None:
@@ -223,25 +218,6 @@ def _source_images(stores: Stores, label: str, selected: list[str]) -> dict[str,
     if not available:
         raise BadInput(f"no images under {path}: publish some first")
     return available
-
-
-def diff_environment(stores: Stores, environment: str, against: str | None = None) -> ImageChanges:
-    """What a full promotion from `against` (default: the environment's promote_from label)
-    would change in what the environment runs now."""
-    env = stores.config.environment(environment)
-    label = env.promote_from if against is None else stores.config.check_label(against)
-    if label == environment:
-        raise BadInput(f"cannot compare {environment} with itself")
-    available = _source_images(stores, label, [])
-    return diff_images(stores.states.get(environment)[0].deployed_images, available)
-
-
-def diff_versions(stores: Stores, environment: str, old: int, new: int) -> ImageChanges:
-    """What deploying manifest `new` after manifest `old` changes."""
-    stores.config.environment(environment)
-    return diff_images(
-        _manifest(stores, environment, old).images, _manifest(stores, environment, new).images
-    )
 
 
 def _create_manifest(
@@ -298,7 +274,7 @@ def deploy(
     env = stores.config.environment(environment)
     current = stores.states.get(environment)
     number = version if version is not None else _newest_version(stores, environment, current[0])
-    manifest = _manifest(stores, environment, number)
+    manifest = manifest_of(stores, environment, number)
     return _deploy_manifest(stores, env, manifest, current, options)
 
 
@@ -337,7 +313,7 @@ def rollback(
     current = stores.states.get(environment)
     _check_unlocked(current[0], environment)
     target = to if to is not None else _previous_good_version(stores, environment, current[0])
-    old = _manifest(stores, environment, target)
+    old = manifest_of(stores, environment, target)
     if options.check_images:
         _check_images_exist(stores, current[0], old.images)
     manifest = _create_manifest(stores, environment, old.images, reason, old.name, current)
@@ -364,14 +340,14 @@ def _check_images_exist(stores: Stores, state: EnvironmentState, images: dict[st
         )
 
 
-def _manifest(stores: Stores, environment: str, version: int) -> Manifest:
+def manifest_of(stores: Stores, environment: str, version: int) -> Manifest:
     manifest = stores.manifests.get(environment, version)
     if manifest is None:
         raise BadInput(f"{environment} has no manifest {naming.format_version(version)}")
     return manifest
 
 
-def _probe_newest(stores: Stores, environment: str, state: EnvironmentState) -> int:
+def probe_newest(stores: Stores, environment: str, state: EnvironmentState) -> int:
     """The state's newest version (0: none), checked forward in case a run died before
     updating it."""
     newest = state.latest_version
@@ -381,7 +357,7 @@ def _probe_newest(stores: Stores, environment: str, state: EnvironmentState) -> 
 
 
 def _newest_version(stores: Stores, environment: str, state: EnvironmentState) -> int:
-    newest = _probe_newest(stores, environment, state)
+    newest = probe_newest(stores, environment, state)
     if newest == 0:
         raise BadInput(f"{environment} has no manifests yet: run `tf-release prepare` first")
     return newest
@@ -603,130 +579,3 @@ def unlock(stores: Stores, environment: str) -> Lock | None:
     stores.deployments.record(abandoned)
     _release_lock(stores, environment, lock, None)
     return lock
-
-
-# Read-only views
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    manifest: Manifest
-    deployments: tuple[DeploymentEntry, ...]
-
-    def to_document(self) -> dict[str, Any]:
-        return {
-            **self.manifest.to_document(),
-            "deployments": [_entry_document(entry) for entry in self.deployments],
-        }
-
-
-def _entry_document(entry: DeploymentEntry) -> dict[str, Any]:
-    return {
-        "deployment_id": entry.deployment_id,
-        "outcome": entry.outcome,
-        "finished_at": naming.format_time(entry.finished_at),
-    }
-
-
-def history(stores: Stores, environment: str, limit: int = 20) -> list[HistoryEntry]:
-    """The newest manifests, newest first, each with the deployments that used it."""
-    stores.config.environment(environment)
-    if limit < 1:
-        raise BadInput(f"--limit must be at least 1, not {limit}")
-    newest = _probe_newest(stores, environment, stores.states.get(environment)[0])
-    versions = range(newest, max(0, newest - limit), -1)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        found = list(pool.map(lambda v: stores.manifests.get(environment, v), versions))
-    manifests = [manifest for manifest in found if manifest is not None]
-    used = _deployments_since(stores, environment, manifests)
-    return [HistoryEntry(m, tuple(used.get(m.version, ()))) for m in manifests]
-
-
-def show(stores: Stores, environment: str, version: int) -> HistoryEntry:
-    stores.config.environment(environment)
-    manifest = _manifest(stores, environment, version)
-    return HistoryEntry(
-        manifest, tuple(_deployments_since(stores, environment, [manifest]).get(version, ()))
-    )
-
-
-def _deployments_since(
-    stores: Stores, environment: str, manifests: list[Manifest]
-) -> dict[int, list[DeploymentEntry]]:
-    """Deployments of these manifests; none can predate the oldest, so the listing stops there."""
-    if not manifests:
-        return {}
-    oldest = min(manifest.created_at for manifest in manifests)
-    wanted = {manifest.version for manifest in manifests}
-    used: dict[int, list[DeploymentEntry]] = {}
-    for entry in stores.deployments.entries(environment):
-        if entry.finished_at < oldest:
-            break
-        if entry.version in wanted:
-            used.setdefault(entry.version, []).append(entry)
-    return used
-
-
-@dataclass(frozen=True)
-class EnvironmentStatus:
-    environment: str
-    deployed: Deployed | None
-    latest_version: int
-    lock: Lock | None = None
-    at: datetime | None = None
-
-    def describe_lock(self) -> str | None:
-        if self.lock is None:
-            return None
-        return (
-            f"a deploy is in progress or was abandoned: {self.lock.describe()}; if it is not "
-            f"running, clear it with `tf-release unlock --env {self.environment}`"
-        )
-
-    def to_document(self) -> dict[str, Any]:
-        deployed = self.deployed
-        return {
-            "environment": self.environment,
-            "at": naming.format_time(self.at) if self.at else None,
-            "version": naming.format_version(deployed.version) if deployed else None,
-            "deployed_at": naming.format_time(deployed.finished_at) if deployed else None,
-            "deployed_by": deployed.by if deployed else None,
-            "deployment_id": deployed.deployment_id if deployed else None,
-            "images": dict(deployed.images) if deployed else {},
-            "latest_version": _version_or_none(self.latest_version or None),
-            "lock": None
-            if self.lock is None
-            else {**self.lock.to_document(), "explanation": self.describe_lock()},
-        }
-
-
-def status(
-    stores: Stores, environments: Iterable[str] | None = None, at: datetime | None = None
-) -> list[EnvironmentStatus]:
-    """Which version each environment runs now, or ran at `at`."""
-    names = list(environments) if environments else list(stores.config.environments)
-    for name in names:
-        stores.config.environment(name)
-    if at is not None:
-        return [_status_at(stores, name, at) for name in names]
-    result = []
-    for name in names:
-        state, _ = stores.states.get(name)
-        result.append(EnvironmentStatus(name, state.deployed, state.latest_version, state.lock))
-    return result
-
-
-def _status_at(stores: Stores, environment: str, at: datetime) -> EnvironmentStatus:
-    for entry in stores.deployments.entries(environment, at=at):
-        if entry.outcome == "succeeded":
-            record = stores.deployments.get(entry)
-            manifest = _manifest(stores, environment, record.version)
-            deployed = Deployed(
-                record.version,
-                manifest.images,
-                record.deployment_id,
-                record.finished_at,
-                record.started_by,
-            )
-            return EnvironmentStatus(environment, deployed, 0, at=at)
-    return EnvironmentStatus(environment, None, 0, at=at)

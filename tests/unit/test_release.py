@@ -7,7 +7,7 @@ import boto3
 import pytest
 
 from tests.support.project import BUCKET, PROJECT, REGION, image
-from tf_release import release
+from tf_release import release, views
 from tf_release.errors import BadInput, LockHeld, TerraformFailed
 from tf_release.release import DeployOptions, Stores
 from tf_release.ssm import ReleasePointer
@@ -65,7 +65,7 @@ def test_deploy_writes_the_environment_pointers_and_records_the_deployment(store
     assert result.deployment is not None and result.deployment.outcome == "succeeded"
     assert ssm_images("stage") == {"api": image("api", "abc"), "worker": image("worker", "abc")}
     assert stores.images.read_pointer("stage") == ReleasePointer(1, 2)
-    [status] = release.status(stores, ["stage"])
+    [status] = views.status(stores, ["stage"])
     assert status.deployed is not None and status.deployed.version == 1
     assert len(s3_keys("catalogue/deployments/stage/")) == 1
 
@@ -131,7 +131,7 @@ def test_rollback_deploys_the_previous_good_manifest_under_a_new_version(stores:
     assert manifest.name == "v3" and manifest.source == "v1"
     assert manifest.images == {"api": image("api", "good"), "worker": image("worker", "good")}
     assert ssm_images("stage") == manifest.images
-    assert release.status(stores, ["stage"])[0].deployed.version == 3  # type: ignore[union-attr]
+    assert views.status(stores, ["stage"])[0].deployed.version == 3  # type: ignore[union-attr]
 
 
 def test_rollback_to_a_named_version(stores: Stores) -> None:
@@ -167,7 +167,7 @@ def test_a_failed_terraform_run_restores_ssm_and_records_the_failure(stores: Sto
         )
     assert ssm_images("stage") == {"api": image("api", "abc"), "worker": image("worker", "abc")}
     assert stores.images.read_pointer("stage") == ReleasePointer(1, 2)
-    [status] = release.status(stores, ["stage"])
+    [status] = views.status(stores, ["stage"])
     assert status.deployed is not None and status.deployed.version == 1
     assert status.lock is None
     outcomes = [entry.outcome for entry in stores.deployments.entries("stage")]
@@ -206,7 +206,7 @@ def test_unlock_clears_an_abandoned_lock_and_puts_ssm_back(stores: Stores) -> No
 
     with pytest.raises(SystemExit):
         release.deploy(stores, "stage", options=DeployOptions(terraform=Dies()))
-    [status] = release.status(stores, ["stage"])
+    [status] = views.status(stores, ["stage"])
     assert status.lock is not None and "unlock --env stage" in (status.describe_lock() or "")
     assert ssm_images("stage")["api"] == image("api", "def")
 
@@ -223,7 +223,7 @@ def test_history_lists_the_newest_manifests_with_their_deployments(stores: Store
         release.apply(stores, "stage", tag)
     publish_all(stores, "t4")
     release.prepare(stores, "stage", "t4")
-    entries = release.history(stores, "stage", limit=3)
+    entries = views.history(stores, "stage", limit=3)
     assert [e.manifest.name for e in entries] == ["v4", "v3", "v2"]
     assert [len(e.deployments) for e in entries] == [0, 1, 1]
 
@@ -236,11 +236,11 @@ def test_status_at_a_time_names_the_version_that_ran_then(stores: Stores) -> Non
         publish_all(stores, tag)
         release.apply(stores, "stage", tag)
     # v1 is created at 12:00 and deployed by 13:00; v2 created 14:00, deployed 15:00
-    before = release.status(stores, ["stage"], at=start + timedelta(minutes=30))[0]
+    before = views.status(stores, ["stage"], at=start + timedelta(minutes=30))[0]
     assert before.deployed is None
-    first = release.status(stores, ["stage"], at=start + timedelta(hours=2))[0]
+    first = views.status(stores, ["stage"], at=start + timedelta(hours=2))[0]
     assert first.deployed is not None and first.deployed.version == 1
-    now = release.status(stores, ["stage"], at=start + timedelta(days=1))[0]
+    now = views.status(stores, ["stage"], at=start + timedelta(days=1))[0]
     assert now.deployed is not None and now.deployed.version == 2
 
 

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from tests.support.project import REGION, ecr_image, image
-from tf_release import external, release
+from tf_release import external, release, views
 from tf_release.release import Stores
 
 
@@ -95,7 +95,7 @@ def test_history_of_twenty_does_not_depend_on_how_many_manifests_exist(stores: S
     seed_manifests(stores, "stage", 45)
     release.deploy(stores, "stage")
     counted(stores).clear()
-    entries = release.history(stores, "stage", limit=20)
+    entries = views.history(stores, "stage", limit=20)
     assert [e.manifest.version for e in entries] == list(range(45, 25, -1))
     assert sum(counted(stores).values()) <= 25, counted(stores)
     assert counted(stores)["s3.ListObjectsV2"] <= 1
@@ -107,7 +107,7 @@ def test_status_at_a_time_reads_one_listing_page(stores: Stores) -> None:
         release.prepare(stores, "stage", "again", force=True)
         release.deploy(stores, "stage")
     counted(stores).clear()
-    [status] = release.status(stores, ["stage"], at=datetime(2999, 1, 1, tzinfo=UTC))
+    [status] = views.status(stores, ["stage"], at=datetime(2999, 1, 1, tzinfo=UTC))
     assert status.deployed is not None and status.deployed.version == 5
     assert sum(counted(stores).values()) <= 12, counted(stores)
     assert counted(stores)["s3.ListObjectsV2"] == 1
