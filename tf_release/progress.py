@@ -47,6 +47,7 @@ class Spinner:
     def step(self, message: str) -> Iterator[None]:
         with self._lock:
             outer, self._message, self._started = self._message, message, time.monotonic()
+            self._frame = 0
             self._draw()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._spin, daemon=True)

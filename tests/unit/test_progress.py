@@ -113,3 +113,12 @@ def test_the_spinner_never_draws_over_a_half_written_line() -> None:
         shown.write("ources: 1 added.\n")
         assert "Apply complete! Resources: 1 added.\n" in terminal.getvalue()
         assert terminal.getvalue().endswith("(0s)")
+
+
+def test_each_step_starts_at_the_first_frame_and_zero_seconds() -> None:
+    terminal = Terminal()
+    spinner = Spinner(terminal, interval=0.01)
+    with spinner.step("terraform plan (stage)"):
+        time.sleep(0.1)
+    with spinner.step("terraform apply (stage)"):
+        assert f"{CLEAR}⠋ terraform apply (stage) (0s)" in terminal.getvalue()
