@@ -4,7 +4,9 @@ for S3 only, so the SSM, ECR and STS statements are tried with their actions on 
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
+import boto3
 import pytest
 
 from tests.conftest import Cli
@@ -73,3 +75,67 @@ def test_the_policy_is_scoped_to_the_project_bucket_and_environments(cli: Cli) -
     assert '"Resource": "*"' not in resources.replace(
         '"Action": ["sts:GetCallerIdentity"], "Resource": "*"', ""
     )
+
+
+PROD_ROLE = "arn:aws:iam::222222222222:role/release"
+
+
+def role_in_prod_account(cli: Cli, policy: dict[str, object]) -> None:
+    """The prod account's release role, trusting the caller's account, with `policy`."""
+    iam = boto3.client(
+        "iam", region_name="eu-west-1", endpoint_url=cli.server.url,
+    )  # fmt: skip
+
+    def in_prod(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = "222222222222"
+
+    iam.meta.events.register("before-sign.iam.*", in_prod)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam.create_role(RoleName="release", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(
+        RoleName="release", PolicyName="tf-release", PolicyDocument=json.dumps(policy)
+    )
+
+
+def test_an_environment_role_works_under_the_two_policies_printed(enforced: Cli) -> None:
+    enforced.write_config(
+        '[environments.stage]\npromote_from = "latest"\n\n'
+        f'[environments.prod]\npromote_from = "stage"\nrole_arn = "{PROD_ROLE}"\n'
+    )
+    caller = json.loads(enforced.ok("iam-policy"))
+    role = json.loads(enforced.ok("iam-policy", "--role", "prod"))
+    enforced.env.update(user_with(enforced, as_moto_checks_it(caller)))
+    role_in_prod_account(enforced, as_moto_checks_it(role))
+    enforce_iam(enforced, 0)
+
+    enforced.ok("publish", "api", image("api", "one"))
+    enforced.ok("apply", "-e", "stage", "-r", "one", "--yes")
+    enforced.ok("apply", "-e", "prod", "-r", "promote", "--yes")
+    [prod] = json.loads(enforced.ok("status", "-e", "prod", "--json"))
+    assert prod["version"] == "v1"
+
+
+def test_without_the_role_policy_the_environment_is_denied(enforced: Cli) -> None:
+    enforced.write_config(
+        '[environments.stage]\npromote_from = "latest"\n\n'
+        f'[environments.prod]\npromote_from = "stage"\nrole_arn = "{PROD_ROLE}"\n'
+    )
+    caller = json.loads(enforced.ok("iam-policy"))
+    enforced.env.update(user_with(enforced, as_moto_checks_it(caller)))
+    unrelated = {"Effect": "Allow", "Action": ["s3:ListAllMyBuckets"], "Resource": "*"}
+    role_in_prod_account(enforced, {"Version": "2012-10-17", "Statement": [unrelated]})
+    enforce_iam(enforced, 0)
+    enforced.ok("publish", "api", image("api", "one"))
+    enforced.ok("apply", "-e", "stage", "-r", "one", "--yes")
+    result = enforced.run("apply", "-e", "prod", "-r", "promote", "--yes")
+    assert result.returncode == 1
+    assert "AWS denied access while reading /catalogue/image_ids/prod" in result.stderr
