@@ -19,10 +19,11 @@ ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.moto import MotoServer  # noqa: E402
+from tests.support.project import push_image  # noqa: E402
 from tests.support.terraform import write_cli_config  # noqa: E402
 
 BIN = Path(sys.executable).parent
-REGION, BUCKET, PROJECT, ACCOUNT = "eu-west-1", "shop-releases", "shop", "123456789012"
+REGION, BUCKET, PROJECT = "eu-west-1", "shop-releases", "shop"
 IMAGES = ("api", "worker", "web")
 STACK = "terraform/examples/ecs_service"
 
@@ -82,15 +83,7 @@ class Demo:
 
     def push(self, name: str, tag: str) -> str:
         """What CI's `docker push` does: the image now exists in ECR."""
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "annotations": {"demo.image": f"{name}:{tag}"},  # a distinct digest per tag
-        }
-        self.client("ecr").put_image(
-            repositoryName=name, imageManifest=json.dumps(manifest), imageTag=tag
-        )
-        return f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}:{tag}"
+        return push_image(self.client("ecr"), name, tag)
 
     def task_images(self, environment: str) -> None:
         """What ECS runs: the image of each task definition Terraform registered."""
@@ -158,8 +151,6 @@ def main() -> int:
             demo.client("s3").create_bucket(
                 Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
             )
-            for name in IMAGES:
-                demo.client("ecr").create_repository(repositoryName=name)
             story(demo)
         except DemoFailed as error:
             print(f"\ndemo failed: {error}", file=sys.stderr)

@@ -18,13 +18,11 @@ import yaml
 
 from tests.conftest import BIN, Cli
 from tests.support.iam import enforce_iam, user_with
-from tests.support.project import ROOT
+from tests.support.project import ECR_REGISTRY, ROOT, push_image
 from tests.support.scenes import died_holding_the_lock
 
 README = (ROOT / "README.md").read_text()
-ECR_URL = re.compile(
-    r"\b(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([a-z0-9._/-]+):([\w.-]+)"
-)
+ECR_URL = re.compile(re.escape(ECR_REGISTRY) + r"/([a-z0-9._/-]+):([\w.-]+)")
 ASKS = ("deploy", "apply", "rollback")  # on a terminal these ask; the test answers --yes
 
 
@@ -45,18 +43,8 @@ def tf_release_lines(text: str) -> list[str]:
 
 def push_images(cli: Cli, text: str) -> None:
     """What CI's `docker push` would have done for every ECR image the text names."""
-    ecr = cli.client("ecr")
-    for _, _, repository, tag in set(ECR_URL.findall(text)):
-        if repository not in {
-            r["repositoryName"] for r in ecr.describe_repositories()["repositories"]
-        }:
-            ecr.create_repository(repositoryName=repository)
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "annotations": {"tag": f"{repository}:{tag}"},  # a digest of its own
-        }
-        ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)
+    for repository, tag in set(ECR_URL.findall(text)):
+        push_image(cli.client("ecr"), repository, tag)
 
 
 def shell_env(cli: Cli, extra: dict[str, str] | None = None) -> dict[str, str]:

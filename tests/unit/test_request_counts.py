@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 
-from tests.support.project import REGION, ecr_image, image
+from tests.support.project import REGION, ecr_image, image, push_image
 from tf_release import external, release, views
 from tf_release.release import Stores
 
@@ -126,10 +126,7 @@ def test_the_external_program_reads_ten_at_a_time_plus_the_version(
 
 
 def test_publishing_an_ecr_image_checks_it_with_one_more_request(stores: Stores) -> None:
-    ecr = boto3.client("ecr", region_name=REGION)
-    ecr.create_repository(repositoryName="api")
-    manifest = '{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}'
-    ecr.put_image(repositoryName="api", imageManifest=manifest, imageTag="one")
+    push_image(boto3.client("ecr", region_name=REGION), "api", "one")
     counted(stores).clear()
     release.publish(stores, "api", ecr_image("api", "one"))
     assert counted(stores) == Counter({"ecr.DescribeImages": 1, "ssm.PutParameter": 1})
