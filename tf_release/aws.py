@@ -64,7 +64,9 @@ class AwsSession:
             if self._source is None or self.role_arn is None:
                 return boto3.Session(profile_name=self.profile, region_name=self.region)
             return boto3.Session(
-                botocore_session=_role_session(self._source._session, self.role_arn, self._count),
+                botocore_session=_role_session(
+                    self._source._session, self.role_arn, self._count, self.profile
+                ),
                 region_name=self.region,
             )
 
@@ -87,7 +89,7 @@ class AwsSession:
             return str(self.client("sts").get_caller_identity()["Arn"])
 
 
-def _role_session(source: Any, role_arn: str, count: Any) -> Any:
+def _role_session(source: Any, role_arn: str, count: Any, profile: str | None) -> Any:
     """A botocore session whose credentials come from assuming `role_arn` as `source`."""
     import botocore.session
     from botocore.credentials import (
@@ -97,7 +99,7 @@ def _role_session(source: Any, role_arn: str, count: Any) -> Any:
     )
 
     def sts_client(*args: Any, **kwargs: Any) -> Any:
-        client = source._session.create_client(*args, **kwargs)
+        client = source._session.create_client(*args, **kwargs)  # boto3's botocore session
         client.meta.events.register("before-send", count)
         return client
 
@@ -116,8 +118,9 @@ def _role_session(source: Any, role_arn: str, count: Any) -> Any:
                 method=self.METHOD, refresh_using=_fetching(role_arn, fetcher.fetch_credentials)
             )
 
-    session = botocore.session.Session()
-    session.get_component("credential_provider").insert_before("env", AssumedRole())
+    # the profile still gives the region and settings; the role, first in the chain, the keys
+    session = botocore.session.Session(profile=profile)
+    session.get_component("credential_provider").providers.insert(0, AssumedRole())
     return session
 
 

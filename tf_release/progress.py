@@ -46,7 +46,8 @@ class Spinner:
     @contextmanager
     def step(self, message: str) -> Iterator[None]:
         with self._lock:
-            outer, self._message, self._started = self._message, message, time.monotonic()
+            outer = self._message, self._started
+            self._message, self._started = message, time.monotonic()
             self._frame = 0
             self._draw()
             if self._thread is None:
@@ -57,7 +58,7 @@ class Spinner:
         finally:
             with self._lock:
                 self._clear()
-                self._message = outer
+                self._message, self._started = outer
 
     def around(self, stream: TextIO) -> TextIO:
         """`stream`, written so that its lines appear above the spinner, never through it."""

@@ -31,3 +31,21 @@ def test_an_unknown_profile_is_one_line_naming_it(cli: Cli) -> None:
         "tf-release: error: The config profile (nope) could not be found: "
         "check --profile / AWS_PROFILE and ~/.aws/config\n"
     )
+
+
+def test_an_environment_role_is_assumed_with_the_profile_and_its_region(cli: Cli) -> None:
+    with_profile(cli, "deployer")
+    del cli.env["AWS_DEFAULT_REGION"]
+    with open(cli.env["AWS_CONFIG_FILE"], "w") as config:
+        config.write("[profile deployer]\nregion = eu-west-1\n")
+    role = "arn:aws:iam::222222222222:role/release"
+    with open(cli.env["TF_RELEASE_CONFIG"], "w") as config:  # no region: the profile's
+        config.write(
+            'project = "catalogue"\nbucket = "acme-releases"\n\n'
+            '[environments.stage]\npromote_from = "latest"\n'
+            f'role_arn = "{role}"\n'
+        )
+    cli.ok("--profile", "deployer", "publish", "api", "registry.example.com/api:1")
+    cli.ok("--profile", "deployer", "apply", "--env", "stage", "--reason", "one", "--yes")
+    doctor = cli.ok("--profile", "deployer", "doctor")
+    assert "ok   role_arn of stage: assumed: acting as arn:aws:sts::222222222222:" in doctor
