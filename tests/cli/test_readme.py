@@ -150,6 +150,45 @@ def test_the_make_recipe_runs(cli: Cli) -> None:
     assert prod["version"] == "v3" and prod["images"] == {"api": images[0]}
 
 
+# JSON output: each example has the keys the command prints, at every level.
+
+NAMED_BY_DATA = {"images", "added", "changed", "removed"}  # keys are image names, not a shape
+
+
+def shape(value: object, key: str = "") -> object:
+    if isinstance(value, dict):
+        if key in NAMED_BY_DATA:
+            return "names"
+        return {k: shape(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0], key)] if value else []
+    return type(value).__name__
+
+
+def json_examples() -> list[tuple[str, object]]:
+    found = re.findall(r"<!-- json: (.*?) -->\n```json\n(.*?)```", README, flags=re.DOTALL)
+    return [(args, json.loads(text)) for args, text in found]
+
+
+def test_each_json_example_has_the_shape_the_command_prints(tf_cli: Cli) -> None:
+    stack = tf_cli.copy_fixture("failing_stack")  # applies unless told to fail; reads api
+    tf_cli.write_config(
+        f'[environments.stage]\npromote_from = "latest"\nterraform_dir = "{stack}"\n'
+    )
+    ecr = tf_cli.client("ecr")
+    tf_cli.ok("publish", "worker", push_image(ecr, "worker", "1.0.0"))
+    tf_cli.ok("publish", "api", push_image(ecr, "api", "1.0.0"))
+    tf_cli.ok("apply", "--env", "stage", "--reason", "first release", "--yes")
+    tf_cli.ok("publish", "api", push_image(ecr, "api", "1.1.0"))
+    tf_cli.ok("prepare", "--env", "stage", "--reason", "api 1.1")  # the deploy example's v2
+    examples = json_examples()
+    assert [args.split()[0] for args, _ in examples] == ["status", "deploy", "history"]
+    printed = {args: json.loads(tf_cli.ok(*shlex.split(args))) for args, _ in examples[1:2]}
+    printed |= {args: json.loads(tf_cli.ok(*shlex.split(args))) for args, _ in examples[::2]}
+    for args, example in examples:
+        assert shape(example) == shape(printed[args]), args
+
+
 # Troubleshooting: each message, in the README's order, and how to meet it.
 
 
