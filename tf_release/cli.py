@@ -107,13 +107,10 @@ def _print_changes(changes: Any, out: Any = None) -> None:
 def _terraform(stores: Any, env: str, as_json: bool) -> Any:
     """The environment's Terraform run (None without terraform_dir); its output goes to the
     terminal, above the spinner, or to stderr when stdout carries JSON."""
-    from tf_release.progress import Spinner
     from tf_release.terraform import Output, runner_for
 
-    out, err = (sys.stderr if as_json else sys.stdout), sys.stderr
-    if isinstance(stores.progress, Spinner):
-        out, err = stores.progress.around(out), stores.progress.around(err)
-    return runner_for(stores.config, env, live=Output(out, err))
+    out = stores.progress.around(sys.stderr if as_json else sys.stdout)
+    return runner_for(stores.config, env, live=Output(out, stores.progress.around(sys.stderr)))
 
 
 def _deploy_options(

@@ -20,6 +20,10 @@ CLEAR = "\r\x1b[K"
 class Progress(Protocol):
     def step(self, message: str) -> AbstractContextManager[None]: ...
 
+    def around(self, stream: TextIO) -> TextIO:
+        """`stream`, for other output (Terraform's) written while steps are shown."""
+        ...
+
 
 class Quiet:
     """No display: for scripts, tests and output that is not a terminal."""
@@ -27,6 +31,9 @@ class Quiet:
     @contextmanager
     def step(self, message: str) -> Iterator[None]:
         yield
+
+    def around(self, stream: TextIO) -> TextIO:
+        return stream
 
 
 class Spinner:
