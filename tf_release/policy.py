@@ -17,32 +17,31 @@ SSM_ACTIONS = [
 ]
 
 
-def _pointers(config: Config, labels: list[str]) -> list[str]:
-    """The SSM parameters of these labels: their images and, for environments, version pointer."""
+def _image_pointers(config: Config, labels: list[str]) -> dict[str, Any]:
+    """SSM on these labels' parameters: their images and, for environments, version pointer."""
     region = config.region or "*"
 
     def parameter(name: str) -> str:
         return f"arn:aws:ssm:{region}:*:parameter{name}"
 
-    return [
-        arn
-        for label in labels
-        for arn in (
-            parameter(naming.image_path(config.project, label)),
-            parameter(naming.image_path(config.project, label)) + "/*",
-        )
-    ] + [
+    images = [parameter(naming.image_path(config.project, label)) for label in labels]
+    pointers = [
         parameter(naming.version_parameter(config.project, label))
         for label in labels
         if label != naming.LATEST
     ]
+    return {
+        "Sid": "ImagePointers",
+        "Effect": "Allow",
+        "Action": SSM_ACTIONS,
+        "Resource": [arn for path in images for arn in (path, f"{path}/*")] + pointers,
+    }
 
 
 def least_privilege_policy(config: Config) -> dict[str, Any]:
     """The policy of whoever runs tf-release (CI, operators)."""
     project = config.project
     environments = list(config.environments)
-    pointers = _pointers(config, [naming.LATEST, *environments])
     objects = [
         f"arn:aws:s3:::{config.bucket}/{prefix}*"
         for env in environments
@@ -59,7 +58,7 @@ def least_privilege_policy(config: Config) -> dict[str, Any]:
             "Action": ["sts:GetCallerIdentity"],
             "Resource": "*",
         },
-        {"Sid": "ImagePointers", "Effect": "Allow", "Action": SSM_ACTIONS, "Resource": pointers},
+        _image_pointers(config, [naming.LATEST, *environments]),
         {
             "Sid": "ManifestsStateAndDeployments",
             "Effect": "Allow",
@@ -99,10 +98,4 @@ def role_policy(config: Config, environment: str) -> dict[str, Any]:
     env = config.environment(environment)
     if not env.role_arn:
         raise BadInput(f"environment {environment!r} has no role_arn in {config.path}")
-    statement = {
-        "Sid": "ImagePointers",
-        "Effect": "Allow",
-        "Action": SSM_ACTIONS,
-        "Resource": _pointers(config, [environment]),
-    }
-    return {"Version": "2012-10-17", "Statement": [statement]}
+    return {"Version": "2012-10-17", "Statement": [_image_pointers(config, [environment])]}
