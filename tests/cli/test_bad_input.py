@@ -8,17 +8,13 @@ import pytest
 from tests.conftest import Cli
 from tests.support.assertions import assert_refused
 from tests.support.project import BUCKET, CONFIG, image
-from tf_release import release
+from tests.support.scenes import next_prepared
 
 
 @pytest.fixture
 def released(cli: Cli) -> Cli:
     """stage runs v1; v2 is prepared."""
-    stores = cli.stores()
-    release.publish(stores, "api", image("api", "one"))
-    release.apply(stores, "stage", "one")
-    release.publish(stores, "api", image("api", "two"))
-    release.prepare(stores, "stage", "two")
+    next_prepared(cli.stores())
     return cli
 
 

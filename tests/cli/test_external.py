@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import Cli
 from tests.support.project import image
+from tests.support.scenes import released
 from tf_release import release
 
 
@@ -18,10 +19,7 @@ def query(cli: Cli, document: object) -> tuple[int, str, str]:
 
 @pytest.fixture
 def deployed(cli: Cli) -> Cli:
-    stores = cli.stores()
-    for name in ("api", "worker"):
-        release.publish(stores, name, image(name, "one"))
-    release.apply(stores, "stage", "one")
+    released(cli.stores())
     return cli
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import Cli
 from tests.support.project import image
+from tests.support.scenes import released
 from tf_release import release
 
 ESCAPE = "\x1b["
@@ -15,9 +16,7 @@ ESCAPE = "\x1b["
 @pytest.fixture
 def two_releases(cli: Cli) -> Cli:
     stores = cli.stores()
-    for name in ("api", "worker"):
-        release.publish(stores, name, image(name, "one"))
-    release.apply(stores, "stage", "first release")
+    released(stores, reason="first release")
     release.publish(stores, "api", image("api", "two"))
     return cli
 

@@ -18,11 +18,27 @@ class Dies:
         raise AssertionError("never reached")
 
 
-def died_holding_the_lock(stores: Stores, environment: str = "stage") -> None:
-    """The environment runs v1 (api "one"); a deploy of v2 (api "two") died holding its lock."""
-    release.publish(stores, "api", image("api", "one"))
-    release.apply(stores, environment, "one")
+def released(
+    stores: Stores,
+    images: tuple[str, ...] = ("api", "worker"),
+    reason: str = "one",
+    environment: str = "stage",
+) -> None:
+    """`images` published at tag "one" and applied to the environment as its v1."""
+    for name in images:
+        release.publish(stores, name, image(name, "one"))
+    release.apply(stores, environment, reason)
+
+
+def next_prepared(stores: Stores, environment: str = "stage") -> None:
+    """The environment runs v1 (api "one"); v2 (api "two") is prepared, not deployed."""
+    released(stores, ("api",), environment=environment)
     release.publish(stores, "api", image("api", "two"))
     release.prepare(stores, environment, "two")
+
+
+def died_holding_the_lock(stores: Stores, environment: str = "stage") -> None:
+    """The environment runs v1 (api "one"); a deploy of v2 (api "two") died holding its lock."""
+    next_prepared(stores, environment)
     with pytest.raises(SystemExit):
         release.deploy(stores, environment, options=DeployOptions(terraform=Dies()))
