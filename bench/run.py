@@ -28,11 +28,11 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.moto import MotoServer  # noqa: E402
 from tests.support.terraform import write_cli_config  # noqa: E402
-from tf_release import external, naming, release, views  # noqa: E402
+from tf_release import deploy, external, naming, release, views  # noqa: E402
 from tf_release.config import load_config  # noqa: E402
 from tf_release.manifest import Manifest  # noqa: E402
-from tf_release.release import Stores, open_stores  # noqa: E402
 from tf_release.state import Deployment, EnvironmentState  # noqa: E402
+from tf_release.stores import Stores, open_stores  # noqa: E402
 
 REGION, BUCKET, PROJECT = "eu-west-1", "bench-releases", "catalogue"
 BIN = Path(sys.executable).parent
@@ -129,14 +129,14 @@ def request_counts(bench: Bench) -> None:
         )
         bench.add(
             f"deploy without Terraform, N={n}, k={n}",
-            bench.count(release.deploy, stores, "stage"),
+            bench.count(deploy.deploy, stores, "stage"),
             f"≤ {math.ceil(n / 10) + n + 8}",
         )
         stores.images.put("latest", "svc000", image("svc000", "two"))
         release.prepare(stores, "stage", "one change")
         bench.add(
             f"deploy without Terraform, N={n}, k=1",
-            bench.count(release.deploy, stores, "stage"),
+            bench.count(deploy.deploy, stores, "stage"),
             f"≤ {math.ceil(n / 10) + 1 + 8}",
         )
         session = external.session_for(REGION)

@@ -17,7 +17,7 @@ from tests.support.moto import MotoServer
 from tests.support.project import BUCKET, CONFIG, PROJECT, REGION, ROOT
 from tests.support.terraform import write_cli_config
 from tf_release.config import Config, load_config
-from tf_release.release import Stores, open_stores
+from tf_release.stores import Stores, open_stores
 
 BIN = Path(sys.executable).parent
 

@@ -56,7 +56,7 @@ def options(
 def _stores(ctx: typer.Context) -> Any:
     """Load the config and open the stores; boto3 is imported only from here on."""
     from tf_release.progress import for_terminal
-    from tf_release.release import open_stores
+    from tf_release.stores import open_stores
 
     return open_stores(_config(ctx), ctx.obj.profile, ctx.obj.region, for_terminal(sys.stderr))
 
@@ -123,7 +123,7 @@ def _deploy_options(
     skip_image_check: bool,
     plan_only: bool = False,
 ) -> Any:
-    from tf_release.release import DeployOptions
+    from tf_release.deploy import DeployOptions
 
     return DeployOptions(
         terraform=_terraform(stores, env, as_json),
@@ -217,7 +217,7 @@ def deploy(
     as_json: Json = False,
 ) -> None:
     """Step 3: write a manifest's images to SSM, run Terraform, and record the deployment."""
-    from tf_release import release
+    from tf_release import deploy as deploying
 
     number = _version(version)
     stores = _stores(ctx)
@@ -230,7 +230,7 @@ def deploy(
         skip_image_check=skip_image_check,
         plan_only=plan_only,
     )
-    result = release.deploy(stores, env, number, options)
+    result = deploying.deploy(stores, env, number, options)
     _print_json(result.to_document()) if as_json else _print_deploy(result)
 
 
@@ -345,10 +345,10 @@ def diff(
 @app.command()
 def unlock(ctx: typer.Context, env: Env, yes: Yes = False) -> None:
     """Clear the lock of a deploy that died; SSM goes back to the deployed images."""
-    from tf_release import release
+    from tf_release import deploy as deploying
 
     stores = _stores(ctx)
-    held = release.current_lock(stores, env)
+    held = deploying.current_lock(stores, env)
     if held is None:
         typer.echo(f"{env} is not locked.")
         return
@@ -358,7 +358,7 @@ def unlock(ctx: typer.Context, env: Env, yes: Yes = False) -> None:
         typer.echo(f"{env} is locked: {held.describe()}.")
         if not typer.confirm("Is that deploy dead? Clear the lock?", default=False):
             raise Cancelled("lock left in place")
-    lock = release.unlock(stores, env)
+    lock = deploying.unlock(stores, env)
     if lock is None:
         typer.echo(f"{env} is not locked.")
     else:

@@ -11,7 +11,7 @@ from tf_release import naming
 from tf_release.aws import AwsSession
 from tf_release.config import Config, find_config, load_config
 from tf_release.errors import ReleaseError
-from tf_release.release import Stores, open_stores
+from tf_release.stores import Stores, open_stores
 from tf_release.terraform import find_binary
 
 

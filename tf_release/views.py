@@ -10,8 +10,9 @@ from typing import Any
 from tf_release import naming
 from tf_release.errors import BadInput
 from tf_release.manifest import ImageChanges, Manifest, diff_images
-from tf_release.release import Stores, manifest_of, probe_newest, source_images
+from tf_release.release import source_images
 from tf_release.state import Deployed, DeploymentEntry, Lock
+from tf_release.stores import Stores, manifest_of, probe_newest
 
 
 def diff_environment(stores: Stores, environment: str, against: str | None = None) -> ImageChanges:

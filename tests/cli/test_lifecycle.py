@@ -6,8 +6,8 @@ import pytest
 
 from tests.conftest import Cli
 from tests.support.project import image
-from tf_release import release
-from tf_release.release import DeployOptions
+from tf_release import deploy, release
+from tf_release.deploy import DeployOptions
 from tf_release.terraform import PlanSummary
 
 
@@ -121,7 +121,7 @@ def test_unlock_clears_the_lock_of_a_deploy_that_died(cli: Cli) -> None:
             raise AssertionError("never reached")
 
     with pytest.raises(SystemExit):
-        release.deploy(stores, "stage", options=DeployOptions(terraform=DiesMidway()))
+        deploy.deploy(stores, "stage", options=DeployOptions(terraform=DiesMidway()))
 
     out = cli.ok("status", "-e", "stage")
     assert "a deploy is in progress or was abandoned: arn:aws:sts::123456789012:user/moto" in out

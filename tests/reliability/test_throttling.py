@@ -6,7 +6,7 @@ import json
 from tests.conftest import Cli
 from tests.support.faults import FaultProxy, Rule
 from tests.support.project import image
-from tf_release import release
+from tf_release import deploy
 from tf_release.ssm import ReleasePointer
 
 
@@ -67,5 +67,5 @@ def test_persistent_throttling_fails_clearly_and_puts_ssm_back(
     state = stores.states.get("stage")[0]
     assert state.lock is None and state.deployed is not None and state.deployed.version == 1
     assert [e.outcome for e in stores.deployments.entries("stage")] == ["failed", "succeeded"]
-    release.deploy(stores, "stage")  # and the next deploy goes through
+    deploy.deploy(stores, "stage")  # and the next deploy goes through
     assert stores.images.read("stage")["worker"] == image("worker", "two")

@@ -15,7 +15,8 @@ PREPARES = 10
 DRIVER = """
 import sys
 from tf_release.config import load_config
-from tf_release.release import open_stores, prepare
+from tf_release.release import prepare
+from tf_release.stores import open_stores
 stores = open_stores(load_config(__import__("pathlib").Path(sys.argv[1])))
 for n in range(int(sys.argv[3])):
     prepare(stores, "stage", f"process {sys.argv[2]} prepare {n}")

@@ -3,8 +3,9 @@
 import pytest
 
 from tests.support.project import image
-from tf_release import release
-from tf_release.release import DeployOptions, Stores
+from tf_release import deploy, release
+from tf_release.deploy import DeployOptions
+from tf_release.stores import Stores
 from tf_release.terraform import PlanSummary
 
 
@@ -41,4 +42,4 @@ def died_holding_the_lock(stores: Stores, environment: str = "stage") -> None:
     """The environment runs v1 (api "one"); a deploy of v2 (api "two") died holding its lock."""
     next_prepared(stores, environment)
     with pytest.raises(SystemExit):
-        release.deploy(stores, environment, options=DeployOptions(terraform=Dies()))
+        deploy.deploy(stores, environment, options=DeployOptions(terraform=Dies()))

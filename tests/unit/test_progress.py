@@ -10,9 +10,10 @@ import pytest
 
 from tests.support.project import image
 from tf_release import release
+from tf_release.deploy import DeployOptions
 from tf_release.errors import TerraformFailed
 from tf_release.progress import CLEAR, Spinner
-from tf_release.release import DeployOptions, Stores
+from tf_release.stores import Stores
 from tf_release.terraform import PlanSummary
 
 

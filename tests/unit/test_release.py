@@ -7,10 +7,11 @@ import boto3
 import pytest
 
 from tests.support.project import BUCKET, PROJECT, REGION, image
-from tf_release import release, views
+from tf_release import deploy, release, views
+from tf_release.deploy import DeployOptions
 from tf_release.errors import BadInput, LockHeld, TerraformFailed
-from tf_release.release import DeployOptions, Stores
 from tf_release.ssm import ReleasePointer
+from tf_release.stores import Stores
 from tf_release.terraform import PlanSummary
 
 
@@ -61,7 +62,7 @@ def test_versions_count_up_per_environment(stores: Stores) -> None:
 def test_deploy_writes_the_environment_pointers_and_records_the_deployment(stores: Stores) -> None:
     publish_all(stores, "abc")
     release.prepare(stores, "stage", "first")
-    result = release.deploy(stores, "stage")
+    result = deploy.deploy(stores, "stage")
     assert result.deployment is not None and result.deployment.outcome == "succeeded"
     assert ssm_images("stage") == {"api": image("api", "abc"), "worker": image("worker", "abc")}
     assert stores.images.read_pointer("stage") == ReleasePointer(1, 2)
@@ -77,7 +78,7 @@ def test_deploy_writes_only_the_parameters_that_change(stores: Stores) -> None:
     release.prepare(stores, "stage", "second")
     assert stores.session is not None
     stores.session.requests.clear()
-    release.deploy(stores, "stage")
+    deploy.deploy(stores, "stage")
     assert stores.session.requests["ssm.PutParameter"] == 2  # api and the version pointer
 
 
@@ -186,9 +187,9 @@ def test_a_second_deploy_while_one_holds_the_lock_names_the_holder(stores: Store
             with pytest.raises(
                 LockHeld, match=r"stage is locked: .*user/moto .* started deploying v1"
             ):
-                release.deploy(stores, "stage")
+                deploy.deploy(stores, "stage")
 
-    release.deploy(stores, "stage", options=DeployOptions(terraform=Reentrant()))
+    deploy.deploy(stores, "stage", options=DeployOptions(terraform=Reentrant()))
 
 
 def test_unlock_clears_an_abandoned_lock_and_puts_ssm_back(stores: Stores) -> None:
@@ -205,16 +206,16 @@ def test_unlock_clears_an_abandoned_lock_and_puts_ssm_back(stores: Stores) -> No
             raise SystemExit("the laptop died")  # not a ReleaseError: nothing is cleaned up
 
     with pytest.raises(SystemExit):
-        release.deploy(stores, "stage", options=DeployOptions(terraform=Dies()))
+        deploy.deploy(stores, "stage", options=DeployOptions(terraform=Dies()))
     [status] = views.status(stores, ["stage"])
     assert status.lock is not None and "unlock --env stage" in (status.describe_lock() or "")
     assert ssm_images("stage")["api"] == image("api", "def")
 
-    lock = release.unlock(stores, "stage")
+    lock = deploy.unlock(stores, "stage")
     assert lock is not None and lock.version == 2
     assert ssm_images("stage")["api"] == image("api", "abc")
     assert [e.outcome for e in stores.deployments.entries("stage")] == ["abandoned", "succeeded"]
-    assert release.deploy(stores, "stage").deployment.outcome == "succeeded"  # type: ignore[union-attr]
+    assert deploy.deploy(stores, "stage").deployment.outcome == "succeeded"  # type: ignore[union-attr]
 
 
 def test_history_lists_the_newest_manifests_with_their_deployments(stores: Stores) -> None:
@@ -251,7 +252,7 @@ def test_status_at_a_time_names_the_version_that_ran_then(stores: Stores) -> Non
         lambda s: release.prepare(s, "stage", "   "),
         lambda s: release.prepare(s, "stage", "x", images=["API"]),
         lambda s: release.prepare(s, "stage", "x", images=["missing"]),
-        lambda s: release.deploy(s, "stage", version=9),
+        lambda s: deploy.deploy(s, "stage", version=9),
         lambda s: release.publish(s, "api", "not-a-url"),
         lambda s: release.publish(s, "api", image("api", "x"), label="qa"),
     ],

@@ -12,8 +12,8 @@ import boto3
 import pytest
 
 from tests.support.project import REGION, ecr_image, image, push_image
-from tf_release import external, release, views
-from tf_release.release import Stores
+from tf_release import deploy, external, release, views
+from tf_release.stores import Stores
 
 
 def counted(stores: Stores) -> Counter[str]:
@@ -84,7 +84,7 @@ def test_deploy_writes_only_what_changes(stores: Stores, images: int, changing: 
     release.prepare(stores, "stage", "second")
     counted(stores).clear()
     stores.__dict__.pop("caller", None)
-    release.deploy(stores, "stage")
+    deploy.deploy(stores, "stage")
     requests = counted(stores)
     assert requests["ssm.PutParameter"] == changing + 1  # + the version pointer
     assert sum(requests.values()) <= math.ceil(images / 10) + changing + 8, requests
@@ -93,7 +93,7 @@ def test_deploy_writes_only_what_changes(stores: Stores, images: int, changing: 
 def test_history_of_twenty_does_not_depend_on_how_many_manifests_exist(stores: Stores) -> None:
     release.publish(stores, "api", image("api", "one"))
     seed_manifests(stores, "stage", 45)
-    release.deploy(stores, "stage")
+    deploy.deploy(stores, "stage")
     counted(stores).clear()
     entries = views.history(stores, "stage", limit=20)
     assert [e.manifest.version for e in entries] == list(range(45, 25, -1))
@@ -105,7 +105,7 @@ def test_status_at_a_time_reads_one_listing_page(stores: Stores) -> None:
     release.publish(stores, "api", image("api", "one"))
     for _ in range(5):
         release.prepare(stores, "stage", "again", force=True)
-        release.deploy(stores, "stage")
+        deploy.deploy(stores, "stage")
     counted(stores).clear()
     [status] = views.status(stores, ["stage"], at=datetime(2999, 1, 1, tzinfo=UTC))
     assert status.deployed is not None and status.deployed.version == 5

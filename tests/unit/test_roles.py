@@ -12,7 +12,7 @@ from tf_release import release
 from tf_release.config import load_config
 from tf_release.errors import BadInput
 from tf_release.policy import least_privilege_policy, role_policy
-from tf_release.release import Stores, open_stores
+from tf_release.stores import Stores, open_stores
 
 PROD_ACCOUNT = "222222222222"
 PROD_ROLE = f"arn:aws:iam::{PROD_ACCOUNT}:role/release"

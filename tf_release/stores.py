@@ -1,0 +1,101 @@
+"""The `Stores` bundle every flow and view works on, and the reads they share.
+
+Below both the flows (release.py, deploy.py) and the views (views.py), so none imports another
+sideways.
+"""
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+
+from tf_release import naming
+from tf_release.aws import AwsSession
+from tf_release.config import Config
+from tf_release.ecr import ImageRegistry
+from tf_release.errors import BadInput
+from tf_release.manifest import Manifest
+from tf_release.progress import Progress, Quiet
+from tf_release.s3 import DeploymentLog, ManifestStore, StateStore
+from tf_release.ssm import ImageStore
+from tf_release.state import EnvironmentState
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Stores:
+    """Everything a flow needs for one project: its config, the stores, and who is acting."""
+
+    config: Config
+    images: ImageStore
+    manifests: ManifestStore
+    states: StateStore
+    deployments: DeploymentLog
+    registry: ImageRegistry
+    identify: Callable[[], str]
+    session: AwsSession | None = None
+    clock: Callable[[], datetime] = utc_now
+    host: str = field(default_factory=socket.gethostname)
+    progress: Progress = field(default_factory=Quiet)  # the CLI shows a spinner on a terminal
+
+    @cached_property
+    def caller(self) -> str:
+        return self.identify()
+
+
+def open_stores(
+    config: Config,
+    profile: str | None = None,
+    region: str | None = None,
+    progress: Progress | None = None,
+) -> Stores:
+    """The stores of a project on the caller's session (standard credential chain).
+
+    An environment with a `role_arn` keeps its image pointers in that role's account: its SSM
+    parameters go through the assumed role. The bucket, ECR and the caller's identity stay on
+    the caller's own session, so records name the person, not the role.
+    """
+    session = AwsSession(profile=profile, region=region or config.region)
+    roles = {
+        name: session.assume(env.role_arn)
+        for name, env in config.environments.items()
+        if env.role_arn
+    }
+    return Stores(
+        config=config,
+        images=ImageStore(session, config.project, roles),
+        manifests=ManifestStore(session, config.bucket, config.project),
+        states=StateStore(session, config.bucket, config.project),
+        deployments=DeploymentLog(session, config.bucket, config.project),
+        registry=ImageRegistry(session),
+        identify=session.caller_arn,
+        session=session,
+        progress=progress or Quiet(),
+    )
+
+
+def manifest_of(stores: Stores, environment: str, version: int) -> Manifest:
+    manifest = stores.manifests.get(environment, version)
+    if manifest is None:
+        raise BadInput(f"{environment} has no manifest {naming.format_version(version)}")
+    return manifest
+
+
+def probe_newest(stores: Stores, environment: str, state: EnvironmentState) -> int:
+    """The state's newest version (0: none), checked forward in case a run died before
+    updating it."""
+    newest = state.latest_version
+    while stores.manifests.exists_version(environment, newest + 1):
+        newest += 1
+    return newest
+
+
+def newest_version(stores: Stores, environment: str, state: EnvironmentState) -> int:
+    newest = probe_newest(stores, environment, state)
+    if newest == 0:
+        raise BadInput(f"{environment} has no manifests yet: run `tf-release prepare` first")
+    return newest
