@@ -198,6 +198,12 @@ def prepare(
         _print_json(prepared.to_document())
     elif prepared.manifest is None:
         typer.echo(f"{env} already runs these images; no manifest created (use --force).")
+    elif prepared.reused:
+        typer.echo(
+            f"{prepared.manifest.name} of {env} already holds these images and never ran; "
+            "reusing it (use --force for a new one):"
+        )
+        _print_changes(prepared.changes)
     else:
         typer.echo(f"Prepared {prepared.manifest.name} for {env}:")
         _print_changes(prepared.changes)
@@ -298,12 +304,14 @@ def rollback(
         lock_timeout=lock_timeout,
         skip_image_check=skip_image_check,
     )
-    manifest, result = release.rollback(stores, env, reason, target, options)
+    rolled = release.rollback(stores, env, reason, target, options)
     if as_json:
-        _print_json(result.to_document())
+        _print_json(rolled.to_document())
+    elif rolled.manifest is None or rolled.result is None:
+        typer.echo(f"{env} already runs the images of {rolled.target.name}; nothing to roll back.")
     else:
-        typer.echo(f"Rolled {env} back to {manifest.source} as {manifest.name}.")
-        _print_changes(result.plan.changes)
+        typer.echo(f"Rolled {env} back to {rolled.target.name} as {rolled.manifest.name}.")
+        _print_changes(rolled.result.plan.changes)
 
 
 @app.command()
@@ -329,9 +337,7 @@ def diff(
         changes = views.diff_versions(_stores(ctx), env, old, new)
         title = f"{env} {versions[0]} → {versions[1]}:"
     else:
-        stores = _stores(ctx)
-        source = against or stores.config.environment(env).promote_from
-        changes = views.diff_environment(stores, env, against)
+        source, changes = views.diff_environment(_stores(ctx), env, against)
         title = f"{env} ← {source}:"
     if as_json:
         _print_json(changes.to_document())

@@ -46,10 +46,21 @@ class Config:
         return name
 
     def check_label(self, label: str) -> str:
-        """A label is `latest` or the name of a configured environment."""
-        if label != naming.LATEST:
-            self.environment(label)
+        """A label to take images from: `latest`, a configured environment (what it runs), or
+        another label that `publish --label` writes."""
+        if label != naming.LATEST and label not in self.environments:
+            naming.check_label_name(label)
         return label
+
+    def check_publish_label(self, label: str) -> str:
+        """Publish writes labels; an environment's parameters belong to its deploys."""
+        if label in self.environments:
+            raise BadInput(
+                f"{label!r} is an environment: its image parameters are written only by "
+                f"deploys (publish to latest or another label, then `tf-release apply --env "
+                f"{label}`)"
+            )
+        return self.check_label(label)
 
 
 def find_config(explicit: str | None = None, start: Path | None = None) -> Path:

@@ -19,7 +19,8 @@ class Manifest:
     reason: str
     created_at: datetime
     created_by: str
-    source: str
+    source: str  # "latest" (a label), "stage@v5" (what stage ran) or "v3" (a rollback)
+    reverts: int | None = None  # a rollback: the version it took out of service
 
     @property
     def name(self) -> str:
@@ -35,7 +36,7 @@ class Manifest:
         return (json.dumps(self.to_document(), indent=2, sort_keys=True) + "\n").encode()
 
     def _body(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "project": self.project,
             "environment": self.environment,
             "version": self.name,
@@ -45,11 +46,15 @@ class Manifest:
             "created_by": self.created_by,
             "source": self.source,
         }
+        if self.reverts is not None:  # only rollbacks carry it: older checksums stay valid
+            body["reverts"] = naming.format_version(self.reverts)
+        return body
 
     @classmethod
     def from_json(cls, data: bytes, where: str) -> "Manifest":
         """Validate a stored manifest (schema, names, URLs, checksum) before anything uses it."""
         document = schemas.load("manifest", data, where)
+        reverts = document.get("reverts")
         try:
             for image, url in document["images"].items():
                 naming.check_image_name(image)
@@ -63,11 +68,11 @@ class Manifest:
                 created_at=naming.parse_time(document["created_at"]),
                 created_by=document["created_by"],
                 source=document["source"],
+                reverts=None if reverts is None else naming.parse_version(reverts),
             )
         except BadInput as error:
             raise BadInput(f"{where}: {error}") from None
-        stored = document.get("sha256")
-        if stored is not None and stored != _digest(manifest._body()):
+        if document["sha256"] != _digest(manifest._body()):
             raise BadInput(
                 f"{where}: checksum mismatch: the object was changed after it was written"
             )
@@ -77,6 +82,12 @@ class Manifest:
 def _digest(body: dict[str, Any]) -> str:
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def images_digest(images: dict[str, str]) -> str:
+    """A short fingerprint of a set of images, kept in the environment state so that a retry
+    can tell it would write the newest manifest again without reading it."""
+    return _digest({"images": images})
 
 
 @dataclass(frozen=True)

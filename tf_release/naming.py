@@ -76,6 +76,16 @@ def check_environment_name(name: str) -> str:
     return name
 
 
+def check_label_name(name: str) -> str:
+    """A label other than latest and the environments: named like an environment."""
+    if not ENVIRONMENT_NAME.fullmatch(name):
+        raise BadInput(
+            f"invalid label {name!r}: use lowercase letters, digits, '_' and '-', "
+            "starting with a letter"
+        )
+    return name
+
+
 def check_role_arn(arn: str) -> str:
     if not ROLE_ARN.fullmatch(arn):
         raise BadInput(f"invalid role ARN {arn!r}: expected arn:aws:iam::<account>:role/<name>")

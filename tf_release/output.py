@@ -45,6 +45,8 @@ def history(out: Console, entries: list[Any]) -> None:
         deployments = ", ".join(
             f"{d.outcome} {naming.format_time(d.finished_at)}" for d in entry.deployments
         )
+        if entry.reverted_by is not None:
+            deployments += f"; reverted by {naming.format_version(entry.reverted_by)}"
         table.add_row(
             manifest.name,
             naming.format_time(manifest.created_at),
@@ -80,6 +82,10 @@ def manifest(out: Console, entry: Any) -> None:
     facts.add_row("reason", shown.reason)
     facts.add_row("created", f"{naming.format_time(shown.created_at)} by {shown.created_by}")
     facts.add_row("source", shown.source)
+    if shown.reverts is not None:
+        facts.add_row("reverts", naming.format_version(shown.reverts))
+    if entry.reverted_by is not None:
+        facts.add_row("reverted by", naming.format_version(entry.reverted_by))
     for deployment in entry.deployments:
         facts.add_row(
             "deployed", f"{deployment.outcome} {naming.format_time(deployment.finished_at)}"

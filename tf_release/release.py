@@ -17,7 +17,7 @@ from tf_release.deploy import (
     deploy_manifest,
 )
 from tf_release.errors import BadInput, ImagesMissing
-from tf_release.manifest import ImageChanges, Manifest, diff_images
+from tf_release.manifest import ImageChanges, Manifest, diff_images, images_digest
 from tf_release.state import EnvironmentState
 from tf_release.stores import Stores, manifest_of
 
@@ -28,15 +28,50 @@ class Prepared:
     manifest: Manifest | None  # None: the environment already runs exactly these images
     changes: ImageChanges
     deployed_version: int | None
+    reused: bool = False  # the newest manifest already held these images and never ran
 
     def to_document(self) -> dict[str, Any]:
         return {
             "environment": self.environment,
-            "created": self.manifest is not None,
+            "created": self.manifest is not None and not self.reused,
+            "reused": self.reused,
             "version": self.manifest.name if self.manifest else None,
             "deployed_version": naming.format_optional_version(self.deployed_version),
             "changes": self.changes.to_document(),
             "manifest": self.manifest.to_document() if self.manifest else None,
+        }
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a manifest's images come from: a label's SSM parameters (`name` "latest"), or the
+    manifest an environment runs (`name` "stage@v5")."""
+
+    name: str
+    images: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """A rollback: the version whose images come back, and the new version that brought them
+    (None when the environment already runs them, and nothing was done)."""
+
+    environment: str
+    target: Manifest
+    manifest: Manifest | None
+    result: DeployResult | None
+
+    def to_document(self) -> dict[str, Any]:
+        if self.result is not None:
+            return {**self.result.to_document(), "rolled_back_to": self.target.name}
+        return {
+            "environment": self.environment,
+            "version": None,
+            "outcome": "unchanged",
+            "deployment": None,
+            "changes": diff_images(self.target.images, self.target.images).to_document(),
+            "terraform": None,
+            "rolled_back_to": self.target.name,
         }
 
 
@@ -50,7 +85,7 @@ def publish(
     so that a typo in a tag never becomes a release)."""
     stores.config.check_image(image)
     naming.check_image_url(url)
-    stores.config.check_label(label)
+    stores.config.check_publish_label(label)
     if check_image and stores.registry.missing([url]):
         raise ImagesMissing(
             f"{url} does not exist in ECR: push it first (or pass --skip-image-check)"
@@ -69,8 +104,14 @@ def prepare(
     images: Iterable[str] = (),
     source: str | None = None,
     force: bool = False,
+    check_images: bool = False,
 ) -> Prepared:
-    """Create the next manifest from the source label; with `images`, take only those."""
+    """Create the next manifest from the source; with `images`, take only those.
+
+    A retry reuses the newest manifest when it holds exactly these images and never ran, so
+    failed or plan-only attempts leave no trail of identical versions (`force` writes anew).
+    With `check_images`, the images are checked in ECR before anything is written.
+    """
     env = stores.config.environment(environment)
     reason = naming.check_reason(reason)
     selected = [stores.config.check_image(name) for name in images]
@@ -79,35 +120,76 @@ def prepare(
         raise BadInput(f"cannot prepare {environment} from its own images")
 
     with stores.progress.step(f"preparing {environment} from {label}"):
-        available = source_images(stores, label, selected)
+        taken = source_images(stores, label, selected)
         current = stores.states.get(environment)
         state = current[0]
         deployed = state.deployed_images
         wanted = (
-            {**deployed, **{name: available[name] for name in selected}} if selected else available
+            {**deployed, **{name: taken.images[name] for name in selected}}
+            if selected
+            else taken.images
         )
         changes = diff_images(deployed, wanted)
         deployed_version = state.deployed.version if state.deployed else None
         if changes.empty and not force:
             return Prepared(environment, None, changes, deployed_version)
-        manifest = _create_manifest(stores, environment, wanted, reason, label, current)
+        if check_images:
+            check_images_exist(stores, state, wanted)
+        if not force and (newest := _unused_newest(stores, environment, state, wanted)):
+            return Prepared(environment, newest, changes, deployed_version, reused=True)
+        manifest = _create_manifest(stores, environment, wanted, reason, taken.name, current)
     return Prepared(environment, manifest, changes, deployed_version)
 
 
-def source_images(stores: Stores, label: str, selected: list[str]) -> dict[str, str]:
-    """The images a manifest can take from a label: the selected ones, or all (allow-listed)."""
-    # Known names are read ten a request; otherwise by path (one more request after a full page)
-    if selected or stores.config.images is not None:
-        available = stores.images.read_named(label, selected or stores.config.images or ())
+def source_images(stores: Stores, label: str, selected: list[str]) -> Source:
+    """The images a manifest can take from a label: the selected ones, or all.
+
+    An environment's images are those of the manifest it runs (its state in S3), never its SSM
+    parameters, which a running, killed or failed deploy (or a hand edit) may have changed.
+    Other labels are read from SSM: names known from the allow-list ten a request, otherwise
+    by path (one more request after a full page).
+    """
+    if label in stores.config.environments:
+        running = stores.states.get(label)[0].deployed
+        if running is None:
+            raise BadInput(f"{label} has nothing deployed yet: deploy it before promoting from it")
+        found = Source(f"{label}@{naming.format_version(running.version)}", dict(running.images))
+        where = f"{label}'s deployed manifest {naming.format_version(running.version)}"
     else:
-        available = stores.images.read(label)
-    path = naming.image_path(stores.config.project, label)
-    missing = [name for name in selected if name not in available]
+        if selected or stores.config.images is not None:
+            available = stores.images.read_named(label, selected or stores.config.images or ())
+        else:
+            available = stores.images.read(label)
+        found = Source(label, available)
+        where = naming.image_path(stores.config.project, label)
+    missing = [name for name in selected if name not in found.images]
     if missing:
-        raise BadInput(f"no image {', '.join(missing)} under {path}: publish it first")
-    if not available:
-        raise BadInput(f"no images under {path}: publish some first")
-    return available
+        raise BadInput(f"no image {', '.join(missing)} in {where}: publish it first")
+    if not found.images:
+        raise BadInput(f"no images under {where}: publish some first")
+    return found
+
+
+def _unused_newest(
+    stores: Stores, environment: str, state: EnvironmentState, images: dict[str, str]
+) -> Manifest | None:
+    """The newest manifest, when it holds exactly `images` and no deploy of it succeeded.
+
+    The state's digest of the newest manifest's images answers most calls with no request."""
+    newest = state.latest_version
+    if state.latest_images != images_digest(images):
+        return None
+    if state.deployed is not None and state.deployed.version == newest:
+        return None
+    manifest = stores.manifests.get(environment, newest)
+    if manifest is None or manifest.images != images:
+        return None
+    for entry in stores.deployments.entries(environment):
+        if entry.finished_at < manifest.created_at:
+            break
+        if entry.version == newest and entry.outcome == "succeeded":
+            return None
+    return manifest
 
 
 def _create_manifest(
@@ -117,6 +199,7 @@ def _create_manifest(
     reason: str,
     source: str,
     current: tuple[EnvironmentState, str | None],
+    reverts: int | None = None,
 ) -> Manifest:
     created_by = stores.caller
     created_at = stores.clock()
@@ -131,10 +214,14 @@ def _create_manifest(
             created_at=created_at,
             created_by=created_by,
             source=source,
+            reverts=reverts,
         )
 
     manifest = stores.manifests.create_next(build, after=current[0].latest_version)
-    stores.states.update(environment, lambda s: s.with_latest(manifest.version), current=current)
+    digest = images_digest(images)
+    stores.states.update(
+        environment, lambda s: s.with_latest(manifest.version, digest), current=current
+    )
     return manifest
 
 
@@ -152,11 +239,14 @@ def apply(
     """Prepare and deploy in one step; nothing is deployed when nothing would change."""
     env = stores.config.environment(environment)
     check_unlocked(stores.states.get(environment)[0], environment)
-    prepared = prepare(stores, environment, reason, images, force=force)
+    prepared = prepare(
+        stores, environment, reason, images, force=force, check_images=options.check_images
+    )
     if prepared.manifest is None:
         return prepared, None
     current = stores.states.get(environment)
-    return prepared, deploy_manifest(stores, env, prepared.manifest, current, options)
+    checked = replace(options, check_images=False)  # prepare checked them before writing
+    return prepared, deploy_manifest(stores, env, prepared.manifest, current, checked)
 
 
 def rollback(
@@ -165,21 +255,30 @@ def rollback(
     reason: str,
     to: int | None = None,
     options: DeployOptions = DeployOptions(),
-) -> tuple[Manifest, DeployResult]:
+) -> RolledBack:
     """Write an old manifest again under a new version, and deploy that.
 
-    Its images are checked before the new manifest is written: images that ECR has expired
-    stop the rollback before anything changes.
+    Safe to repeat: a version a rollback reverted is never again a default target, and when the
+    target's images are what runs, nothing is done. Its images are checked before the new
+    manifest is written, so images that ECR has expired stop the rollback before anything changes.
     """
     env = stores.config.environment(environment)
     reason = naming.check_reason(reason)
     current = stores.states.get(environment)
-    check_unlocked(current[0], environment)
-    target = to if to is not None else _previous_good_version(stores, environment, current[0])
-    old = manifest_of(stores, environment, target)
+    state = current[0]
+    check_unlocked(state, environment)
+    if to is not None:
+        old = manifest_of(stores, environment, to)
+    else:
+        old = _rollback_target(stores, environment, state)
+    if state.deployed is not None and old.images == state.deployed.images:
+        return RolledBack(environment, old, None, None)
     if options.check_images:
-        check_images_exist(stores, current[0], old.images)
-    manifest = _create_manifest(stores, environment, old.images, reason, old.name, current)
+        check_images_exist(stores, state, old.images)
+    reverts = state.deployed.version if state.deployed else None
+    manifest = _create_manifest(
+        stores, environment, old.images, reason, old.name, current, reverts=reverts
+    )
     result = deploy_manifest(
         stores,
         env,
@@ -187,14 +286,26 @@ def rollback(
         stores.states.get(environment),
         replace(options, check_images=False),
     )
-    return manifest, result
+    return RolledBack(environment, old, manifest, result)
 
 
-def _previous_good_version(stores: Stores, environment: str, state: EnvironmentState) -> int:
+def _rollback_target(stores: Stores, environment: str, state: EnvironmentState) -> Manifest:
+    """The newest manifest that deployed successfully before the current one and that no later
+    rollback reverted (rollbacks are newer than what they revert, so the walk sees them first)."""
     current = state.deployed.version if state.deployed else None
+    reverted: set[int] = set()
+    read: dict[int, Manifest] = {}
     for entry in stores.deployments.entries(environment):
-        if entry.outcome == "succeeded" and entry.version != current:
-            return entry.version
+        if entry.outcome != "succeeded":
+            continue
+        if entry.version not in read:
+            read[entry.version] = manifest_of(stores, environment, entry.version)
+        manifest = read[entry.version]
+        if manifest.reverts is not None:
+            reverted.add(manifest.reverts)
+        if entry.version != current and entry.version not in reverted:
+            return manifest
     raise BadInput(
-        f"{environment} has no successful deployment before the current one: name one with --to"
+        f"{environment} has no successful deployment before the current one that was not "
+        "rolled back: name one with --to"
     )

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from tf_release import naming
 from tf_release.aws import AwsSession, aws_errors, error_code
-from tf_release.errors import AwsFailure
+from tf_release.errors import AwsFailure, BadInput
 from tf_release.manifest import Manifest
 from tf_release.state import Deployment, DeploymentEntry, EnvironmentState
 
@@ -96,9 +96,21 @@ class ManifestStore(_Bucket):
         self.project = project
 
     def get(self, environment: str, version: int) -> Manifest | None:
+        """The manifest at its key, refused unless it names that same project, environment and
+        version (a copied object must not pass for another release)."""
         key = naming.manifest_key(self.project, environment, version)
         found = self.read(key)
-        return None if found is None else Manifest.from_json(found[0], f"s3://{self.bucket}/{key}")
+        if found is None:
+            return None
+        where = f"s3://{self.bucket}/{key}"
+        manifest = Manifest.from_json(found[0], where)
+        named = (manifest.project, manifest.environment, manifest.version)
+        if named != (self.project, environment, version):
+            raise BadInput(
+                f"{where} holds {manifest.project}/{manifest.environment} {manifest.name}, not "
+                "what its key names: it was copied or moved by hand"
+            )
+        return manifest
 
     def exists_version(self, environment: str, version: int) -> bool:
         return self.exists(naming.manifest_key(self.project, environment, version))

@@ -54,16 +54,21 @@ class EnvironmentState:
     latest_version: int = 0
     deployed: Deployed | None = None
     lock: Lock | None = None
+    latest_images: str | None = None  # images_digest of the newest manifest: spots a retry
 
     @property
     def deployed_images(self) -> dict[str, str]:
         return dict(self.deployed.images) if self.deployed else {}
 
-    def with_latest(self, version: int) -> "EnvironmentState":
-        return replace(self, latest_version=max(self.latest_version, version))
+    def with_latest(self, version: int, images: str) -> "EnvironmentState":
+        """The newest manifest is now `version` (unless a newer one was written meanwhile),
+        holding images of digest `images`."""
+        if version < self.latest_version:
+            return self
+        return replace(self, latest_version=version, latest_images=images)
 
     def to_json(self) -> bytes:
-        document = {
+        document: dict[str, Any] = {
             "latest_version": self.latest_version,
             "deployed": None
             if self.deployed is None
@@ -76,6 +81,8 @@ class EnvironmentState:
             },
             "lock": None if self.lock is None else self.lock.to_document(),
         }
+        if self.latest_images is not None:
+            document["latest_images"] = self.latest_images
         schemas.validate("state", document, "environment state")
         return json.dumps(document, indent=2).encode()
 
@@ -85,6 +92,7 @@ class EnvironmentState:
         deployed, lock = document["deployed"], document["lock"]
         return cls(
             latest_version=document["latest_version"],
+            latest_images=document.get("latest_images"),
             deployed=None
             if deployed is None
             else Deployed(

@@ -15,15 +15,19 @@ from tf_release.state import Deployed, DeploymentEntry, Lock
 from tf_release.stores import Stores, manifest_of, probe_newest
 
 
-def diff_environment(stores: Stores, environment: str, against: str | None = None) -> ImageChanges:
+def diff_environment(
+    stores: Stores, environment: str, against: str | None = None
+) -> tuple[str, ImageChanges]:
     """What a full promotion from `against` (default: the environment's promote_from label)
-    would change in what the environment runs now."""
+    would change in what the environment runs now, and where it would take them ("stage@v5")."""
     env = stores.config.environment(environment)
     label = env.promote_from if against is None else stores.config.check_label(against)
     if label == environment:
         raise BadInput(f"cannot compare {environment} with itself")
-    available = source_images(stores, label, [])
-    return diff_images(stores.states.get(environment)[0].deployed_images, available)
+    source = source_images(stores, label, [])
+    return source.name, diff_images(
+        stores.states.get(environment)[0].deployed_images, source.images
+    )
 
 
 def diff_versions(stores: Stores, environment: str, old: int, new: int) -> ImageChanges:
@@ -38,11 +42,13 @@ def diff_versions(stores: Stores, environment: str, old: int, new: int) -> Image
 class HistoryEntry:
     manifest: Manifest
     deployments: tuple[DeploymentEntry, ...]
+    reverted_by: int | None = None  # the rollback that took this version out of service
 
     def to_document(self) -> dict[str, Any]:
         return {
             **self.manifest.to_document(),
             "deployments": [_entry_document(entry) for entry in self.deployments],
+            "reverted_by": naming.format_optional_version(self.reverted_by),
         }
 
 
@@ -61,25 +67,44 @@ def history(stores: Stores, environment: str, limit: int = 20) -> list[HistoryEn
         raise BadInput(f"--limit must be at least 1, not {limit}")
     newest = probe_newest(stores, environment, stores.states.get(environment)[0])
     versions = range(newest, max(0, newest - limit), -1)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        found = list(pool.map(lambda v: stores.manifests.get(environment, v), versions))
-    manifests = [manifest for manifest in found if manifest is not None]
+    manifests = [m for m in _read_all(stores, environment, versions) if m is not None]
     used = _deployments_since(stores, environment, manifests)
-    return [HistoryEntry(m, tuple(used.get(m.version, ()))) for m in manifests]
+    reverted = _reverted(manifests, used)
+    return [
+        HistoryEntry(m, tuple(used.get(m.version, ())), reverted.get(m.version)) for m in manifests
+    ]
 
 
 def show(stores: Stores, environment: str, version: int) -> HistoryEntry:
+    """One manifest with its deployments, and the rollback that reverted it, if one did."""
     stores.config.environment(environment)
     manifest = manifest_of(stores, environment, version)
-    return HistoryEntry(
-        manifest, tuple(_deployments_since(stores, environment, [manifest]).get(version, ()))
-    )
+    used = _deployments_since(stores, environment, [manifest], every_version=True)
+    later = _read_all(stores, environment, sorted(v for v in used if v > version))
+    reverted = _reverted([m for m in later if m is not None], used)
+    return HistoryEntry(manifest, tuple(used.get(version, ())), reverted.get(version))
+
+
+def _read_all(stores: Stores, environment: str, versions: Iterable[int]) -> list[Manifest | None]:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(lambda v: stores.manifests.get(environment, v), versions))
+
+
+def _reverted(manifests: list[Manifest], used: dict[int, list[DeploymentEntry]]) -> dict[int, int]:
+    """Version → the rollback that reverted it: a rollback counts once it deployed."""
+    return {
+        m.reverts: m.version
+        for m in sorted(manifests, key=lambda m: m.version, reverse=True)
+        if m.reverts is not None
+        and any(entry.outcome == "succeeded" for entry in used.get(m.version, ()))
+    }
 
 
 def _deployments_since(
-    stores: Stores, environment: str, manifests: list[Manifest]
+    stores: Stores, environment: str, manifests: list[Manifest], every_version: bool = False
 ) -> dict[int, list[DeploymentEntry]]:
-    """Deployments of these manifests; none can predate the oldest, so the listing stops there."""
+    """Deployments of these manifests (or of every version, with `every_version`) since the
+    oldest was written; none can predate it, so the listing stops there."""
     if not manifests:
         return {}
     oldest = min(manifest.created_at for manifest in manifests)
@@ -88,7 +113,7 @@ def _deployments_since(
     for entry in stores.deployments.entries(environment):
         if entry.finished_at < oldest:
             break
-        if entry.version in wanted:
+        if every_version or entry.version in wanted:
             used.setdefault(entry.version, []).append(entry)
     return used
 

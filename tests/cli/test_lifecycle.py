@@ -60,10 +60,16 @@ def test_the_whole_lifecycle_with_selective_update_promotion_and_rollback(cli: C
     assert out.startswith("Rolled prod back to v1 as v3.")
     assert ssm_value(cli, "/catalogue/image_ids/prod/api") == image("api", "one")
 
+    again = cli.run("rollback", "-e", "prod", "-r", "api two is broken (second pager)", "--yes")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "prod already runs the images of v1; nothing to roll back.\n"
+
     history = json.loads(cli.ok("history", "-e", "prod", "--json"))
     assert [entry["version"] for entry in history] == ["v3", "v2", "v1"]
-    assert history[0]["source"] == "v1"
+    assert [entry["source"] for entry in history] == ["v1", "stage@v2", "stage@v1"]
+    assert [entry["reverted_by"] for entry in history] == [None, "v3", None]
     assert [d["outcome"] for d in history[0]["deployments"]] == ["succeeded"]
+    assert "reverted by v3" in cli.ok("history", "-e", "prod")
 
     shown = json.loads(cli.ok("show", "-e", "prod", "v2", "--json"))
     assert shown["images"]["api"] == image("api", "two")
@@ -147,7 +153,7 @@ def test_diff_shows_what_a_promotion_would_change(cli: Cli) -> None:
     release.apply(stores, "stage", "two")
     out = cli.ok("diff", "--env", "prod")
     assert out.splitlines() == [
-        "prod ← stage:",
+        "prod ← stage@v2:",
         f"  ~ api: {image('api', 'one')} → {image('api', 'two')}",
         "  (1 unchanged)",
     ]

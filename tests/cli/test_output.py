@@ -64,14 +64,14 @@ def test_json_shapes_are_stable(two_releases: Cli) -> None:
     [entry] = json.loads(two_releases.ok("history", "-e", "stage", "--json"))
     assert set(entry) == {
         "project", "environment", "version", "images", "reason", "created_at", "created_by",
-        "source", "sha256", "deployments",
+        "source", "sha256", "deployments", "reverted_by",
     }  # fmt: skip
     assert set(entry["deployments"][0]) == {"deployment_id", "outcome", "finished_at"}
     changes = json.loads(two_releases.ok("diff", "-e", "stage", "--json"))
     assert set(changes) == {"added", "changed", "removed", "unchanged"}
     prepared = json.loads(two_releases.ok("prepare", "-e", "stage", "-r", "x", "--json"))
     assert set(prepared) == {
-        "environment", "created", "version", "deployed_version", "changes", "manifest",
+        "environment", "created", "reused", "version", "deployed_version", "changes", "manifest",
     }  # fmt: skip
     deployed = json.loads(two_releases.ok("deploy", "-e", "stage", "--yes", "--json"))
     assert set(deployed) == {

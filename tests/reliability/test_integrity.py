@@ -47,6 +47,44 @@ def test_a_hand_edited_manifest_is_refused_by_every_reader(deployed: Cli) -> Non
         assert_refused(deployed, args, f"s3://{BUCKET}/{key}: checksum mismatch")
 
 
+def copy(cli: Cli, source: str, target: str) -> None:
+    cli.client("s3").copy_object(
+        Bucket=BUCKET, Key=target, CopySource={"Bucket": BUCKET, "Key": source}
+    )
+
+
+def test_a_manifest_copied_to_another_version_is_refused(deployed: Cli) -> None:
+    key = "catalogue/release_manifests/stage/v9.json"
+    copy(deployed, "catalogue/release_manifests/stage/v1.json", key)
+    assert_refused(
+        deployed,
+        ["show", "-e", "stage", "v9"],
+        f"s3://{BUCKET}/{key} holds catalogue/stage v1, not what its key names",
+    )
+
+
+def test_a_manifest_copied_to_another_environment_is_refused(deployed: Cli) -> None:
+    key = "catalogue/release_manifests/prod/v1.json"
+    copy(deployed, "catalogue/release_manifests/stage/v1.json", key)
+    assert_refused(
+        deployed,
+        ["deploy", "-e", "prod", "--version", "v1", "--yes"],
+        f"s3://{BUCKET}/{key} holds catalogue/stage v1",
+    )
+
+
+def test_a_manifest_without_its_checksum_is_refused(deployed: Cli) -> None:
+    key = "catalogue/release_manifests/stage/v1.json"
+
+    def rewrite(document: dict[str, Any]) -> None:
+        document["images"]["api"] = image("api", "never-ran")
+        del document["sha256"]
+
+    edit(deployed, key, rewrite)
+    assert_refused(deployed, ["history", "-e", "stage"], f"s3://{BUCKET}/{key}: ")
+    assert_refused(deployed, ["show", "-e", "stage", "v1"], "'sha256' is a required property")
+
+
 def test_a_corrupted_deployment_record_is_reported_with_its_key(deployed: Cli) -> None:
     key = record_key(deployed)
     edit(deployed, key, lambda d: d.update(outcome="splendid"))

@@ -119,7 +119,7 @@ def test_prod_promotes_what_stage_runs(stores: Stores) -> None:
     release.apply(stores, "stage", "first")
     publish_all(stores, "def")  # newer images on latest must not reach prod
     prepared, _result = release.apply(stores, "prod", "promote")
-    assert prepared.manifest is not None and prepared.manifest.source == "stage"
+    assert prepared.manifest is not None and prepared.manifest.source == "stage@v1"
     assert ssm_images("prod") == {"api": image("api", "abc"), "worker": image("worker", "abc")}
 
 
@@ -128,7 +128,8 @@ def test_rollback_deploys_the_previous_good_manifest_under_a_new_version(stores:
     release.apply(stores, "stage", "good release")
     publish_all(stores, "bad")
     release.apply(stores, "stage", "bad release")
-    manifest, _result = release.rollback(stores, "stage", "bad release broke search")
+    manifest = release.rollback(stores, "stage", "bad release broke search").manifest
+    assert manifest is not None
     assert manifest.name == "v3" and manifest.source == "v1"
     assert manifest.images == {"api": image("api", "good"), "worker": image("worker", "good")}
     assert ssm_images("stage") == manifest.images
@@ -139,8 +140,8 @@ def test_rollback_to_a_named_version(stores: Stores) -> None:
     for tag in ("t1", "t2", "t3"):
         publish_all(stores, tag)
         release.apply(stores, "stage", tag)
-    manifest, _ = release.rollback(stores, "stage", "back to the first", to=1)
-    assert manifest.source == "v1" and manifest.name == "v4"
+    manifest = release.rollback(stores, "stage", "back to the first", to=1).manifest
+    assert manifest is not None and manifest.source == "v1" and manifest.name == "v4"
 
 
 def test_rollback_with_no_earlier_deployment_is_bad_input(stores: Stores) -> None:
@@ -254,7 +255,8 @@ def test_status_at_a_time_names_the_version_that_ran_then(stores: Stores) -> Non
         lambda s: release.prepare(s, "stage", "x", images=["missing"]),
         lambda s: deploy.deploy(s, "stage", version=9),
         lambda s: release.publish(s, "api", "not-a-url"),
-        lambda s: release.publish(s, "api", image("api", "x"), label="qa"),
+        lambda s: release.publish(s, "api", image("api", "x"), label="stage"),
+        lambda s: release.publish(s, "api", image("api", "x"), label="No Label"),
     ],
 )
 def test_bad_input_writes_nothing(stores: Stores, call) -> None:

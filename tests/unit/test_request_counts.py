@@ -75,6 +75,34 @@ def test_a_selective_prepare_reads_only_the_images_named(stores: Stores) -> None
     assert "ssm.GetParametersByPath" not in counted(stores)
 
 
+@pytest.mark.parametrize("images", [1, 10, 25])
+def test_a_promotion_reads_the_source_state_not_its_parameters(
+    stores: Stores, images: int
+) -> None:
+    """Whatever N: both states, STS, the manifest and the new state."""
+    publish_many(stores, images)
+    release.apply(stores, "stage", "first")
+    counted(stores).clear()
+    stores.__dict__.pop("caller", None)
+    release.prepare(stores, "prod", "promote")
+    assert counted(stores) == Counter(
+        {"s3.GetObject": 2, "sts.GetCallerIdentity": 1, "s3.PutObject": 2}
+    )
+
+
+def test_a_prepare_that_reuses_the_newest_manifest_reads_it_and_one_listing(
+    stores: Stores,
+) -> None:
+    publish_many(stores, 10)
+    release.prepare(stores, "stage", "first")
+    counted(stores).clear()
+    prepared = release.prepare(stores, "stage", "retry")
+    assert prepared.reused
+    assert counted(stores) == Counter(
+        {"ssm.GetParametersByPath": 2, "s3.GetObject": 2, "s3.ListObjectsV2": 1}
+    )
+
+
 @pytest.mark.parametrize("images,changing", [(10, 1), (25, 3), (25, 25)])
 def test_deploy_writes_only_what_changes(stores: Stores, images: int, changing: int) -> None:
     publish_many(stores, images)
