@@ -168,7 +168,9 @@ def publish(
     ctx: typer.Context,
     image: Annotated[str, typer.Argument(help="Image name, e.g. api.")],
     url: Annotated[str, typer.Argument(help="Full image URL with a tag or digest.")],
-    label: Annotated[str, typer.Option(help="Label to publish under.")] = naming.LATEST,
+    label: Annotated[
+        str, typer.Option(help="Label to publish under: latest or your own, not an environment.")
+    ] = naming.LATEST,
     skip_image_check: SkipImageCheck = False,
 ) -> None:
     """Step 1: record a freshly pushed image under /{project}/image_ids/{label}/{image}."""
@@ -185,7 +187,11 @@ def prepare(
     reason: Reason,
     image: Images = None,
     source: Annotated[
-        str | None, typer.Option("--from", help="Label to copy from (default: promote_from).")
+        str | None,
+        typer.Option(
+            "--from",
+            help="Label (SSM) or environment (what it runs) to copy from (default: promote_from).",
+        ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Create a manifest even if nothing changes.")] = False,
     as_json: Json = False,
@@ -323,7 +329,7 @@ def diff(
     ] = None,
     against: Annotated[
         str | None,
-        typer.Option(help="Label to promote from (default: ENV's promote_from)."),
+        typer.Option(help="Label or environment to promote from (default: ENV's promote_from)."),
     ] = None,
     as_json: Json = False,
 ) -> None:
