@@ -420,12 +420,18 @@ def status(
 
     moment = None if at is None else naming.parse_time(at)
     statuses = views.status(_stores(ctx), env, moment)
+    usable = [item for item in statuses if item.problem is None]
     if as_json:
         _print_json([item.to_document() for item in statuses])
-        return
-    from tf_release import output
+    elif usable:
+        from tf_release import output
 
-    output.status(output.console(), statuses)
+        output.status(output.console(), usable)
+    broken = [item.problem for item in statuses if item.problem is not None]
+    for problem in broken:  # one line each; the other environments are shown above
+        _error_line(problem)
+    if broken:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -524,5 +530,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"tf-release: error: {message.splitlines()[0] if message else 'failed'}", err=True)
+    _error_line(message)
     sys.exit(code)
+
+
+def _error_line(message: str) -> None:
+    typer.echo(f"tf-release: error: {message.splitlines()[0] if message else 'failed'}", err=True)
