@@ -435,6 +435,35 @@ def status(
 
 
 @app.command()
+def repair(ctx: typer.Context, env: Env, yes: Yes = False, as_json: Json = False) -> None:
+    """Rebuild ENV's state from its deployment records and manifests, after confirmation."""
+    from tf_release import repair as repairing
+
+    stores = _stores(ctx)
+    plan = repairing.plan(stores, env)
+    if not plan.needed:
+        if as_json:
+            _print_json(plan.to_document(repaired=False))
+        else:
+            typer.echo(
+                f"The state of {env} already matches its deployment records; nothing to repair."
+            )
+        return
+    if not yes and not sys.stdin.isatty():
+        raise BadInput("no terminal to confirm on: pass --yes to repair the state")
+    out = sys.stderr if as_json else sys.stdout
+    print(f"The state of {env} is broken: {plan.problem}", file=out)
+    print(f"Rebuilt from its deployment records and manifests: {plan.describe()}.", file=out)
+    if not yes and not typer.confirm("Write it?", default=False, err=as_json):
+        raise Cancelled("state left as it was")
+    repairing.repair(stores, plan)
+    if as_json:
+        _print_json(plan.to_document(repaired=True))
+    else:
+        typer.echo(f"Repaired the state of {env}.")
+
+
+@app.command()
 def init(
     project: Annotated[str | None, typer.Option(help="Project name (SSM and S3 prefix).")] = None,
     bucket: Annotated[str | None, typer.Option(help="S3 bucket for manifests.")] = None,

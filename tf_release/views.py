@@ -224,7 +224,7 @@ def _status_now(stores: Stores, environment: str) -> EnvironmentStatus:
             last_attempt=Attempt.running(state.lock),
         )
     newest = stores.deployments.newest(environment)
-    if etag is None and (newest is not None or stores.manifests.exists_version(environment, 1)):
+    if etag is None and _released(stores, environment, newest):
         return EnvironmentStatus(environment, None, 0, problem=_missing_state(stores, environment))
     attempt = None
     if newest is not None and newest.outcome != "succeeded":
@@ -232,6 +232,23 @@ def _status_now(stores: Stores, environment: str) -> EnvironmentStatus:
     return EnvironmentStatus(
         environment, state.deployed, state.latest_version, last_attempt=attempt
     )
+
+
+def state_problem(stores: Stores, environment: str) -> str | None:
+    """What stops the environment's state being used, with the fix; None when it can be.
+    One read when the state is there; a missing one is looked into further."""
+    try:
+        _, etag = stores.states.get(environment)
+    except BrokenState as error:
+        return str(error)
+    if etag is None and _released(stores, environment, stores.deployments.newest(environment)):
+        return _missing_state(stores, environment)
+    return None
+
+
+def _released(stores: Stores, environment: str, newest: DeploymentEntry | None) -> bool:
+    """Whether anything was ever released here: a deployment record, or manifest v1."""
+    return newest is not None or stores.manifests.exists_version(environment, 1)
 
 
 def _missing_state(stores: Stores, environment: str) -> str:
