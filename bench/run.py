@@ -174,6 +174,11 @@ def request_counts(bench: Bench) -> None:
         bench.count(views.status, stores, ["stage"], at=at),
         "≤ 12",
     )
+    bench.add(
+        "status, D=10000",
+        bench.count(views.status, stores, ["stage"]),
+        "≤ 3",
+    )
 
 
 def median_seconds(argv: list[str], env: dict[str, str], stdin: str | None = None) -> float:

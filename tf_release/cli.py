@@ -432,12 +432,47 @@ def status(
 
     moment = None if at is None else naming.parse_time(at)
     statuses = views.status(_stores(ctx), env, moment)
+    usable = [item for item in statuses if item.problem is None]
     if as_json:
         _print_json([item.to_document() for item in statuses])
-        return
-    from tf_release import output
+    elif usable:
+        from tf_release import output
 
-    output.status(output.console(), statuses)
+        output.status(output.console(), usable)
+    broken = [item.problem for item in statuses if item.problem is not None]
+    for problem in broken:  # one line each; the other environments are shown above
+        _error_line(problem)
+    if broken:
+        raise typer.Exit(1)
+
+
+@app.command()
+def repair(ctx: typer.Context, env: Env, yes: Yes = False, as_json: Json = False) -> None:
+    """Rebuild ENV's state from its deployment records and manifests, after confirmation."""
+    from tf_release import repair as repairing
+
+    stores = _stores(ctx)
+    plan = repairing.plan(stores, env)
+    if not plan.needed:
+        if as_json:
+            _print_json(plan.to_document(repaired=False))
+        else:
+            typer.echo(
+                f"The state of {env} already matches its deployment records; nothing to repair."
+            )
+        return
+    if not yes and not sys.stdin.isatty():
+        raise BadInput("no terminal to confirm on: pass --yes to repair the state")
+    out = sys.stderr if as_json else sys.stdout
+    print(f"The state of {env} is broken: {plan.problem}", file=out)
+    print(f"Rebuilt from its deployment records and manifests: {plan.describe()}.", file=out)
+    if not yes and not typer.confirm("Write it?", default=False, err=as_json):
+        raise Cancelled("state left as it was")
+    repairing.repair(stores, plan)
+    if as_json:
+        _print_json(plan.to_document(repaired=True))
+    else:
+        typer.echo(f"Repaired the state of {env}.")
 
 
 @app.command()
@@ -536,5 +571,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"tf-release: error: {message.splitlines()[0] if message else 'failed'}", err=True)
+    _error_line(message)
     sys.exit(code)
+
+
+def _error_line(message: str) -> None:
+    typer.echo(f"tf-release: error: {message.splitlines()[0] if message else 'failed'}", err=True)

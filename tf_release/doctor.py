@@ -13,6 +13,7 @@ from tf_release.config import Config, find_config, load_config
 from tf_release.errors import ReleaseError
 from tf_release.stores import Stores, open_stores
 from tf_release.terraform import find_binary
+from tf_release.views import state_problem
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,11 @@ def diagnose(
         return
     for name, session in stores.images.label_sessions.items():
         yield _check(f"role_arn of {name}", partial(_role, session))
-    yield _check("s3 bucket", lambda: _bucket(stores))
+    bucket = _check("s3 bucket", lambda: _bucket(stores))
+    yield bucket
     yield _check("ssm parameters", lambda: _parameters(stores))
+    if bucket.ok:
+        yield from _states(stores)
     with_terraform = {
         n: e.terraform_dir for n, e in loaded[0].environments.items() if e.terraform_dir
     }
@@ -74,6 +78,27 @@ def _role(session: AwsSession) -> str:
 def _bucket(stores: Stores) -> str:
     next(stores.deployments.keys(f"{stores.config.project}/"), None)  # one page of one listing
     return f"s3://{stores.config.bucket} can be listed"
+
+
+def _states(stores: Stores) -> Iterator[Check]:
+    """One read per environment: a line for each whose state is broken or missing (with the
+    repair command), or one line saying all are readable."""
+    failed = []
+    for name in stores.config.environments:
+        check = _check(f"state of {name}", partial(_state, stores, name))
+        if not check.ok:
+            failed.append(check)
+            yield check
+    if not failed:
+        names = ", ".join(stores.config.environments) or "no environments"
+        yield Check("environment states", True, f"{names}: readable")
+
+
+def _state(stores: Stores, name: str) -> str:
+    problem = state_problem(stores, name)
+    if problem is not None:
+        raise ReleaseError(problem)
+    return "readable"
 
 
 def _parameters(stores: Stores) -> str:

@@ -43,3 +43,8 @@ class Cancelled(ReleaseError):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class BrokenState(BadInput):
+    """An environment's state does not parse (or is gone while records exist); `tf-release
+    repair` rebuilds it from the deployment records."""

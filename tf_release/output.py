@@ -15,6 +15,7 @@ from tf_release import naming
 
 PIPED_WIDTH = 200
 STYLES = {"+": "green", "~": "yellow", "-": "red"}
+OUTCOME_STYLES = {"failed": "red"}  # cancelled and abandoned: yellow
 
 
 def console(file: TextIO | None = None) -> Console:
@@ -41,6 +42,10 @@ def history(out: Console, entries: list[Any]) -> None:
         "version", "created", "by", "source", "reason", "deployments", box=None, pad_edge=False
     )
     for entry in entries:
+        if getattr(entry, "missing", False):
+            name = naming.format_version(entry.version)
+            table.add_row(name, f"{name} is missing from the bucket", "", "", "", "")
+            continue
         manifest = entry.manifest
         deployments = ", ".join(
             f"{d.outcome} {naming.format_time(d.finished_at)}" for d in entry.deployments
@@ -59,6 +64,7 @@ def history(out: Console, entries: list[Any]) -> None:
 
 
 def status(out: Console, statuses: list[Any]) -> None:
+    """What runs where; below, held locks and newest deploys that did not succeed."""
     table = Table("environment", "version", "deployed", "by", "newest", box=None, pad_edge=False)
     for item in statuses:
         deployed = item.deployed
@@ -73,6 +79,19 @@ def status(out: Console, statuses: list[Any]) -> None:
     for item in statuses:
         if item.lock is not None:
             out.print(Text(f"{item.environment}: {item.describe_lock()}", style="yellow"))
+        elif item.last_attempt is not None:
+            out.print(_attempt(item.environment, item.last_attempt))
+
+
+def _attempt(environment: str, attempt: Any) -> Text:
+    """`stage: v2 failed at …, started by …: the first line of its error`."""
+    text = (
+        f"{environment}: {naming.format_version(attempt.version)} {attempt.outcome} at "
+        f"{naming.format_time(attempt.finished_at)}, started by {attempt.started_by}"
+    )
+    if attempt.message:
+        text += f": {attempt.message}"
+    return Text(text, style=OUTCOME_STYLES.get(attempt.outcome, "yellow"))
 
 
 def manifest(out: Console, entry: Any) -> None:

@@ -7,6 +7,7 @@ each other's updates.
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,13 +15,14 @@ from botocore.exceptions import ClientError
 
 from tf_release import naming
 from tf_release.aws import AwsSession, aws_errors, error_code
-from tf_release.errors import AwsFailure, BadInput
+from tf_release.errors import AwsFailure, BadInput, BrokenState
 from tf_release.manifest import Manifest
 from tf_release.state import Deployment, DeploymentEntry, EnvironmentState
 
 ENCRYPTION = {"ServerSideEncryption": "AES256"}
 MISSING = {"NoSuchKey", "404", "NotFound"}
 CONFLICT = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+NEWEST_PAGE = 10  # a few keys, in case a stray object sorts first
 
 
 class _Bucket:
@@ -79,11 +81,15 @@ class _Bucket:
                 raise
             return str(response["ETag"])
 
-    def keys(self, prefix: str, start_after: str | None = None) -> Iterator[str]:
+    def keys(
+        self, prefix: str, start_after: str | None = None, page_size: int | None = None
+    ) -> Iterator[str]:
         """Keys under a prefix in S3's order, a page (up to 1,000) a request, as needed."""
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
         if start_after:
             kwargs["StartAfter"] = start_after
+        if page_size:
+            kwargs["PaginationConfig"] = {"PageSize": page_size}
         with aws_errors(f"listing s3://{self.bucket}/{prefix}", self.bucket):
             for page in self._s3.get_paginator("list_objects_v2").paginate(**kwargs):
                 for item in page.get("Contents", []):
@@ -130,17 +136,60 @@ class ManifestStore(_Bucket):
             version += 1
 
 
+def repair_hint(environment: str) -> str:
+    return f"rebuild it from the deployment records with `tf-release repair --env {environment}`"
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """The state object as stored: `etag` None when there is none; `problem` when it does not
+    parse (then `state` is None). What repair and doctor need, and `get` hides."""
+
+    state: EnvironmentState | None
+    etag: str | None
+    problem: str | None = None
+
+
 class StateStore(_Bucket):
     def __init__(self, session: AwsSession, bucket: str, project: str) -> None:
         super().__init__(session, bucket)
         self.project = project
 
     def get(self, environment: str) -> tuple[EnvironmentState, str | None]:
+        """The state and its ETag (a fresh state and None when there is none yet).
+
+        A state that does not parse stops every command, with the way to rebuild it.
+        """
+        stored = self.inspect(environment)
+        if stored.state is None:
+            raise BrokenState(
+                f"the state of {environment} is broken ({stored.problem}): "
+                f"{repair_hint(environment)}"
+            )
+        return stored.state, stored.etag
+
+    def inspect(self, environment: str) -> StoredState:
         key = naming.state_key(self.project, environment)
         found = self.read(key)
         if found is None:
-            return EnvironmentState(), None
-        return EnvironmentState.from_json(found[0], f"s3://{self.bucket}/{key}"), found[1]
+            return StoredState(EnvironmentState(), None)
+        try:
+            return StoredState(
+                EnvironmentState.from_json(found[0], f"s3://{self.bucket}/{key}"), found[1]
+            )
+        except BadInput as error:
+            return StoredState(None, found[1], str(error))
+
+    def where(self, environment: str) -> str:
+        return f"s3://{self.bucket}/{naming.state_key(self.project, environment)}"
+
+    def replace(self, environment: str, state: EnvironmentState, etag: str | None) -> str | None:
+        """Write a whole state over the object with this ETag (None: only if there is none).
+
+        Returns the new ETag, or None when the object changed since it was read.
+        """
+        key = naming.state_key(self.project, environment)
+        return self.write(key, state.to_json(), etag=etag, create=etag is None)
 
     def update(
         self,
@@ -153,13 +202,12 @@ class StateStore(_Bucket):
         `change` may raise to give up (a held lock, say); `current` (the state and its ETag)
         saves a read when the caller has it. Returns the new state and ETag, for the next change.
         """
-        key = naming.state_key(self.project, environment)
         attempt = 0
         while True:
             state, etag = current or self.get(environment)
             current = None
             new = change(state)
-            written = self.write(key, new.to_json(), etag=etag, create=etag is None)
+            written = self.replace(environment, new, etag)
             if written:
                 return new, written
             attempt += 1
@@ -176,14 +224,21 @@ class DeploymentLog(_Bucket):
     def record(self, deployment: Deployment) -> None:
         self.write(deployment.key, deployment.to_json(), create=True)
 
-    def entries(self, environment: str, at: datetime | None = None) -> Iterator[DeploymentEntry]:
-        """Deployments newest first; with `at`, only those that had finished by then."""
+    def entries(
+        self, environment: str, at: datetime | None = None, page_size: int | None = None
+    ) -> Iterator[DeploymentEntry]:
+        """Deployments newest first; with `at`, only those that had finished by then.
+        `page_size` keeps a listing small when only the newest few are wanted."""
         prefix = naming.deployment_prefix(self.project, environment)
         start = prefix + naming.newest_first(at) if at else None
-        for key in self.keys(prefix, start_after=start):
+        for key in self.keys(prefix, start_after=start, page_size=page_size):
             entry = DeploymentEntry.from_key(key)
             if entry is not None:
                 yield entry
+
+    def newest(self, environment: str, at: datetime | None = None) -> DeploymentEntry | None:
+        """The newest deployment (by `at`), from the first page of a small listing."""
+        return next(self.entries(environment, at, page_size=NEWEST_PAGE), None)
 
     def get(self, entry: DeploymentEntry) -> Deployment:
         found = self.read(entry.key)

@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from tf_release import naming
-from tf_release.errors import BadInput
+from tf_release.errors import BadInput, BrokenState
 from tf_release.manifest import ImageChanges, Manifest, diff_images
 from tf_release.release import source_images
-from tf_release.state import Deployed, DeploymentEntry, Lock
+from tf_release.s3 import repair_hint
+from tf_release.state import Deployed, Deployment, DeploymentEntry, Lock
 from tf_release.stores import Stores, manifest_of, probe_newest
 
 
@@ -44,6 +45,10 @@ class HistoryEntry:
     deployments: tuple[DeploymentEntry, ...]
     reverted_by: int | None = None  # the rollback that took this version out of service
 
+    @property
+    def version(self) -> int:
+        return self.manifest.version
+
     def to_document(self) -> dict[str, Any]:
         return {
             **self.manifest.to_document(),
@@ -60,18 +65,36 @@ def _entry_document(entry: DeploymentEntry) -> dict[str, Any]:
     }
 
 
-def history(stores: Stores, environment: str, limit: int = 20) -> list[HistoryEntry]:
+@dataclass(frozen=True)
+class MissingManifest:
+    """A version the numbering says exists but the bucket no longer holds: shown, not skipped,
+    so a gap in the record is seen."""
+
+    version: int
+    missing: bool = True
+
+    def to_document(self) -> dict[str, Any]:
+        return {"version": naming.format_version(self.version), "missing": True}
+
+
+def history(
+    stores: Stores, environment: str, limit: int = 20
+) -> list[HistoryEntry | MissingManifest]:
     """The newest manifests, newest first, each with the deployments that used it."""
     stores.config.environment(environment)
     if limit < 1:
         raise BadInput(f"--limit must be at least 1, not {limit}")
     newest = probe_newest(stores, environment, stores.states.get(environment)[0])
     versions = range(newest, max(0, newest - limit), -1)
-    manifests = [m for m in _read_all(stores, environment, versions) if m is not None]
+    found = _read_all(stores, environment, versions)
+    manifests = [m for m in found if m is not None]
     used = _deployments_since(stores, environment, manifests)
     reverted = _reverted(manifests, used)
     return [
-        HistoryEntry(m, tuple(used.get(m.version, ())), reverted.get(m.version)) for m in manifests
+        MissingManifest(version)
+        if manifest is None
+        else HistoryEntry(manifest, tuple(used.get(version, ())), reverted.get(version))
+        for version, manifest in zip(versions, found, strict=True)
     ]
 
 
@@ -119,12 +142,52 @@ def _deployments_since(
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """The newest deploy when it did not succeed (or still runs): shown beside what runs, since
+    the state only remembers successes."""
+
+    version: int
+    outcome: str  # failed, cancelled, abandoned, or running
+    finished_at: datetime | None
+    started_by: str
+    message: str  # the first line of its error
+
+    @classmethod
+    def running(cls, lock: Lock) -> "Attempt":
+        return cls(
+            lock.version,
+            "running",
+            None,
+            lock.holder,
+            f"in progress since {naming.format_time(lock.started_at)} on {lock.host}",
+        )
+
+    @classmethod
+    def ended(cls, record: Deployment) -> "Attempt":
+        first_line = record.message.splitlines()[0] if record.message else ""
+        return cls(
+            record.version, record.outcome, record.finished_at, record.started_by, first_line
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "version": naming.format_version(self.version),
+            "outcome": self.outcome,
+            "finished_at": naming.format_time(self.finished_at) if self.finished_at else None,
+            "started_by": self.started_by,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
 class EnvironmentStatus:
     environment: str
     deployed: Deployed | None
     latest_version: int
     lock: Lock | None = None
     at: datetime | None = None
+    last_attempt: Attempt | None = None
+    problem: str | None = None  # the state cannot be used: what is wrong, and the fix
 
     def describe_lock(self) -> str | None:
         if self.lock is None:
@@ -135,6 +198,8 @@ class EnvironmentStatus:
         )
 
     def to_document(self) -> dict[str, Any]:
+        if self.problem is not None:
+            return {"environment": self.environment, "error": self.problem}
         deployed = self.deployed
         return {
             "environment": self.environment,
@@ -148,36 +213,90 @@ class EnvironmentStatus:
             "lock": None
             if self.lock is None
             else {**self.lock.to_document(), "explanation": self.describe_lock()},
+            "last_attempt": None if self.last_attempt is None else self.last_attempt.to_document(),
         }
 
 
 def status(
     stores: Stores, environments: Iterable[str] | None = None, at: datetime | None = None
 ) -> list[EnvironmentStatus]:
-    """Which version each environment runs now, or ran at `at`."""
+    """Which version each environment runs now, or ran at `at`, and how its newest deploy went.
+    An environment whose state cannot be used says so; the others are still shown."""
     names = list(environments) if environments else list(stores.config.environments)
     for name in names:
         stores.config.environment(name)
     if at is not None:
         return [_status_at(stores, name, at) for name in names]
-    result = []
-    for name in names:
-        state, _ = stores.states.get(name)
-        result.append(EnvironmentStatus(name, state.deployed, state.latest_version, state.lock))
-    return result
+    return [_status_now(stores, name) for name in names]
+
+
+def _status_now(stores: Stores, environment: str) -> EnvironmentStatus:
+    """The state, plus the newest deployment key (the record only if that deploy failed).
+
+    A running deploy is the newest, and its lock says all: no listing then.
+    """
+    try:
+        state, etag = stores.states.get(environment)
+    except BrokenState as error:
+        return EnvironmentStatus(environment, None, 0, problem=str(error))
+    if state.lock is not None:
+        return EnvironmentStatus(
+            environment,
+            state.deployed,
+            state.latest_version,
+            state.lock,
+            last_attempt=Attempt.running(state.lock),
+        )
+    newest = stores.deployments.newest(environment)
+    if etag is None and _released(stores, environment, newest):
+        return EnvironmentStatus(environment, None, 0, problem=_missing_state(stores, environment))
+    attempt = None
+    if newest is not None and newest.outcome != "succeeded":
+        attempt = Attempt.ended(stores.deployments.get(newest))
+    return EnvironmentStatus(
+        environment, state.deployed, state.latest_version, last_attempt=attempt
+    )
+
+
+def state_problem(stores: Stores, environment: str) -> str | None:
+    """What stops the environment's state being used, with the fix; None when it can be.
+    One read when the state is there; a missing one is looked into further."""
+    try:
+        _, etag = stores.states.get(environment)
+    except BrokenState as error:
+        return str(error)
+    if etag is None and _released(stores, environment, stores.deployments.newest(environment)):
+        return _missing_state(stores, environment)
+    return None
+
+
+def _released(stores: Stores, environment: str, newest: DeploymentEntry | None) -> bool:
+    """Whether anything was ever released here: a deployment record, or manifest v1."""
+    return newest is not None or stores.manifests.exists_version(environment, 1)
+
+
+def _missing_state(stores: Stores, environment: str) -> str:
+    return (
+        f"the state of {environment} is missing ({stores.states.where(environment)}) though it "
+        f"has manifests or deployment records: {repair_hint(environment)}"
+    )
 
 
 def _status_at(stores: Stores, environment: str, at: datetime) -> EnvironmentStatus:
-    for entry in stores.deployments.entries(environment, at=at):
-        if entry.outcome == "succeeded":
-            record = stores.deployments.get(entry)
-            manifest = manifest_of(stores, environment, record.version)
-            deployed = Deployed(
-                record.version,
-                manifest.images,
-                record.deployment_id,
-                record.finished_at,
-                record.started_by,
-            )
-            return EnvironmentStatus(environment, deployed, 0, at=at)
-    return EnvironmentStatus(environment, None, 0, at=at)
+    attempt = None
+    for index, entry in enumerate(stores.deployments.entries(environment, at=at)):
+        if entry.outcome != "succeeded":
+            if index == 0:
+                attempt = Attempt.ended(stores.deployments.get(entry))
+            continue
+        record = stores.deployments.get(entry)
+        manifest = manifest_of(stores, environment, record.version)
+        deployed = Deployed(
+            record.version,
+            manifest.images,
+            record.deployment_id,
+            record.finished_at,
+            record.started_by,
+        )
+        return EnvironmentStatus(environment, deployed, 0, at=at, last_attempt=attempt)
+    return EnvironmentStatus(environment, None, 0, at=at, last_attempt=attempt)

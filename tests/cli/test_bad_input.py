@@ -30,7 +30,10 @@ def released(cli: Cli) -> Cli:
         (["publish", "api", image("api", "x"), "--label", "stage"], "'stage' is an environment"),
         (["prepare", "-e", "stage", "-r", ""], "the reason is empty"),
         (["prepare", "-e", "stage", "-r", "x" * 1001], "at most 1000"),
-        (["prepare", "-e", "stage", "-r", "x", "-i", "nope"], "no image nope in /catalogue/image_ids/latest"),
+        (
+            ["prepare", "-e", "stage", "-r", "x", "-i", "nope"],
+            "no image nope in /catalogue/image_ids/latest",
+        ),
         (["prepare", "-e", "stage", "-r", "x", "-i", "Api"], "invalid image name"),
         (["prepare", "-e", "stage", "-r", "x", "--from", "stage"], "from its own images"),
         (["deploy", "-e", "stage", "--version", "v9", "--yes"], "stage has no manifest v9"),

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Cli
-from tests.support.project import CONFIG, image
+from tests.support.project import BUCKET, CONFIG, image
+from tests.support.scenes import released
 from tf_release import release
 
 
@@ -35,7 +36,7 @@ def test_a_healthy_set_up_passes_every_check(cli: Cli) -> None:
     lines = result.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == [
         "ok   config", "ok   aws identity", "ok   s3 bucket", "ok   ssm parameters",
-        "ok   terraform", "ok   terraform_dir of stage",
+        "ok   environment states", "ok   terraform", "ok   terraform_dir of stage",
     ]  # fmt: skip
     assert "you are arn:aws:sts::123456789012:user/moto" in result.stdout
     assert "/catalogue/image_ids/latest: 1 image(s) published" in result.stdout
@@ -78,3 +79,23 @@ def test_each_environment_role_is_assumed_and_named(cli: Cli) -> None:
     assert code == 0, found
     detail = str(found["role_arn of stage"]["detail"])
     assert detail == "assumed: acting as arn:aws:sts::222222222222:assumed-role/release/tf-release"
+
+
+def test_a_broken_or_missing_state_is_named_with_the_repair(cli: Cli) -> None:
+    stores = cli.stores()
+    released(stores)
+    released(stores, environment="prod")
+    s3 = cli.client("s3")
+    s3.put_object(Bucket=BUCKET, Key="catalogue/environments/stage/state.json", Body=b"junk")
+    s3.delete_object(Bucket=BUCKET, Key="catalogue/environments/prod/state.json")
+    code, found = checks(cli)
+    assert code == 1 and "environment states" not in found
+    stage, prod = (str(found[f"state of {env}"]["detail"]) for env in ("stage", "prod"))
+    assert "not valid JSON" in stage and stage.endswith("`tf-release repair --env stage`")
+    assert "is missing" in prod and prod.endswith("`tf-release repair --env prod`")
+
+
+def test_readable_states_are_one_line(cli: Cli) -> None:
+    released(cli.stores())
+    code, found = checks(cli)
+    assert code == 0 and found["environment states"]["detail"] == "stage, prod: readable"

@@ -6,8 +6,8 @@ import re
 import pytest
 
 from tests.conftest import Cli
-from tests.support.project import image
-from tests.support.scenes import released
+from tests.support.project import BUCKET, image
+from tests.support.scenes import failed_to_deploy, released
 from tf_release import release
 
 ESCAPE = "\x1b["
@@ -59,7 +59,7 @@ def test_json_shapes_are_stable(two_releases: Cli) -> None:
     [status, _] = json.loads(two_releases.ok("status", "--json"))
     assert set(status) == {
         "environment", "at", "version", "deployed_at", "deployed_by", "deployment_id",
-        "images", "latest_version", "lock",
+        "images", "latest_version", "lock", "last_attempt",
     }  # fmt: skip
     [entry] = json.loads(two_releases.ok("history", "-e", "stage", "--json"))
     assert set(entry) == {
@@ -77,3 +77,42 @@ def test_json_shapes_are_stable(two_releases: Cli) -> None:
     assert set(deployed) == {
         "environment", "version", "outcome", "deployment", "changes", "terraform",
     }  # fmt: skip
+
+
+def test_status_names_a_newest_deploy_that_failed_below_the_table(cli: Cli) -> None:
+    failed_to_deploy(cli.stores())
+    lines = [line.rstrip() for line in cli.ok("status").splitlines()]
+    assert re.match(r"^stage +v1 +\S+Z +arn:aws:sts::123456789012:user/moto +v2$", lines[1])
+    assert re.fullmatch(
+        r"stage: v2 failed at \S+Z, started by arn:aws:sts::123456789012:user/moto: "
+        r"terraform apply failed \(exit 1\): Error: quota",
+        lines[3],
+    )
+    [stage, prod] = json.loads(cli.ok("status", "--json"))
+    assert stage["last_attempt"]["outcome"] == "failed" and prod["last_attempt"] is None
+    assert set(stage["last_attempt"]) == {
+        "version", "outcome", "finished_at", "started_by", "message",
+    }  # fmt: skip
+
+
+def test_a_failed_last_attempt_is_red_on_a_terminal_only(cli: Cli) -> None:
+    failed_to_deploy(cli.stores())
+    assert ESCAPE not in cli.ok("status")
+    del cli.env["NO_COLOR"]
+    assert ESCAPE not in cli.ok("status")  # piped
+    cli.env["FORCE_COLOR"] = "1"
+    assert f"{ESCAPE}31mstage: v2 failed at " in cli.ok("status")
+
+
+def test_history_shows_a_manifest_missing_from_the_bucket(two_releases: Cli) -> None:
+    stores = two_releases.stores()
+    release.prepare(stores, "stage", "second")
+    release.prepare(stores, "stage", "third", force=True)
+    s3 = two_releases.client("s3")
+    s3.delete_object(Bucket=BUCKET, Key="catalogue/release_manifests/stage/v2.json")
+    lines = [line.rstrip() for line in two_releases.ok("history", "-e", "stage").splitlines()]
+    assert [line.split()[0] for line in lines[1:]] == ["v3", "v2", "v1"]
+    assert lines[2].split() == ["v2", "v2", "is", "missing", "from", "the", "bucket"]
+    [third, second, first] = json.loads(two_releases.ok("history", "-e", "stage", "--json"))
+    assert second == {"version": "v2", "missing": True}
+    assert third["version"] == "v3" and first["deployments"][0]["outcome"] == "succeeded"

@@ -18,8 +18,8 @@ import yaml
 
 from tests.conftest import BIN, Cli
 from tests.support.iam import enforce_iam, user_with
-from tests.support.project import ECR_REGISTRY, ROOT, push_image
-from tests.support.scenes import died_holding_the_lock
+from tests.support.project import BUCKET, ECR_REGISTRY, ROOT, push_image
+from tests.support.scenes import died_holding_the_lock, released
 
 README = (ROOT / "README.md").read_text()
 ECR_URL = re.compile(re.escape(ECR_REGISTRY) + r"/([a-z0-9._/-]+):([\w.-]+)")
@@ -248,7 +248,17 @@ def terraform_failed(cli: Cli) -> str:
     return last_error(cli.run("apply", "--env", "stage", "--reason", "r", "--yes"))
 
 
-SITUATIONS = [no_config, no_credentials, access_denied, locked, images_missing, terraform_failed]
+def broken_state(cli: Cli) -> str:
+    released(cli.stores())
+    key = "catalogue/environments/stage/state.json"
+    cli.client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"\x00 not a state")
+    return last_error(cli.run("status"))
+
+
+SITUATIONS = [
+    no_config, no_credentials, access_denied, locked, images_missing, terraform_failed,
+    broken_state,
+]  # fmt: skip
 
 
 def test_the_troubleshooting_section_covers_each_situation_once() -> None:

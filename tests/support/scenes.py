@@ -5,6 +5,7 @@ import pytest
 from tests.support.project import image
 from tf_release import deploy, release
 from tf_release.deploy import DeployOptions
+from tf_release.errors import TerraformFailed
 from tf_release.stores import Stores
 from tf_release.terraform import PlanSummary
 
@@ -17,6 +18,16 @@ class Dies:
 
     def apply(self) -> None:
         raise AssertionError("never reached")
+
+
+class FailsToApply:
+    """A Terraform run that plans, then fails to apply with a message of several lines."""
+
+    def plan(self) -> PlanSummary:
+        return PlanSummary(change=1)
+
+    def apply(self) -> None:
+        raise TerraformFailed("terraform apply failed (exit 1): Error: quota\nmore detail")
 
 
 def released(
@@ -43,3 +54,10 @@ def died_holding_the_lock(stores: Stores, environment: str = "stage") -> None:
     next_prepared(stores, environment)
     with pytest.raises(SystemExit):
         deploy.deploy(stores, environment, options=DeployOptions(terraform=Dies()))
+
+
+def failed_to_deploy(stores: Stores, environment: str = "stage") -> None:
+    """The environment runs v1 (api "one"); deploying v2 (api "two") failed in Terraform."""
+    next_prepared(stores, environment)
+    with pytest.raises(TerraformFailed):
+        deploy.deploy(stores, environment, options=DeployOptions(terraform=FailsToApply()))

@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from tests.support.project import REGION, ecr_image, image, push_image
+from tests.support.scenes import died_holding_the_lock, failed_to_deploy, released
 from tf_release import deploy, external, release, views
 from tf_release.stores import Stores
 
@@ -76,9 +77,7 @@ def test_a_selective_prepare_reads_only_the_images_named(stores: Stores) -> None
 
 
 @pytest.mark.parametrize("images", [1, 10, 25])
-def test_a_promotion_reads_the_source_state_not_its_parameters(
-    stores: Stores, images: int
-) -> None:
+def test_a_promotion_reads_the_source_state_not_its_parameters(stores: Stores, images: int) -> None:
     """Whatever N: both states, STS, the manifest and the new state."""
     publish_many(stores, images)
     release.apply(stores, "stage", "first")
@@ -139,6 +138,40 @@ def test_status_at_a_time_reads_one_listing_page(stores: Stores) -> None:
     assert status.deployed is not None and status.deployed.version == 5
     assert sum(counted(stores).values()) <= 12, counted(stores)
     assert counted(stores)["s3.ListObjectsV2"] == 1
+
+
+def test_status_reads_each_state_and_the_newest_deployment_key(stores: Stores) -> None:
+    """What runs comes from the state; whether the newest deploy succeeded, from a key."""
+    released(stores)
+    released(stores, environment="prod")
+    counted(stores).clear()
+    views.status(stores)
+    assert counted(stores) == Counter({"s3.GetObject": 2, "s3.ListObjectsV2": 2})
+
+
+def test_status_reads_the_record_of_a_newest_deploy_that_did_not_succeed(stores: Stores) -> None:
+    """Who ran it and why it failed are in the record only: one more read, then."""
+    failed_to_deploy(stores)
+    counted(stores).clear()
+    views.status(stores, ["stage"])
+    assert counted(stores) == Counter({"s3.GetObject": 2, "s3.ListObjectsV2": 1})
+
+
+def test_status_of_a_locked_environment_reads_only_its_state(stores: Stores) -> None:
+    died_holding_the_lock(stores)
+    counted(stores).clear()
+    views.status(stores, ["stage"])
+    assert counted(stores) == Counter({"s3.GetObject": 1})
+
+
+def test_status_of_an_environment_without_state_looks_for_its_first_manifest(
+    stores: Stores,
+) -> None:
+    counted(stores).clear()
+    views.status(stores, ["stage"])
+    assert counted(stores) == Counter(
+        {"s3.GetObject": 1, "s3.ListObjectsV2": 1, "s3.HeadObject": 1}
+    )
 
 
 @pytest.mark.parametrize("images", [1, 10, 21])
