@@ -5,10 +5,18 @@ work with current Terraform (each proved in tests/e2e). Its `cmd()` runner does 
 in `communicate()` without exposing the process, so output cannot stream live and an interrupt
 cannot reach Terraform. `_Terraform.cmd` keeps python-terraform's argument building and runs the
 process itself: an argument list (never a shell), output streamed and kept, and an interrupt
-passed on to Terraform as SIGINT so it can stop cleanly.
+passed on to Terraform as SIGINT so it can stop cleanly. It never lets python-terraform parse
+state: that happens in `Terraform.__init__` and fails while another run writes the file.
+
+Runs that share a folder (one `terraform_dir`, a workspace per environment) go side by side:
+every command names its workspace in TF_WORKSPACE instead of the folder's selected workspace,
+and `init` is serialised on the folder.
 """
 
 import codecs
+import ctypes
+import fcntl
+import functools
 import hashlib
 import importlib.util
 import json
@@ -19,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple, TextIO
@@ -32,6 +40,9 @@ from tf_release.errors import BadInput, TerraformFailed
 BINARY_VARIABLE = "TF_RELEASE_TERRAFORM"
 ENGINE = "tf-release-terraform"  # tf_release/engine.py, installed with the package
 INIT_MARKER = "tf-release-init"  # in .terraform/: the fingerprint of the last successful init
+INIT_LOCK = "tf-release-init.lock"  # in .terraform/: held around the fingerprint check and init
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+FOLDER_WIDE: Mapping[str, str | None] = {"TF_WORKSPACE": None}  # commands about the folder
 STOP_GRACE_SECONDS = 60
 
 
@@ -117,45 +128,87 @@ def runner_for(
 
 
 class _Terraform(Terraform):
-    def __init__(self, working_dir: Path, binary: str, var_files: Iterable[Path], live: Output):
+    def __init__(
+        self,
+        working_dir: Path,
+        binary: str,
+        var_files: Iterable[Path],
+        workspace: str | None,
+        live: Output,
+    ):
         super().__init__(
             working_dir=str(working_dir),
             terraform_bin_path=binary,
             var_file=[str(path) for path in var_files] or None,
         )
         self.live = live
+        # None: Terraform's own choice (the folder's selection, or TF_WORKSPACE from outside)
+        self.environment: Mapping[str, str | None] = (
+            {"TF_WORKSPACE": workspace} if workspace else {}
+        )
+
+    def read_state_file(self, file_path: str | None = None) -> None:
+        """Never: python-terraform would parse terraform.tfstate, which another run's Terraform
+        may be writing (an empty or half-written file); tf-release reads only `show -json`."""
 
     def cmd(self, cmd: str, *args: Any, **kwargs: Any) -> tuple[int, str, str]:
-        """python-terraform's contract (`capture_output=False` shows the output live)."""
+        """python-terraform's contract (`capture_output=False` shows the output live);
+        `environment=` replaces the run's variables (a None value removes one)."""
         show = kwargs.pop("capture_output", True) is not True
         kwargs.pop("raise_on_error", None)
+        environment = kwargs.pop("environment", self.environment)
         argv = self.generate_cmd_string(cmd, *args, **kwargs)
         try:
-            return _run(argv, Path(self.working_dir), self.live if show else None)
+            return _run(argv, Path(self.working_dir), self.live if show else None, environment)
         finally:
             self.temp_var_files.clean_up()
 
 
-def _run(argv: list[str], cwd: Path, live: Output | None) -> tuple[int, str, str]:
+def _run(
+    argv: list[str],
+    cwd: Path,
+    live: Output | None,
+    environment: Mapping[str, str | None] | None = None,
+) -> tuple[int, str, str]:
     env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
-    process = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # a terminal's Ctrl-C reaches Terraform once, from us
-    )
+    for name, value in (environment or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    # Our own pipes, whose read ends Terraform also holds (pass_fds): if tf-release dies, what
+    # Terraform prints while it stops still has somewhere to go, where a broken pipe would
+    # kill it at its first line (SIGPIPE) and leave its provisioners running.
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=out_write,
+            stderr=err_write,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a terminal's Ctrl-C reaches Terraform once, from us
+            pass_fds=(out_read, err_read),
+            preexec_fn=_stop_when_we_die(),
+        )
+    except BaseException:
+        os.close(out_read)
+        os.close(err_read)
+        raise
+    finally:
+        os.close(out_write)
+        os.close(err_write)
     out: list[str] = []
     err: list[str] = []
-    assert process.stdout is not None and process.stderr is not None
+    streams = [os.fdopen(out_read, "rb"), os.fdopen(err_read, "rb")]
     readers = [
         threading.Thread(
-            target=_tee, args=(process.stdout, out, live.out if live else None), daemon=True
+            target=_tee, args=(streams[0], out, live.out if live else None), daemon=True
         ),
         threading.Thread(
-            target=_tee, args=(process.stderr, err, live.err if live else None), daemon=True
+            target=_tee, args=(streams[1], err, live.err if live else None), daemon=True
         ),
     ]
     for reader in readers:
@@ -168,7 +221,41 @@ def _run(argv: list[str], cwd: Path, live: Output | None) -> tuple[int, str, str
     finally:
         for reader in readers:
             reader.join(timeout=10)
+        for stream in streams:
+            stream.close()
     return code, "".join(out), "".join(err)
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl on Linux, loaded before any fork (never in the child); else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
+
+
+def _stop_when_we_die() -> Callable[[], None] | None:
+    """For the child, before exec: SIGINT when tf-release dies, however it dies (even SIGKILL),
+    so Terraform stops cleanly instead of finishing an apply nobody will record.
+
+    The kernel sends it when the *thread* that forked exits: `_run` is called from the main
+    thread, whose end is the process's end. The setting survives exec.
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGINT))
+        if os.getppid() != parent:  # tf-release died before prctl: no signal would come
+            os._exit(1)
+
+    return preexec
 
 
 def _tee(stream: IO[bytes], kept: list[str], live: TextIO | None) -> None:
@@ -208,10 +295,19 @@ class TerraformRunner:
         assert env.terraform_dir is not None
         self.env = env
         self.folder = env.terraform_dir
+        self.binary = binary
+        self.live = live or Output(sys.stdout, sys.stderr)
+        # this run's own plan, whatever else runs in the folder
         self._plans = tempfile.TemporaryDirectory(prefix="tf-release-plan-")
         self.plan_path = Path(self._plans.name) / "release.tfplan"
-        live = live or Output(sys.stdout, sys.stderr)
-        self.tf = _Terraform(env.terraform_dir, binary, env.var_files, live)
+
+    @functools.cached_property
+    def tf(self) -> _Terraform:
+        """Built at the first command: the CLI builds the runner before the deploy lock is
+        taken, and nothing may touch the folder before then."""
+        return _Terraform(
+            self.folder, self.binary, self.env.var_files, self.env.workspace, self.live
+        )
 
     def _check(self, step: str, result: tuple[int, str, str], ok: Iterable[int] = (0,)) -> str:
         code, out, err = result
@@ -225,21 +321,49 @@ class TerraformRunner:
     def init(self) -> None:
         """`terraform init`, unless the folder is already initialised for exactly this
         configuration (the same .tf files, modules, lock file, backend config and CLI config);
-        then `workspace select`, unless that workspace is already selected."""
-        marker = self.folder / ".terraform" / INIT_MARKER
-        if not (marker.is_file() and marker.read_text() == self._fingerprint()):
-            self._check(
-                "init",
-                self.tf.init(backend_config=self.env.backend_config or None, capture_output=False),
-            )
-            marker.write_text(self._fingerprint())
+        then the workspace is created if the backend has none of that name.
+
+        Both under a lock on the folder, as environments that share it may deploy at once.
+        Neither selects the workspace: every later command names it in TF_WORKSPACE.
+        """
+        data = self.folder / ".terraform"
+        data.mkdir(exist_ok=True)
+        with open(data / INIT_LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or we die
+            marker = data / INIT_MARKER
+            if not (marker.is_file() and marker.read_text() == self._fingerprint()):
+                # Without TF_WORKSPACE: init fails on some backends when it names a
+                # workspace that does not exist yet (hashicorp/terraform#26127).
+                self._check(
+                    "init",
+                    self.tf.init(
+                        backend_config=self.env.backend_config or None,
+                        capture_output=False,
+                        environment=FOLDER_WIDE,
+                    ),
+                )
+                marker.write_text(self._fingerprint())
+            if self.env.workspace:
+                self._create_workspace(self.env.workspace)
+
+    def _create_workspace(self, name: str) -> None:
+        """`workspace new`, when the backend lists no such workspace. It also selects it for the
+        folder (.terraform/environment), which is put back as it was: selecting is the user's."""
+        listed = self._check(
+            "workspace list", self.tf.cmd("workspace list", environment=FOLDER_WIDE)
+        )
+        if name in {line.strip(" *") for line in listed.splitlines()}:
+            return
         selected = self.folder / ".terraform" / "environment"
-        current = selected.read_text().strip() if selected.is_file() else "default"
-        if self.env.workspace and current != self.env.workspace:
-            self._check(
-                "workspace select",
-                self.tf.cmd("workspace select", self.env.workspace, or_create=True),
-            )
+        before = selected.read_bytes() if selected.is_file() else None
+        try:
+            # TF_WORKSPACE=name (set for this run) is the only value `workspace new` accepts
+            self._check("workspace new", self.tf.cmd("workspace new", name))
+        finally:
+            if before is None:
+                selected.unlink(missing_ok=True)
+            else:
+                selected.write_bytes(before)
 
     def _fingerprint(self) -> str:
         digest = hashlib.sha256()
