@@ -1,5 +1,6 @@
 """tf-release.toml: which project, bucket and environments a release works on."""
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from tf_release.errors import BadInput
 
 CONFIG_NAME = "tf-release.toml"
 CONFIG_VARIABLE = "TF_RELEASE_CONFIG"
+ECS_TIMEOUT = 900.0  # seconds a deploy waits for its ECS services to finish rolling out
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,8 @@ class Environment:
     workspace: str | None = None
     backend_config: dict[str, str] = field(default_factory=dict)
     role_arn: str | None = None  # this environment's SSM parameters live in the role's account
+    ecs_services: tuple[str, ...] = ()  # "cluster/service": checked after a deploy
+    ecs_timeout: float = ECS_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ def load_config(path: Path) -> Config:
             naming.check_environment_name(name)
             if "role_arn" in table:
                 naming.check_role_arn(table["role_arn"])
+            if not math.isfinite(table.get("ecs_timeout", ECS_TIMEOUT)):  # TOML allows inf, nan
+                raise BadInput(
+                    f"environments.{name}.ecs_timeout: must be a finite number of seconds"
+                )
         for name in document.get("images", ()):
             naming.check_image_name(name)
     except BadInput as error:
@@ -120,6 +128,8 @@ def load_config(path: Path) -> Config:
             workspace=table.get("workspace"),
             backend_config=dict(table.get("backend_config", {})),
             role_arn=table.get("role_arn"),
+            ecs_services=tuple(table.get("ecs_services", ())),
+            ecs_timeout=float(table.get("ecs_timeout", ECS_TIMEOUT)),
         )
         for name, table in document.get("environments", {}).items()
     }

@@ -1,5 +1,8 @@
 """The few ways an operation can fail; the faces turn each into one line and an exit code."""
 
+from collections.abc import Sequence
+from typing import Any
+
 
 class ReleaseError(Exception):
     """Base of every failure the tool reports to a user; never shown with a traceback."""
@@ -48,3 +51,16 @@ class Cancelled(ReleaseError):
 class BrokenState(BadInput):
     """An environment's state does not parse (or is gone while records exist); `tf-release
     repair` rebuilds it from the deployment records."""
+
+
+class GateFailed(ReleaseError):
+    """A deploy went through but a gate says it did not succeed (ECS rolled back, runs other
+    images, never settled); `checks` are the gates.Check results up to the failure."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, phase: str, checks: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.phase = phase  # which gate: "ecs" (the rollout check)
+        # gates.Check values; errors.py sits below gates.py, so it cannot name the type
+        self.checks: tuple[Any, ...] = tuple(checks)

@@ -80,6 +80,17 @@ def least_privilege_policy(config: Config) -> dict[str, Any]:
             "Resource": "arn:aws:ecr:*:*:repository/*",
         },
     ]
+    if any(env.ecs_services for env in config.environments.values()):
+        statements.append(
+            {
+                # Read only. DescribeTaskDefinition has no resource-level permissions, and
+                # service ARNs scoped by cluster would deny services with ECS's old short ARNs.
+                "Sid": "CheckEcsRollouts",
+                "Effect": "Allow",
+                "Action": ["ecs:DescribeServices", "ecs:DescribeTaskDefinition"],
+                "Resource": "*",
+            }
+        )
     roles = sorted({env.role_arn for env in config.environments.values() if env.role_arn})
     if roles:
         statements.append(

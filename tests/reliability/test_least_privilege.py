@@ -12,6 +12,11 @@ import pytest
 from tests.conftest import Cli
 from tests.support.iam import as_moto_checks_it, enforce_iam, user_with
 from tests.support.project import image
+from tf_release.aws import AwsSession
+from tf_release.ecs import EcsServices
+from tf_release.errors import AwsFailure
+from tf_release.gates import check_rollouts
+from tf_release.progress import Quiet
 
 
 @pytest.fixture
@@ -139,3 +144,64 @@ def test_without_the_role_policy_the_environment_is_denied(enforced: Cli) -> Non
     result = enforced.run("apply", "-e", "prod", "-r", "promote", "--yes")
     assert result.returncode == 1
     assert "AWS denied access while reading /catalogue/image_ids/prod" in result.stderr
+
+
+ECS_STAGE = '[environments.stage]\npromote_from = "latest"\necs_services = ["main/api"]\n'
+
+
+def test_the_ecs_statement_is_there_only_when_an_environment_lists_services(cli: Cli) -> None:
+    without = json.loads(cli.ok("iam-policy"))
+    cli.write_config(ECS_STAGE)
+    with_services = json.loads(cli.ok("iam-policy"))
+    assert "ecs:" not in json.dumps(without)
+    [ecs] = [s for s in with_services["Statement"] if "ecs:DescribeServices" in s["Action"]]
+    assert ecs == {
+        "Sid": "CheckEcsRollouts",
+        "Effect": "Allow",
+        "Action": ["ecs:DescribeServices", "ecs:DescribeTaskDefinition"],
+        "Resource": "*",
+    }
+
+
+def ecs_rollout_under(enforced: Cli, policy: dict[str, Any], monkeypatch: Any) -> list[Any]:
+    """main/api rolled out (set up as admin), then checked in-process as a user with `policy`."""
+    ecs = enforced.client("ecs")
+    ecs.create_cluster(clusterName="main")
+    api = {"name": "api", "image": image("api", "one"), "memory": 128}
+    registered = ecs.register_task_definition(family="api", containerDefinitions=[api])
+    ecs.create_service(  # nothing to run: moto's server says COMPLETED
+        cluster="main",
+        serviceName="api",
+        taskDefinition=registered["taskDefinition"]["taskDefinitionArn"],
+        desiredCount=0,
+    )
+    for name, value in user_with(enforced, policy).items():
+        monkeypatch.setenv(name, value)
+    enforce_iam(enforced, 0)
+    return check_rollouts(
+        EcsServices(AwsSession(region="eu-west-1")),
+        ["main/api"],
+        {"api": image("api", "one")},
+        timeout=1,
+        progress=Quiet(),
+    )
+
+
+def test_the_ecs_rollout_check_runs_under_the_policy(
+    enforced: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enforced.write_config(ECS_STAGE)
+    policy = as_moto_checks_it(json.loads(enforced.ok("iam-policy")))
+    [check] = ecs_rollout_under(enforced, policy, monkeypatch)
+    assert check.ok
+
+
+def test_the_ecs_rollout_check_is_denied_without_describe_task_definition(
+    enforced: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enforced.write_config(ECS_STAGE)
+    policy = as_moto_checks_it(json.loads(enforced.ok("iam-policy")))
+    for statement in policy["Statement"]:
+        statement["Action"] = [a for a in statement["Action"] if a != "ecs:DescribeTaskDefinition"]
+    with pytest.raises(AwsFailure, match="AWS denied access while describing ECS task definition"):
+        ecs_rollout_under(enforced, policy, monkeypatch)

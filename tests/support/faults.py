@@ -1,8 +1,9 @@
 """A fault-injecting HTTP proxy in front of the moto server, on 127.0.0.1.
 
 The tool under test talks to it as its AWS endpoint. Each request is matched against rules that
-can throttle it, fail it with a 500, drop the connection, or hold it until the test lets go (so
-a test can kill the tool at an exact step). Everything else is passed through unchanged.
+can throttle it, fail it with a 500, drop the connection, hold it until the test lets go (so
+a test can kill the tool at an exact step), or rewrite the JSON the service answers (so a test
+can show the tool a state moto cannot reach). Everything else is passed through unchanged.
 """
 
 import contextlib
@@ -12,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -47,8 +49,9 @@ class Request:
 
 @dataclass
 class Rule:
-    """What to do with the requests `match` picks: 'throttle', 'error', 'reset' or 'hold' (keep
-    the request until the test lets go, then drop it unanswered: it never reaches AWS).
+    """What to do with the requests `match` picks: 'throttle', 'error', 'reset', 'hold' (keep
+    the request until the test lets go, then drop it unanswered: it never reaches AWS) or
+    'rewrite' (pass it on, and answer with `rewrite` applied to the JSON of a 200 response).
 
     `every` applies the fault to every n-th matching request only; `times` stops after that many.
     """
@@ -57,6 +60,7 @@ class Rule:
     action: str
     every: int = 1
     times: int | None = None
+    rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     seen: int = 0
     applied: int = 0
     reached: threading.Event = field(default_factory=threading.Event)
@@ -119,6 +123,9 @@ class FaultProxy:
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 request = Request(self.command, self.path, headers, body)
                 rule = proxy._rule_for(request)
+                if rule is not None and rule.action == "rewrite":
+                    self._forward(request, rule.rewrite)
+                    return
                 if rule is not None:
                     if rule.action == "hold":
                         rule.reached.set()
@@ -158,12 +165,18 @@ class FaultProxy:
                 if request.method != "HEAD":
                     self.wfile.write(body)
 
-            def _forward(self, request: Request) -> None:
+            def _forward(
+                self,
+                request: Request,
+                rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+            ) -> None:
                 upstream = http.client.HTTPConnection(*proxy.target, timeout=120)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
                 upstream.request(request.method, request.path, body=request.body, headers=headers)
                 response = upstream.getresponse()
                 data = response.read()
+                if rewrite is not None and response.status == 200:
+                    data = json.dumps(rewrite(json.loads(data))).encode()
                 self.send_response(response.status, response.reason)
                 for name, value in response.getheaders():
                     if name.lower() not in {"transfer-encoding", "connection", "content-length"}:

@@ -103,3 +103,49 @@ def test_terraform_paths_must_stay_inside_the_project(tmp_path: Path, folder: st
     )
     with pytest.raises(BadInput, match="is outside the project folder"):
         load_config(path)
+
+
+STAGE = 'project = "p"\nbucket = "b-b"\n[environments.stage]\npromote_from = "latest"\n'
+
+
+def test_ecs_services_and_their_timeout_load(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, STAGE + 'ecs_services = ["main/api", "main/worker"]\necs_timeout = 600\n')
+    )
+    assert config.environment("stage").ecs_services == ("main/api", "main/worker")
+    assert config.environment("stage").ecs_timeout == 600
+
+
+def test_without_ecs_services_nothing_is_checked_and_the_timeout_is_fifteen_minutes(
+    tmp_path: Path,
+) -> None:
+    stage = load_config(write(tmp_path, STAGE)).environment("stage")
+    assert stage.ecs_services == ()
+    assert stage.ecs_timeout == 900
+
+
+@pytest.mark.parametrize(
+    "lines,key",
+    [
+        ('ecs_services = ["api"]', "environments.stage.ecs_services.0"),
+        ('ecs_services = ["main/api/extra"]', "environments.stage.ecs_services.0"),
+        ('ecs_services = ["main/api v2"]', "environments.stage.ecs_services.0"),
+        ('ecs_services = ["main/api", "main/api"]', "environments.stage.ecs_services"),
+        ('ecs_services = "main/api"', "environments.stage.ecs_services"),
+        ("ecs_timeout = 0", "environments.stage.ecs_timeout"),
+        ("ecs_timeout = -5", "environments.stage.ecs_timeout"),
+        ('ecs_timeout = "15m"', "environments.stage.ecs_timeout"),
+        ("ecs_timeout = inf", "environments.stage.ecs_timeout"),
+        ("ecs_timeout = nan", "environments.stage.ecs_timeout"),
+    ],
+)
+def test_bad_ecs_settings_are_refused_in_one_line_naming_the_key(
+    tmp_path: Path, lines: str, key: str
+) -> None:
+    path = write(tmp_path, STAGE + lines + "\n")
+    with pytest.raises(BadInput) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert raised.value.exit_code == 2
+    assert message.startswith(f"{path}: {key}: ")
+    assert "\n" not in message

@@ -7,6 +7,7 @@ import sys
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 import pytest
@@ -14,6 +15,10 @@ import pytest
 from tests.support.project import REGION, ecr_image, image, push_image
 from tests.support.scenes import died_holding_the_lock, failed_to_deploy, released
 from tf_release import deploy, external, release, views
+from tf_release.ecs import EcsServices
+from tf_release.errors import GateFailed
+from tf_release.gates import check_rollouts
+from tf_release.progress import Quiet
 from tf_release.stores import Stores
 
 
@@ -191,6 +196,80 @@ def test_publishing_an_ecr_image_checks_it_with_one_more_request(stores: Stores)
     counted(stores).clear()
     release.publish(stores, "api", ecr_image("api", "one"))
     assert counted(stores) == Counter({"ecr.DescribeImages": 1, "ssm.PutParameter": 1})
+
+
+def task_definition(ecs: Any, family: str) -> str:
+    """A task definition whose one container, api, runs image("api", "one")."""
+    api = {"name": "api", "image": image("api", "one"), "memory": 128}
+    answer = ecs.register_task_definition(family=family, containerDefinitions=[api])
+    return str(answer["taskDefinition"]["taskDefinitionArn"])
+
+
+def ecs_cluster(cluster: str, services: int, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """`services` services in `cluster`, rolled out, all on one task definition (family: the
+    cluster) running image("api", "one")."""
+    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "1")  # moto: COMPLETED when ≥ desiredCount
+    ecs = boto3.client("ecs", region_name=REGION)
+    ecs.create_cluster(clusterName=cluster)
+    arn = task_definition(ecs, cluster)
+    names = [f"{cluster}-{n:02d}" for n in range(services)]
+    for name in names:
+        ecs.create_service(cluster=cluster, serviceName=name, taskDefinition=arn, desiredCount=1)
+    return [f"{cluster}/{name}" for name in names]
+
+
+def no_second_poll(seconds: float) -> None:
+    pytest.fail("the services were rolled out: one poll is enough")
+
+
+@pytest.mark.parametrize(
+    "clusters,describes",
+    [((1,), 1), ((10,), 1), ((11,), 2), ((11, 3), 3), ((25, 10), 4)],
+)
+def test_one_ecs_poll_describes_ten_services_a_request_per_cluster_and_each_task_definition_once(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch, clusters: tuple[int, ...], describes: int
+) -> None:
+    """Σ ⌈S_c/10⌉ DescribeServices, one DescribeTaskDefinition per distinct task definition."""
+    assert stores.session is not None
+    services = [
+        service
+        for n, count in enumerate(clusters)
+        for service in ecs_cluster(f"cluster{n}", count, monkeypatch)
+    ]
+    counted(stores).clear()
+    ecs = EcsServices(stores.session)
+    release = {"api": image("api", "one")}
+    checks = check_rollouts(ecs, services, release, 900, Quiet(), sleep=no_second_poll)
+    assert len(checks) == len(services) and all(check.ok for check in checks)
+    assert counted(stores) == Counter(
+        {"ecs.DescribeServices": describes, "ecs.DescribeTaskDefinition": len(clusters)}
+    )
+
+
+def test_a_second_ecs_poll_describes_only_the_services_still_rolling_out(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """11 services done and 1 stuck (one cluster): 2 requests, then 1; the stuck service's task
+    definition is never read."""
+    assert stores.session is not None
+    services = ecs_cluster("main", 11, monkeypatch)
+    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "0")
+    ecs = boto3.client("ecs", region_name=REGION)
+    stuck = task_definition(ecs, "stuck")
+    ecs.create_service(cluster="main", serviceName="stuck", taskDefinition=stuck, desiredCount=1)
+    counted(stores).clear()
+    now = [0.0]
+    with pytest.raises(GateFailed, match="main/stuck"):
+        check_rollouts(
+            EcsServices(stores.session),
+            [*services, "main/stuck"],
+            {"api": image("api", "one")},
+            timeout=1,
+            progress=Quiet(),
+            sleep=lambda seconds: now.__setitem__(0, now[0] + seconds),
+            clock=lambda: now[0],
+        )
+    assert counted(stores) == Counter({"ecs.DescribeServices": 3, "ecs.DescribeTaskDefinition": 1})
 
 
 def test_help_and_version_do_not_import_boto3() -> None:

@@ -1,0 +1,166 @@
+"""Gates that decide whether a deploy succeeded: Terraform saying "applied" is not ECS running it.
+
+The ECS rollout check waits until each service has finished rolling out, then compares the
+images its task definition runs with the manifest's, so a circuit-breaker rollback to the old
+task definition is a failed deploy, not a quiet success.
+"""
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tf_release.ecs import EcsServices
+from tf_release.errors import GateFailed
+from tf_release.progress import Progress
+
+FIRST_POLL = 2.0  # seconds between polls, doubling up to MAX_POLL
+MAX_POLL = 15.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One gate's verdict on one thing, as deployment records and `--json` show it."""
+
+    name: str
+    ok: bool
+    seconds: float  # from the start of the gate to the verdict
+    detail: str
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "check": self.name,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 1),
+            "detail": self.detail,
+        }
+
+
+def check_rollouts(
+    ecs: EcsServices,
+    services: Sequence[str],
+    images: Mapping[str, str],
+    timeout: float,
+    progress: Progress,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Check]:
+    """Wait (at most `timeout` seconds) for each `"cluster/service"` to finish rolling out, then
+    check it runs the manifest's `images` ({image name: url}) in the containers named for them.
+
+    Raises GateFailed (phase "ecs") for a failed or rolled-back rollout, other images, or a
+    service that never settled; otherwise returns one passing Check per service.
+    """
+    pending = list(dict.fromkeys(services))
+    if not pending:
+        return []
+    started = clock()
+    deadline = started + timeout
+    checks: list[Check] = []
+    delay = FIRST_POLL
+    with progress.step(f"waiting for {len(pending)} ECS service(s) to finish rolling out"):
+        while pending:
+            described = ecs.describe(pending)
+            failures: list[str] = []
+            waiting: dict[str, str] = {}
+            for service in pending:
+                description = described[service]
+                state = _rollout(description)
+                if state.waiting:
+                    waiting[service] = state.detail
+                    continue
+                task_definition = description.get("taskDefinition", "")
+                running = ecs.images(task_definition) if task_definition else {}
+                problem = state.detail if state.failed else _image_problem(running, images)
+                runs = _runs(task_definition, running)
+                seconds = clock() - started
+                if problem is None:
+                    checks.append(Check(_name(service), True, seconds, f"runs {runs}"))
+                    continue
+                checks.append(Check(_name(service), False, seconds, f"{problem}; runs {runs}"))
+                failures.append(f"{service}: {problem}; runs {runs}")
+            if failures:
+                raise GateFailed(f"ECS rollout failed: {'; '.join(failures)}", "ecs", checks)
+            pending = list(waiting)
+            if not pending:
+                break
+            now = clock()
+            if now >= deadline:
+                for service, detail in waiting.items():
+                    checks.append(Check(_name(service), False, now - started, detail))
+                never = ", ".join(f"{service} ({detail})" for service, detail in waiting.items())
+                raise GateFailed(
+                    f"ECS services did not finish rolling out within {timeout:g} s: {never}",
+                    "ecs",
+                    checks,
+                )
+            sleep(min(delay, deadline - now))
+            delay = min(delay * 2, MAX_POLL)
+    return checks
+
+
+@dataclass(frozen=True)
+class _Rollout:
+    waiting: bool = False
+    failed: bool = False
+    detail: str = ""
+
+
+def _rollout(description: Mapping[str, Any]) -> _Rollout:
+    """Where a service's deployment stands, from its deployments as DescribeServices shows them.
+
+    With a rollout state (ECS rolling deployments): the PRIMARY deployment COMPLETED, or FAILED,
+    or a PRIMARY that is the circuit breaker's rollback, which fails at once rather than after
+    the rollback. Without one (other deployment controllers): one deployment, all tasks running.
+    """
+    deployments = description.get("deployments", [])
+    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
+    if primary is None:
+        return _Rollout(waiting=True, detail="no PRIMARY deployment yet")
+    counts = f"{primary.get('runningCount', 0)}/{primary.get('desiredCount', 0)} tasks running"
+    state = primary.get("rolloutState")
+    reason = primary.get("rolloutStateReason") or ""
+    if state is None:
+        if len(deployments) == 1 and primary.get("runningCount") == primary.get("desiredCount"):
+            return _Rollout()
+        return _Rollout(waiting=True, detail=f"{len(deployments)} deployment(s), {counts}")
+    if state == "FAILED":
+        return _Rollout(failed=True, detail=f"rollout FAILED ({reason or 'no reason given'})")
+    if "circuit breaker" in reason.lower():
+        failed = [d.get("rolloutStateReason") for d in deployments if d is not primary]
+        why = "; ".join(r for r in failed if r)
+        return _Rollout(
+            failed=True,
+            detail=f"rolled back by ECS ({reason}{f', after: {why}' if why else ''})",
+        )
+    if state == "COMPLETED":
+        return _Rollout()
+    return _Rollout(waiting=True, detail=f"{state}, {counts}")
+
+
+def _image_problem(running: Mapping[str, str], images: Mapping[str, str]) -> str | None:
+    """Why the containers `running` are not the release's `images`, or None when they are.
+
+    A service none of whose containers is named for a release image fails too: the gate would
+    pass it without having checked anything (container name == image name).
+    """
+    named = sorted(name for name in running if name in images)
+    if not named:
+        containers = ", ".join(sorted(running)) or "none"
+        return f"none of its containers ({containers}) is named for an image of the release"
+    other = [
+        f"container {name} has {running[name]}, not {images[name]}"
+        for name in named
+        if running[name] != images[name]
+    ]
+    return "; ".join(other) or None
+
+
+def _runs(task_definition: str, running: Mapping[str, str]) -> str:
+    """`api:7 (api=…, envoy=…)`: the task definition's family and revision, and its images."""
+    containers = ", ".join(f"{name}={image}" for name, image in sorted(running.items()))
+    return f"{task_definition.rpartition('/')[2] or 'no task definition'} ({containers})"
+
+
+def _name(service: str) -> str:
+    return f"ecs {service}"
