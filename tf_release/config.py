@@ -12,6 +12,7 @@ from tf_release.errors import BadInput
 CONFIG_NAME = "tf-release.toml"
 CONFIG_VARIABLE = "TF_RELEASE_CONFIG"
 ECS_TIMEOUT = 900.0  # seconds a deploy waits for its ECS services to finish rolling out
+VERIFY_TIMEOUT = 600.0  # seconds each verification command may take
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,9 @@ class Environment:
     role_arn: str | None = None  # this environment's SSM parameters live in the role's account
     ecs_services: tuple[str, ...] = ()  # "cluster/service": checked after a deploy
     ecs_timeout: float = ECS_TIMEOUT
+    verify: tuple[tuple[str, ...], ...] = ()  # commands run after apply; any failure fails it
+    verify_timeout: float = VERIFY_TIMEOUT
+    atomic: bool = False  # after a failed apply or gate, converge back to what ran before
 
 
 @dataclass(frozen=True)
@@ -98,10 +102,9 @@ def load_config(path: Path) -> Config:
             naming.check_environment_name(name)
             if "role_arn" in table:
                 naming.check_role_arn(table["role_arn"])
-            if not math.isfinite(table.get("ecs_timeout", ECS_TIMEOUT)):  # TOML allows inf, nan
-                raise BadInput(
-                    f"environments.{name}.ecs_timeout: must be a finite number of seconds"
-                )
+            for key in ("ecs_timeout", "verify_timeout"):
+                if not math.isfinite(table.get(key, 1)):  # TOML allows inf and nan
+                    raise BadInput(f"environments.{name}.{key}: must be a finite number of seconds")
         for name in document.get("images", ()):
             naming.check_image_name(name)
     except BadInput as error:
@@ -130,6 +133,9 @@ def load_config(path: Path) -> Config:
             role_arn=table.get("role_arn"),
             ecs_services=tuple(table.get("ecs_services", ())),
             ecs_timeout=float(table.get("ecs_timeout", ECS_TIMEOUT)),
+            verify=tuple(tuple(command) for command in table.get("verify", ())),
+            verify_timeout=float(table.get("verify_timeout", VERIFY_TIMEOUT)),
+            atomic=table.get("atomic", False),
         )
         for name, table in document.get("environments", {}).items()
     }

@@ -1,21 +1,28 @@
 """Gates that decide whether a deploy succeeded: Terraform saying "applied" is not ECS running it.
 
-The ECS rollout check waits until each service has finished rolling out, then compares the
-images its task definition runs with the manifest's, so a circuit-breaker rollback to the old
-task definition is a failed deploy, not a quiet success.
+Verification commands (the team's smoke tests) run in order after apply; the first that fails
+or times out fails the deploy. The ECS rollout check waits until each service has finished
+rolling out, then compares the images its task definition runs with the manifest's, so a
+circuit-breaker rollback to the old task definition is a failed deploy, not a quiet success.
 """
 
+import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from tf_release import processes
 from tf_release.ecs import EcsServices
 from tf_release.errors import GateFailed
+from tf_release.processes import Output
 from tf_release.progress import Progress
 
 FIRST_POLL = 2.0  # seconds between polls, doubling up to MAX_POLL
 MAX_POLL = 15.0
+VERIFY_GRACE = 10.0  # seconds a timed-out verification command gets to stop after SIGINT
+VERIFY_LINES = 5  # lines of a failed command's output kept in the deployment record
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,53 @@ class Check:
             "seconds": round(self.seconds, 1),
             "detail": self.detail,
         }
+
+
+def run_verifications(
+    commands: Sequence[Sequence[str]],
+    cwd: Path,
+    variables: Mapping[str, str],
+    timeout: float,
+    progress: Progress,
+    live: Output | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Check]:
+    """Run each command (an argument list, never a shell; `{env}` and `{version}` substituted)
+    from `cwd` with `variables` added to its environment, at most `timeout` seconds each.
+
+    Raises GateFailed (phase "verify") at the first that fails, with its last lines of output.
+    """
+    substitutions = {
+        "{env}": variables.get("TF_RELEASE_ENV", ""),
+        "{version}": variables.get("TF_RELEASE_VERSION", ""),
+    }
+    checks: list[Check] = []
+    for command in commands:
+        argv = [_substitute(argument, substitutions) for argument in command]
+        name = shlex.join(argv)
+        started = clock()
+        with progress.step(f"verifying: {name}"):
+            try:
+                finished = processes.run(argv, cwd, variables, live, timeout, VERIFY_GRACE)
+            except OSError as error:
+                finished = processes.Finished(127, "", f"cannot run it: {error.strerror}\n")
+        seconds = clock() - started
+        if finished.code == 0 and not finished.timed_out:
+            checks.append(Check(name, True, seconds, ""))
+            continue
+        how = f"timed out after {timeout:g} s" if finished.timed_out else f"exit {finished.code}"
+        tail = [line for line in (finished.out + finished.err).splitlines() if line.strip()]
+        detail = "\n".join([how, *tail[-VERIFY_LINES:]])
+        checks.append(Check(name, False, seconds, detail))
+        last = f": {tail[-1].strip()}" if tail else ""
+        raise GateFailed(f"verification `{name}` failed ({how}){last}", "verify", checks)
+    return checks
+
+
+def _substitute(argument: str, substitutions: Mapping[str, str]) -> str:
+    for placeholder, value in substitutions.items():
+        argument = argument.replace(placeholder, value)
+    return argument
 
 
 def check_rollouts(

