@@ -343,7 +343,15 @@ def diff(
 
 
 @app.command()
-def unlock(ctx: typer.Context, env: Env, yes: Yes = False) -> None:
+def unlock(
+    ctx: typer.Context,
+    env: Env,
+    yes: Yes = False,
+    force: Annotated[
+        bool,
+        typer.Option(help="Clear the lock even though its deploy still runs on this host."),
+    ] = False,
+) -> None:
     """Clear the lock of a deploy that died; SSM goes back to the deployed images."""
     from tf_release import deploy as deploying
 
@@ -352,17 +360,20 @@ def unlock(ctx: typer.Context, env: Env, yes: Yes = False) -> None:
     if held is None:
         typer.echo(f"{env} is not locked.")
         return
+    if not force:
+        deploying.refuse_if_alive(stores, env, held)
     if not yes:
         if not sys.stdin.isatty():
             raise BadInput("no terminal to confirm on: pass --yes to clear the lock")
         typer.echo(f"{env} is locked: {held.describe()}.")
         if not typer.confirm("Is that deploy dead? Clear the lock?", default=False):
             raise Cancelled("lock left in place")
-    lock = deploying.unlock(stores, env)
+    lock = deploying.unlock(stores, env, force=force)
     if lock is None:
         typer.echo(f"{env} is not locked.")
-    else:
-        typer.echo(f"Cleared the lock of {lock.describe()}.")
+        return
+    note = lock.partly_applied(env)
+    typer.echo(f"Cleared the lock of {lock.describe()}" + (f"; {note}." if note else "."))
 
 
 @app.command()

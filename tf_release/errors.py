@@ -43,3 +43,10 @@ class Cancelled(ReleaseError):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class LockLost(ReleaseError):
+    """The deploy's lock was cleared (or taken over) while it ran: it stopped and recorded
+    nothing as deployed, and leaves SSM and the lock to whoever holds it now."""
+
+    exit_code = 1
