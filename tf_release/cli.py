@@ -1,8 +1,10 @@
 """The `tf-release` command: parses arguments, calls `release`, prints. Nothing else."""
 
 import json
+import os
 import signal
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -12,7 +14,7 @@ import typer
 
 from tf_release import __version__, naming
 from tf_release.config import CONFIG_NAME
-from tf_release.errors import BadInput, Cancelled, ReleaseError
+from tf_release.errors import DEBUG_VARIABLE, BadInput, Cancelled, ReleaseError, crash_report
 
 app = typer.Typer(
     name="tf-release",
@@ -531,6 +533,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
         _fail(error.format_message() + hint, getattr(error, "exit_code", 2))
     except (KeyboardInterrupt, typer.Abort):
         _fail("interrupted", 130)
+    except Exception as error:  # the one catch-all: a bug, reported in a line, saved in a file
+        if os.environ.get(DEBUG_VARIABLE) == "1":
+            traceback.print_exception(error, file=sys.stderr)
+        _fail(crash_report(error, "tf-release"), 1)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -21,6 +21,7 @@ from tf_release.errors import (
     LockHeld,
     LockLost,
     ReleaseError,
+    internal_error,
 )
 from tf_release.manifest import ImageChanges, Manifest, diff_images
 from tf_release.ssm import ReleasePointer
@@ -119,8 +120,8 @@ def deploy_manifest(
     current: tuple[EnvironmentState, str | None],
     options: DeployOptions,
 ) -> DeployResult:
-    """Every way out after the lock is taken (a failure, a refusal, an interrupt) puts SSM back,
-    records the attempt and releases the lock, unless the lock is no longer ours."""
+    """Every way out after the lock is taken (a failure, a refusal, an interrupt, a bug) puts SSM
+    back, records the attempt and releases the lock, unless the lock is no longer ours."""
     if options.check_images:
         check_images_exist(stores, current[0], manifest.images)
     terraform, confirm, plan_only = options.terraform, options.confirm, options.plan_only
@@ -170,8 +171,8 @@ def deploy_manifest(
             locked = _still_ours(stores, env.name, lock)
     except LockLost:
         raise  # whoever cleared the lock put SSM back and recorded the deploy
-    except (ReleaseError, KeyboardInterrupt) as error:
-        failure = error if isinstance(error, ReleaseError) else Cancelled("interrupted", 130)
+    except (Exception, KeyboardInterrupt) as error:
+        failure = _failure(error)
         if written:
             try:
                 locked = _still_ours(stores, env.name, lock)  # never put back over a new holder
@@ -185,13 +186,23 @@ def deploy_manifest(
                 ) from None
         outcome = "cancelled" if isinstance(failure, Cancelled) else "failed"
         _finish(stores, env.name, lock, outcome, previous_version, str(failure), locked)
-        if failure is error:
-            raise
-        raise failure from None
+        if isinstance(error, KeyboardInterrupt):
+            raise failure from None
+        raise  # a ReleaseError as it is; anything else reaches the face as an internal error
     deployment = _finish(
         stores, env.name, lock, "succeeded", previous_version, "", locked, manifest.images
     )
     return DeployResult(deployment, plan)
+
+
+def _failure(error: BaseException) -> ReleaseError:
+    """How an ending is recorded: a ReleaseError as it is, an interrupt as cancelled, anything
+    else (a bug) as an internal error, so even a crash leaves a true record."""
+    if isinstance(error, ReleaseError):
+        return error
+    if isinstance(error, KeyboardInterrupt):
+        return Cancelled("interrupted", 130)
+    return ReleaseError(internal_error(error))
 
 
 def _acquire_lock(

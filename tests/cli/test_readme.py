@@ -20,7 +20,8 @@ from tests.conftest import BIN, Cli
 from tests.e2e.test_interrupts_and_locks import slow_project, wait_for
 from tests.support.iam import enforce_iam, user_with
 from tests.support.project import ECR_REGISTRY, ROOT, push_image
-from tests.support.scenes import died_holding_the_lock, holding_the_lock
+from tests.support.scenes import died_holding_the_lock, holding_the_lock, next_prepared
+from tests.support.terraform import garbled_show
 
 README = (ROOT / "README.md").read_text()
 ECR_URL = re.compile(re.escape(ECR_REGISTRY) + r"/([a-z0-9._/-]+):([\w.-]+)")
@@ -272,6 +273,14 @@ def terraform_failed(cli: Cli) -> str:
     return last_error(cli.run("apply", "--env", "stage", "--reason", "r", "--yes"))
 
 
+def internal_error(cli: Cli) -> str:
+    stack = cli.copy_fixture("failing_stack")
+    cli.write_config(f'[environments.stage]\npromote_from = "latest"\nterraform_dir = "{stack}"\n')
+    next_prepared(cli.stores())
+    cli.env.update(TF_RELEASE_TERRAFORM=str(garbled_show(cli.cwd)), TMPDIR=str(cli.cwd))
+    return last_error(cli.run("deploy", "--env", "stage", "--yes"))
+
+
 SITUATIONS = [
     no_config,
     no_credentials,
@@ -281,8 +290,9 @@ SITUATIONS = [
     lock_cleared_under,
     images_missing,
     terraform_failed,
+    internal_error,
 ]
-WITH_TERRAFORM = {lock_cleared_under, terraform_failed}
+WITH_TERRAFORM = {lock_cleared_under, terraform_failed, internal_error}
 
 
 def test_the_troubleshooting_section_covers_each_situation_once() -> None:
