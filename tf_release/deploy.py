@@ -238,17 +238,28 @@ def check_unlocked(state: EnvironmentState, environment: str) -> None:
         )
 
 
-def _check_ours(state: EnvironmentState, environment: str, lock: Lock) -> Lock:
-    """A deploy whose lock was cleared (or taken over) must not write, record or release."""
-    if state.lock is None or state.lock.deployment_id != lock.deployment_id:
-        message = (
-            f"the lock of {environment} was cleared under this deploy of "
-            f"{naming.format_version(lock.version)}, which stopped and recorded nothing as "
-            "deployed"
+def _check_ours(
+    state: EnvironmentState, environment: str, lock: Lock, recorded: bool = False
+) -> Lock:
+    """A deploy whose lock was cleared (or taken over) must not write, record or release.
+
+    `recorded`: found out only when releasing, after the record (an SSM-only deploy, whose
+    cost stays flat, checks nowhere before); the message then says what the record claims."""
+    if state.lock is not None and state.lock.deployment_id == lock.deployment_id:
+        return state.lock
+    version = naming.format_version(lock.version)
+    if recorded:
+        raise LockLost(
+            f"the lock of {environment} was cleared under this deploy of {version} as it "
+            f"finished: its record stands, but {environment} is not marked as running "
+            f"{version}; redeploy with `tf-release deploy --env {environment}`"
         )
-        note = lock.partly_applied(environment)
-        raise LockLost(f"{message}; {note}" if note else message)
-    return state.lock
+    message = (
+        f"the lock of {environment} was cleared under this deploy of {version}, which stopped "
+        "and recorded nothing as deployed"
+    )
+    note = lock.partly_applied(environment)
+    raise LockLost(f"{message}; {note}" if note else message)
 
 
 def _enter_phase(
@@ -278,7 +289,7 @@ def _release_lock(
     current: tuple[EnvironmentState, str | None] | None = None,
 ) -> None:
     def release(state: EnvironmentState) -> EnvironmentState:
-        _check_ours(state, environment, lock)
+        _check_ours(state, environment, lock, recorded=True)
         return replace(
             state, lock=None, deployed=deployed if deployed is not None else state.deployed
         )

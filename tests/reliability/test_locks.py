@@ -5,6 +5,7 @@ import json
 import os
 import time
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -159,6 +160,27 @@ def test_a_deploy_whose_lock_was_taken_over_leaves_the_new_holders_lock(stores: 
     state = stores.states.get("stage")[0]
     assert state.lock is not None and state.lock.deployment_id == "other-deploy"
     assert state.deployed is not None and state.deployed.version == 1
+
+
+def test_an_ssm_only_deploy_whose_lock_is_cleared_is_not_marked_deployed(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no Terraform there is no step long enough to check before: the releasing
+    compare-and-swap finds out, after the record, and says so."""
+    next_prepared(stores)
+    real = stores.images.write_pointer
+
+    def cleared_first(*args: Any) -> None:
+        monkeypatch.setattr(stores.images, "write_pointer", real)
+        deploy.unlock(stores, "stage", force=True)
+        real(*args)
+
+    monkeypatch.setattr(stores.images, "write_pointer", cleared_first)
+    with pytest.raises(LockLost) as lost:
+        deploy.deploy(stores, "stage")
+    assert "its record stands, but stage is not marked as running v2" in str(lost.value)
+    state = stores.states.get("stage")[0]
+    assert state.lock is None and state.deployed is not None and state.deployed.version == 1
 
 
 def test_unlock_refuses_while_the_holder_lives_on_this_host_unless_forced(cli: Cli) -> None:
