@@ -1,8 +1,10 @@
 """The `tf-release` command: parses arguments, calls `release`, prints. Nothing else."""
 
 import json
+import os
 import signal
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -12,7 +14,7 @@ import typer
 
 from tf_release import __version__, naming
 from tf_release.config import CONFIG_NAME
-from tf_release.errors import BadInput, Cancelled, ReleaseError
+from tf_release.errors import DEBUG_VARIABLE, BadInput, Cancelled, ReleaseError, crash_report
 
 app = typer.Typer(
     name="tf-release",
@@ -355,7 +357,15 @@ def diff(
 
 
 @app.command()
-def unlock(ctx: typer.Context, env: Env, yes: Yes = False) -> None:
+def unlock(
+    ctx: typer.Context,
+    env: Env,
+    yes: Yes = False,
+    force: Annotated[
+        bool,
+        typer.Option(help="Clear the lock even though its deploy still runs on this host."),
+    ] = False,
+) -> None:
     """Clear the lock of a deploy that died; SSM goes back to the deployed images."""
     from tf_release import deploy as deploying
 
@@ -364,17 +374,20 @@ def unlock(ctx: typer.Context, env: Env, yes: Yes = False) -> None:
     if held is None:
         typer.echo(f"{env} is not locked.")
         return
+    if not force:
+        deploying.refuse_if_alive(stores, env, held)
     if not yes:
         if not sys.stdin.isatty():
             raise BadInput("no terminal to confirm on: pass --yes to clear the lock")
         typer.echo(f"{env} is locked: {held.describe()}.")
         if not typer.confirm("Is that deploy dead? Clear the lock?", default=False):
             raise Cancelled("lock left in place")
-    lock = deploying.unlock(stores, env)
+    lock = deploying.unlock(stores, env, force=force)
     if lock is None:
         typer.echo(f"{env} is not locked.")
-    else:
-        typer.echo(f"Cleared the lock of {lock.describe()}.")
+        return
+    note = lock.partly_applied(env)
+    typer.echo(f"Cleared the lock of {lock.describe()}" + (f"; {note}." if note else "."))
 
 
 @app.command()
@@ -567,6 +580,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
         _fail(error.format_message() + hint, getattr(error, "exit_code", 2))
     except (KeyboardInterrupt, typer.Abort):
         _fail("interrupted", 130)
+    except Exception as error:  # the one catch-all: a bug, reported in a line, saved in a file
+        if os.environ.get(DEBUG_VARIABLE) == "1":
+            traceback.print_exception(error, file=sys.stderr)
+        _fail(crash_report(error, "tf-release"), 1)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -1,14 +1,28 @@
 """The deploy transaction: lock → SSM → Terraform → record → unlock, and `unlock` for a run
-that died. release.py's apply and rollback call down into it."""
+that died. release.py's apply and rollback call down into it.
 
+The lock names its process; before `terraform apply` and before the record the deploy checks the
+lock is still its own, so a lock cleared under a live deploy never ends in a false success."""
+
+import os
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Protocol
 
+from tf_release import naming
 from tf_release.config import Environment
-from tf_release.errors import AwsFailure, Cancelled, ImagesMissing, LockHeld, ReleaseError
+from tf_release.errors import (
+    AwsFailure,
+    Cancelled,
+    ImagesMissing,
+    LockHeld,
+    LockLost,
+    ReleaseError,
+    internal_error,
+)
 from tf_release.manifest import ImageChanges, Manifest, diff_images
 from tf_release.ssm import ReleasePointer
 from tf_release.state import Deployed, Deployment, EnvironmentState, Lock
@@ -106,6 +120,8 @@ def deploy_manifest(
     current: tuple[EnvironmentState, str | None],
     options: DeployOptions,
 ) -> DeployResult:
+    """Every way out after the lock is taken (a failure, a refusal, an interrupt, a bug) puts SSM
+    back, records the attempt and releases the lock, unless the lock is no longer ours."""
     if options.check_images:
         check_images_exist(stores, current[0], manifest.images)
     terraform, confirm, plan_only = options.terraform, options.confirm, options.plan_only
@@ -116,15 +132,19 @@ def deploy_manifest(
         holder=stores.caller,
         host=stores.host,
         started_at=started_at,
+        pid=os.getpid(),
     )
     locked = _acquire_lock(stores, env.name, lock, current, options.lock_timeout)
     state = locked[0]
     previous_version = state.deployed.version if state.deployed else None
-    with stores.progress.step(f"reading the parameters of {env.name}"):
-        before = stores.images.read_named(env.name, manifest.images.keys() | state.deployed_images)
-    plan = DeployPlan(env.name, manifest, diff_images(before, manifest.images))
+    before: dict[str, str] = {}
     written = False
     try:
+        with stores.progress.step(f"reading the parameters of {env.name}"):
+            before = stores.images.read_named(
+                env.name, manifest.images.keys() | state.deployed_images
+            )
+        plan = DeployPlan(env.name, manifest, diff_images(before, manifest.images))
         if terraform is None:
             if plan_only:
                 return _finish_plan_only(stores, lock, plan, locked)
@@ -144,13 +164,21 @@ def deploy_manifest(
                 return _finish_plan_only(stores, lock, plan, locked)
             if not confirm(plan):
                 raise Cancelled("plan declined; SSM was put back as it was")
+            locked = _enter_phase(stores, env.name, lock, "apply", locked)
+            lock = locked[0].lock or lock
             with stores.progress.step(f"terraform apply ({env.name})"):
                 terraform.apply()
-    except (ReleaseError, KeyboardInterrupt) as error:
-        failure = error if isinstance(error, ReleaseError) else Cancelled("interrupted", 130)
+            locked = _still_ours(stores, env.name, lock)
+    except LockLost:
+        raise  # whoever cleared the lock put SSM back and recorded the deploy
+    except (Exception, KeyboardInterrupt) as error:
+        failure = _failure(error)
         if written:
             try:
+                locked = _still_ours(stores, env.name, lock)  # never put back over a new holder
                 _put_back(stores, env.name, before, previous_version)
+            except LockLost as lost:
+                raise LockLost(f"{failure}; then {lost}") from None
             except ReleaseError as restore_error:
                 raise AwsFailure(
                     f"{failure}; then SSM could not be put back ({restore_error}). The lock "
@@ -158,13 +186,23 @@ def deploy_manifest(
                 ) from None
         outcome = "cancelled" if isinstance(failure, Cancelled) else "failed"
         _finish(stores, env.name, lock, outcome, previous_version, str(failure), locked)
-        if failure is error:
-            raise
-        raise failure from None
+        if isinstance(error, KeyboardInterrupt):
+            raise failure from None
+        raise  # a ReleaseError as it is; anything else reaches the face as an internal error
     deployment = _finish(
         stores, env.name, lock, "succeeded", previous_version, "", locked, manifest.images
     )
     return DeployResult(deployment, plan)
+
+
+def _failure(error: BaseException) -> ReleaseError:
+    """How an ending is recorded: a ReleaseError as it is, an interrupt as cancelled, anything
+    else (a bug) as an internal error, so even a crash leaves a true record."""
+    if isinstance(error, ReleaseError):
+        return error
+    if isinstance(error, KeyboardInterrupt):
+        return Cancelled("interrupted", 130)
+    return ReleaseError(internal_error(error))
 
 
 def _acquire_lock(
@@ -200,6 +238,49 @@ def check_unlocked(state: EnvironmentState, environment: str) -> None:
         )
 
 
+def _check_ours(
+    state: EnvironmentState, environment: str, lock: Lock, recorded: bool = False
+) -> Lock:
+    """A deploy whose lock was cleared (or taken over) must not write, record or release.
+
+    `recorded`: found out only when releasing, after the record (an SSM-only deploy, whose
+    cost stays flat, checks nowhere before); the message then says what the record claims."""
+    if state.lock is not None and state.lock.deployment_id == lock.deployment_id:
+        return state.lock
+    version = naming.format_version(lock.version)
+    if recorded:
+        raise LockLost(
+            f"the lock of {environment} was cleared under this deploy of {version} as it "
+            f"finished: its record stands, but {environment} is not marked as running "
+            f"{version}; redeploy with `tf-release deploy --env {environment}`"
+        )
+    message = (
+        f"the lock of {environment} was cleared under this deploy of {version}, which stopped "
+        "and recorded nothing as deployed"
+    )
+    note = lock.partly_applied(environment)
+    raise LockLost(f"{message}; {note}" if note else message)
+
+
+def _enter_phase(
+    stores: Stores, environment: str, lock: Lock, phase: str, locked: tuple[EnvironmentState, str]
+) -> tuple[EnvironmentState, str]:
+    """Record in the lock how far the deploy got; the compare-and-swap also proves it is ours."""
+
+    def enter(state: EnvironmentState) -> EnvironmentState:
+        return replace(state, lock=replace(_check_ours(state, environment, lock), phase=phase))
+
+    return stores.states.update(environment, enter, current=locked)
+
+
+def _still_ours(stores: Stores, environment: str, lock: Lock) -> tuple[EnvironmentState, str]:
+    """One read before a record or a put-back: after a long step the lock may be gone."""
+    state, etag = stores.states.get(environment)
+    _check_ours(state, environment, lock)
+    assert etag is not None  # a state that holds our lock exists
+    return state, etag
+
+
 def _release_lock(
     stores: Stores,
     environment: str,
@@ -208,11 +289,9 @@ def _release_lock(
     current: tuple[EnvironmentState, str | None] | None = None,
 ) -> None:
     def release(state: EnvironmentState) -> EnvironmentState:
-        ours = state.lock is not None and state.lock.deployment_id == lock.deployment_id
+        _check_ours(state, environment, lock, recorded=True)
         return replace(
-            state,
-            lock=None if ours else state.lock,
-            deployed=deployed if deployed is not None else state.deployed,
+            state, lock=None, deployed=deployed if deployed is not None else state.deployed
         )
 
     stores.states.update(environment, release, current=current)
@@ -226,7 +305,8 @@ def _put_back(
     SSM is read first: after a failure part-way, only what was really changed is written back.
     """
     with stores.progress.step(f"putting the SSM parameters of {environment} back"):
-        stores.images.replace(environment, stores.images.read(environment), images)
+        held = stores.images.read(environment, tolerant=True)  # a hand-written bad value too
+        stores.images.replace(environment, held, images)
         pointer = None if version is None else ReleasePointer(version, len(images))
         stores.images.write_pointer(environment, pointer)
 
@@ -277,14 +357,46 @@ def current_lock(stores: Stores, environment: str) -> Lock | None:
     return stores.states.get(environment)[0].lock
 
 
-def unlock(stores: Stores, environment: str) -> Lock | None:
-    """Clear a lock left by a run that died: SSM goes back to the deployed images, and the
-    abandoned deploy is recorded with who cleared it. Returns the lock cleared, if any."""
+def holder_alive(stores: Stores, lock: Lock) -> bool:
+    """Whether the lock's deploy still runs; known only on its own host, for a lock naming its
+    process (a zombie, killed but not yet reaped, counts as dead)."""
+    if lock.pid is None or lock.host != stores.host:
+        return False
+    try:
+        os.kill(lock.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    try:
+        stat = Path(f"/proc/{lock.pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def refuse_if_alive(stores: Stores, environment: str, lock: Lock) -> None:
+    """`unlock` under a live deploy would let it record success over the old images."""
+    if holder_alive(stores, lock):
+        raise LockHeld(
+            f"{environment} is locked by process {lock.pid} on {lock.host}, which is still "
+            f"running: {lock.holder} started deploying {naming.format_version(lock.version)} "
+            f"at {naming.format_time(lock.started_at)}. Wait for it or stop it; "
+            f"`tf-release unlock --env {environment} --force` clears the lock anyway"
+        )
+
+
+def unlock(stores: Stores, environment: str, force: bool = False) -> Lock | None:
+    """Clear a lock left by a run that died: SSM goes back to the deployed images (whatever it
+    holds now), and the abandoned deploy is recorded with who cleared it. A lock whose process
+    still runs on this host is cleared only with `force`. Returns the lock cleared, if any."""
     stores.config.environment(environment)
-    state, _ = stores.states.get(environment)
+    state, etag = stores.states.get(environment)
     lock = state.lock
     if lock is None:
         return None
+    if not force:
+        refuse_if_alive(stores, environment, lock)
     deployed_images = state.deployed_images
     deployed_version = state.deployed.version if state.deployed else None
     _put_back(stores, environment, deployed_images, deployed_version)
@@ -303,5 +415,10 @@ def unlock(stores: Stores, environment: str) -> Lock | None:
         cleared_by=stores.caller,
     )
     stores.deployments.record(abandoned)
-    _release_lock(stores, environment, lock, None)
+
+    def clear(state: EnvironmentState) -> EnvironmentState:
+        ours = state.lock is not None and state.lock.deployment_id == lock.deployment_id
+        return replace(state, lock=None) if ours else state
+
+    stores.states.update(environment, clear, current=(state, etag))
     return lock

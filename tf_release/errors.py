@@ -1,6 +1,11 @@
 """The few ways an operation can fail; the faces turn each into one line and an exit code."""
 
+import os
+import tempfile
+import traceback
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 
@@ -64,3 +69,32 @@ class GateFailed(ReleaseError):
         self.phase = phase  # which gate: "ecs" (the rollout check)
         # gates.Check values; errors.py sits below gates.py, so it cannot name the type
         self.checks: tuple[Any, ...] = tuple(checks)
+
+
+class LockLost(ReleaseError):
+    """The deploy's lock was cleared (or taken over) while it ran: it stopped and recorded
+    nothing as deployed, and leaves SSM and the lock to whoever holds it now."""
+
+    exit_code = 1
+
+
+DEBUG_VARIABLE = "TF_RELEASE_DEBUG"  # "1": the faces print an internal error's traceback too
+
+
+def internal_error(error: BaseException) -> str:
+    """A bug, named by its type and message, for a record or an error line."""
+    lines = str(error).splitlines()
+    return f"internal error: {type(error).__name__}" + (f": {lines[0]}" if lines else "")
+
+
+def crash_report(error: BaseException, program: str) -> str:
+    """Save the traceback of a bug to a file and return the one line that points to it: the
+    user sees no traceback, the report has everything."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = Path(tempfile.gettempdir()) / f"{program}-crash-{stamp}-{os.getpid()}.log"
+    try:
+        path.write_text("".join(traceback.format_exception(error)))
+        where = f"details in {path}"
+    except OSError as why:
+        where = f"details not saved: {why}"
+    return f"{internal_error(error)} ({where}; please report it)"

@@ -4,16 +4,19 @@ Reads `{"project": …, "environment": …, "region": …, "role_arn": …}` on 
 role_arn optional) and prints one JSON object of
 strings: image name → image URL as SSM holds them now, and `_version` → the manifest version
 whose images those are (empty when none was recorded). No side effects. Any error is one line on
-stderr and exit code 1, which Terraform shows as the data source's error.
+stderr and exit code 1, which Terraform shows as the data source's error; a bug too (its
+traceback saved to a file the line names).
 """
 
 import json
+import os
 import sys
+import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from tf_release import naming
-from tf_release.errors import BadInput, ReleaseError
+from tf_release.errors import DEBUG_VARIABLE, BadInput, ReleaseError, crash_report
 
 if TYPE_CHECKING:
     from tf_release.aws import AwsSession
@@ -84,6 +87,11 @@ def main() -> NoReturn:
         result = read_release(query.project, query.environment, session)
     except ReleaseError as error:
         print(f"tf-release-manifest: {error}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as error:  # a bug: one line for Terraform to show, the traceback in a file
+        if os.environ.get(DEBUG_VARIABLE) == "1":
+            traceback.print_exception(error, file=sys.stderr)
+        print(f"tf-release-manifest: {crash_report(error, 'tf-release-manifest')}", file=sys.stderr)
         sys.exit(1)
     json.dump(result, sys.stdout, sort_keys=True)
     sys.stdout.write("\n")

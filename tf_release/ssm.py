@@ -53,11 +53,14 @@ class ImageStore:
     def _ssm(self, label: str) -> Any:
         return self.label_sessions.get(label, self.session).client("ssm")
 
-    def read(self, label: str, expected: int | None = None) -> dict[str, str]:
+    def read(
+        self, label: str, expected: int | None = None, *, tolerant: bool = False
+    ) -> dict[str, str]:
         """Every image under a label, by path, ten parameters a request (SSM's maximum).
 
         SSM answers a full page with a NextToken even when nothing follows; with `expected`
         (the count tf-release wrote) the read stops once it has them all, saving that request.
+        `tolerant` keeps hand-written bad values as they are, for a put-back that overwrites them.
         """
         path = naming.image_path(self.project, label)
         images: dict[str, str] = {}
@@ -73,7 +76,7 @@ class ImageStore:
                 )
             )
             for page in pages:
-                images.update(self._images(page["Parameters"]))
+                images.update(self._images(page["Parameters"], tolerant))
                 if expected is not None and len(images) >= expected:
                     break
         return images
@@ -91,10 +94,13 @@ class ImageStore:
         return found
 
     @staticmethod
-    def _images(parameters: list[dict[str, Any]]) -> dict[str, str]:
+    def _images(parameters: list[dict[str, Any]], tolerant: bool = False) -> dict[str, str]:
         images = {}
         for parameter in parameters:
             image = parameter["Name"].rsplit("/", 1)[-1]
+            if tolerant:
+                images[image] = parameter["Value"]
+                continue
             try:
                 naming.check_image_name(image)
                 naming.check_image_url(parameter["Value"])

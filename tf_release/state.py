@@ -27,25 +27,60 @@ class Deployed:
 
 @dataclass(frozen=True)
 class Lock:
+    """Who deploys now. `pid` names the holder's process on `host` (absent in locks written
+    before it was recorded), so `unlock` can tell a live deploy from a dead one; `phase` says
+    how far it got, so a lock that died in apply is known to leave the stack partly applied."""
+
     deployment_id: str
     version: int
     holder: str
     host: str
     started_at: datetime
+    pid: int | None = None
+    phase: str | None = None
 
-    def to_document(self) -> dict[str, str]:
-        return {
+    def to_document(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
             "deployment_id": self.deployment_id,
             "version": naming.format_version(self.version),
             "holder": self.holder,
             "host": self.host,
             "started_at": naming.format_time(self.started_at),
         }
+        if self.pid is not None:
+            document["pid"] = self.pid
+        if self.phase is not None:
+            document["phase"] = self.phase
+        return document
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> "Lock":
+        return cls(
+            deployment_id=document["deployment_id"],
+            version=naming.parse_version(document["version"]),
+            holder=document["holder"],
+            host=document["host"],
+            started_at=naming.parse_time(document["started_at"]),
+            pid=document.get("pid"),
+            phase=document.get("phase"),
+        )
 
     def describe(self) -> str:
+        process = f" (process {self.pid})" if self.pid is not None else ""
+        applying = " and reached terraform apply" if self.phase == "apply" else ""
         return (
-            f"{self.holder} on {self.host} started deploying {naming.format_version(self.version)} "
-            f"at {naming.format_time(self.started_at)}"
+            f"{self.holder} on {self.host}{process} started deploying "
+            f"{naming.format_version(self.version)} at {naming.format_time(self.started_at)}"
+            f"{applying}"
+        )
+
+    def partly_applied(self, environment: str) -> str | None:
+        """What to do once this lock is gone, when its deploy got as far as terraform apply."""
+        if self.phase != "apply":
+            return None
+        return (
+            "the stack may be partly applied: redeploy with "
+            f"`tf-release deploy --env {environment}`"
         )
 
 
@@ -102,15 +137,7 @@ class EnvironmentState:
                 finished_at=naming.parse_time(deployed["finished_at"]),
                 by=deployed["by"],
             ),
-            lock=None
-            if lock is None
-            else Lock(
-                deployment_id=lock["deployment_id"],
-                version=naming.parse_version(lock["version"]),
-                holder=lock["holder"],
-                host=lock["host"],
-                started_at=naming.parse_time(lock["started_at"]),
-            ),
+            lock=None if lock is None else Lock.from_document(lock),
         )
 
 

@@ -192,10 +192,11 @@ class EnvironmentStatus:
     def describe_lock(self) -> str | None:
         if self.lock is None:
             return None
+        note = self.lock.partly_applied(self.environment)
         return (
             f"a deploy is in progress or was abandoned: {self.lock.describe()}; if it is not "
             f"running, clear it with `tf-release unlock --env {self.environment}`"
-        )
+        ) + (f"; {note}" if note else "")
 
     def to_document(self) -> dict[str, Any]:
         if self.problem is not None:

@@ -6,6 +6,7 @@ import pytest
 
 from tests.conftest import Cli
 from tests.support.project import image
+from tests.support.scenes import mark_holder_dead
 from tf_release import deploy, release
 from tf_release.deploy import DeployOptions
 from tf_release.terraform import PlanSummary
@@ -128,6 +129,7 @@ def test_unlock_clears_the_lock_of_a_deploy_that_died(cli: Cli) -> None:
 
     with pytest.raises(SystemExit):
         deploy.deploy(stores, "stage", options=DeployOptions(terraform=DiesMidway()))
+    mark_holder_dead(stores)
 
     out = cli.ok("status", "-e", "stage")
     assert "a deploy is in progress or was abandoned: arn:aws:sts::123456789012:user/moto" in out

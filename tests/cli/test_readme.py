@@ -17,9 +17,11 @@ import pytest
 import yaml
 
 from tests.conftest import BIN, Cli
+from tests.e2e.test_interrupts_and_locks import slow_project, wait_for
 from tests.support.iam import enforce_iam, user_with
 from tests.support.project import BUCKET, ECR_REGISTRY, ROOT, push_image
-from tests.support.scenes import died_holding_the_lock, released
+from tests.support.scenes import died_holding_the_lock, holding_the_lock, next_prepared, released
+from tests.support.terraform import garbled_show
 
 README = (ROOT / "README.md").read_text()
 ECR_URL = re.compile(re.escape(ECR_REGISTRY) + r"/([a-z0-9._/-]+):([\w.-]+)")
@@ -234,6 +236,29 @@ def locked(cli: Cli) -> str:
     return last_error(result)
 
 
+def unlock_refused(cli: Cli) -> str:
+    holding_the_lock(cli.stores())  # by this test's own process, alive on this host
+    result = cli.run("unlock", "--env", "stage", "--yes")
+    assert result.returncode == 3
+    return last_error(result)
+
+
+def lock_cleared_under(cli: Cli) -> str:
+    slow_project(cli, seconds=6)
+    stores = cli.stores()
+    run = cli.start("deploy", "--env", "stage", "--yes")
+
+    def applying() -> bool:
+        lock = stores.states.get("stage")[0].lock
+        return lock is not None and lock.phase == "apply"
+
+    wait_for(applying, timeout=120)
+    cli.ok("unlock", "--env", "stage", "--yes", "--force")
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 1
+    return err.strip().splitlines()[-1]
+
+
 def images_missing(cli: Cli) -> str:
     url = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:never-pushed"
     cli.ok("publish", "api", url, "--skip-image-check")
@@ -255,10 +280,27 @@ def broken_state(cli: Cli) -> str:
     return last_error(cli.run("status"))
 
 
+def internal_error(cli: Cli) -> str:
+    stack = cli.copy_fixture("failing_stack")
+    cli.write_config(f'[environments.stage]\npromote_from = "latest"\nterraform_dir = "{stack}"\n')
+    next_prepared(cli.stores())
+    cli.env.update(TF_RELEASE_TERRAFORM=str(garbled_show(cli.cwd)), TMPDIR=str(cli.cwd))
+    return last_error(cli.run("deploy", "--env", "stage", "--yes"))
+
+
 SITUATIONS = [
-    no_config, no_credentials, access_denied, locked, images_missing, terraform_failed,
+    no_config,
+    no_credentials,
+    access_denied,
+    locked,
+    unlock_refused,
+    lock_cleared_under,
+    images_missing,
+    terraform_failed,
     broken_state,
-]  # fmt: skip
+    internal_error,
+]
+WITH_TERRAFORM = {lock_cleared_under, terraform_failed, internal_error}
 
 
 def test_the_troubleshooting_section_covers_each_situation_once() -> None:
@@ -270,6 +312,6 @@ def test_each_troubleshooting_message_is_what_the_tool_prints(
     index: int, request: pytest.FixtureRequest
 ) -> None:
     situation = SITUATIONS[index]
-    cli = request.getfixturevalue("tf_cli" if situation is terraform_failed else "cli")
+    cli = request.getfixturevalue("tf_cli" if situation in WITH_TERRAFORM else "cli")
     line = situation(cli)
     assert troubles()[index].fullmatch(line), line

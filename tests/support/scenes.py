@@ -1,11 +1,15 @@
 """Scenes several tests start from, set in-process (faster than the console scripts)."""
 
+import subprocess
+from dataclasses import replace
+
 import pytest
 
 from tests.support.project import image
 from tf_release import deploy, release
-from tf_release.deploy import DeployOptions
+from tf_release.deploy import DeployOptions, TerraformRun
 from tf_release.errors import TerraformFailed
+from tf_release.state import EnvironmentState
 from tf_release.stores import Stores
 from tf_release.terraform import PlanSummary
 
@@ -49,11 +53,38 @@ def next_prepared(stores: Stores, environment: str = "stage") -> None:
     release.prepare(stores, environment, "two")
 
 
-def died_holding_the_lock(stores: Stores, environment: str = "stage") -> None:
-    """The environment runs v1 (api "one"); a deploy of v2 (api "two") died holding its lock."""
+def dead_pid() -> int:
+    """The id of a process that has come and gone."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def mark_holder_dead(stores: Stores, environment: str = "stage") -> None:
+    """A deploy "dies" in-process by raising SystemExit, but the test process lives on: the lock
+    it left names a process that really is gone, as a killed deploy's would."""
+
+    def dead(state: EnvironmentState) -> EnvironmentState:
+        assert state.lock is not None
+        return replace(state, lock=replace(state.lock, pid=dead_pid()))
+
+    stores.states.update(environment, dead)
+
+
+def holding_the_lock(
+    stores: Stores, environment: str = "stage", terraform: TerraformRun | None = None
+) -> None:
+    """The environment runs v1 (api "one"); a deploy of v2 (api "two") holds its lock, and its
+    process (this one) is alive."""
     next_prepared(stores, environment)
     with pytest.raises(SystemExit):
-        deploy.deploy(stores, environment, options=DeployOptions(terraform=Dies()))
+        deploy.deploy(stores, environment, options=DeployOptions(terraform=terraform or Dies()))
+
+
+def died_holding_the_lock(stores: Stores, environment: str = "stage") -> None:
+    """The environment runs v1 (api "one"); a deploy of v2 (api "two") died holding its lock."""
+    holding_the_lock(stores, environment)
+    mark_holder_dead(stores, environment)
 
 
 def failed_to_deploy(stores: Stores, environment: str = "stage") -> None:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from tests.support import external_provider
@@ -30,3 +31,16 @@ def write_cli_config(folder: Path) -> Path:
     config = folder / "cli.tfrc"
     config.write_text(text)
     return config
+
+
+def garbled_show(folder: Path) -> Path:
+    """A `terraform` (for TF_RELEASE_TERRAFORM) whose `show -json` prints something that is not
+    JSON, as a broken Terraform build might; everything else goes to the real binary."""
+    real = shutil.which("terraform")
+    script = folder / "terraform-with-garbled-show"
+    script.write_text(
+        '#!/bin/sh\nif [ "$1" = show ]; then echo "this is not JSON"; exit 0; fi\n'
+        f'exec {real} "$@"\n'
+    )
+    script.chmod(0o755)
+    return script

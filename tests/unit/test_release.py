@@ -7,6 +7,7 @@ import boto3
 import pytest
 
 from tests.support.project import BUCKET, PROJECT, REGION, image
+from tests.support.scenes import mark_holder_dead
 from tf_release import deploy, release, views
 from tf_release.deploy import DeployOptions
 from tf_release.errors import BadInput, LockHeld, TerraformFailed
@@ -208,6 +209,7 @@ def test_unlock_clears_an_abandoned_lock_and_puts_ssm_back(stores: Stores) -> No
 
     with pytest.raises(SystemExit):
         deploy.deploy(stores, "stage", options=DeployOptions(terraform=Dies()))
+    mark_holder_dead(stores)
     [status] = views.status(stores, ["stage"])
     assert status.lock is not None and "unlock --env stage" in (status.describe_lock() or "")
     assert ssm_images("stage")["api"] == image("api", "def")

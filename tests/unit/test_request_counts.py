@@ -20,6 +20,7 @@ from tf_release.errors import GateFailed
 from tf_release.gates import check_rollouts
 from tf_release.progress import Quiet
 from tf_release.stores import Stores
+from tf_release.terraform import PlanSummary
 
 
 def counted(stores: Stores) -> Counter[str]:
@@ -281,3 +282,32 @@ def test_help_and_version_do_not_import_boto3() -> None:
             "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, 'imported'\n"
         )
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+class NoChanges:
+    """A Terraform run with nothing to change: only tf-release's own requests are counted."""
+
+    def plan(self) -> PlanSummary:
+        return PlanSummary()
+
+    def apply(self) -> None:
+        pass
+
+
+def test_a_terraform_deploy_checks_its_lock_with_one_state_write_and_one_state_read(
+    stores: Stores,
+) -> None:
+    """Before apply the lock records its phase (a compare-and-swap); before the record, a read
+    proves the lock is still ours. SSM-only deploys make neither."""
+    publish_many(stores, 10)
+    release.apply(stores, "stage", "first")
+    costs = []
+    for tag, terraform in (("two", None), ("three", NoChanges())):
+        release.publish(stores, "svc000", image("svc000", tag))
+        release.prepare(stores, "stage", tag)
+        counted(stores).clear()
+        deploy.deploy(stores, "stage", options=deploy.DeployOptions(terraform=terraform))
+        costs.append(Counter(counted(stores)))
+    ssm_only, with_terraform = costs
+    assert with_terraform - ssm_only == Counter({"s3.PutObject": 1, "s3.GetObject": 1}), costs
+    assert ssm_only - with_terraform == Counter()
