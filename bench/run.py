@@ -177,7 +177,7 @@ def request_counts(bench: Bench) -> None:
     bench.add(
         "status, D=10000",
         bench.count(views.status, stores, ["stage"]),
-        "≤ 3",
+        "≤ 2",
     )
 
 

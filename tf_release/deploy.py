@@ -25,7 +25,7 @@ from tf_release.errors import (
 )
 from tf_release.manifest import ImageChanges, Manifest, diff_images
 from tf_release.ssm import ReleasePointer
-from tf_release.state import Deployed, Deployment, EnvironmentState, Lock
+from tf_release.state import Attempt, Deployed, Deployment, EnvironmentState, Lock
 from tf_release.stores import Stores, manifest_of, newest_version
 from tf_release.terraform import PlanSummary
 
@@ -287,11 +287,21 @@ def _release_lock(
     lock: Lock,
     deployed: Deployed | None,
     current: tuple[EnvironmentState, str | None] | None = None,
+    ended: Deployment | None = None,
 ) -> None:
+    """Release the lock; with `ended` (the deploy's record), remember how it went: a failure
+    stays in the state as its last attempt until a deploy succeeds."""
+
     def release(state: EnvironmentState) -> EnvironmentState:
         _check_ours(state, environment, lock, recorded=True)
+        attempt = state.last_attempt
+        if ended is not None:
+            attempt = None if ended.outcome == "succeeded" else Attempt.ended(ended)
         return replace(
-            state, lock=None, deployed=deployed if deployed is not None else state.deployed
+            state,
+            lock=None,
+            deployed=deployed if deployed is not None else state.deployed,
+            last_attempt=attempt,
         )
 
     stores.states.update(environment, release, current=current)
@@ -347,7 +357,7 @@ def _finish(
     deployed = None
     if outcome == "succeeded" and images is not None:
         deployed = Deployed(lock.version, images, lock.deployment_id, finished_at, lock.holder)
-    _release_lock(stores, environment, lock, deployed, current=locked)
+    _release_lock(stores, environment, lock, deployed, current=locked, ended=deployment)
     return deployment
 
 
@@ -418,7 +428,7 @@ def unlock(stores: Stores, environment: str, force: bool = False) -> Lock | None
 
     def clear(state: EnvironmentState) -> EnvironmentState:
         ours = state.lock is not None and state.lock.deployment_id == lock.deployment_id
-        return replace(state, lock=None) if ours else state
+        return replace(state, lock=None, last_attempt=Attempt.ended(abandoned)) if ours else state
 
     stores.states.update(environment, clear, current=(state, etag))
     return lock

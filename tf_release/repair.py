@@ -8,7 +8,8 @@ from typing import Any
 
 from tf_release import naming
 from tf_release.errors import BadInput, LockHeld, ReleaseError
-from tf_release.state import Deployed, EnvironmentState
+from tf_release.manifest import images_digest
+from tf_release.state import Attempt, Deployed, EnvironmentState
 from tf_release.stores import Stores, probe_newest
 
 
@@ -73,9 +74,12 @@ def plan(stores: Stores, environment: str) -> RepairPlan:
 def rebuild(stores: Stores, environment: str) -> EnvironmentState:
     """The newest successful deploy (its record and manifest) and the newest manifest; no lock."""
     deployed = None
+    attempt = None
     seen = 0
-    for entry in stores.deployments.entries(environment):
+    for index, entry in enumerate(stores.deployments.entries(environment)):
         seen = max(seen, entry.version)
+        if index == 0 and entry.outcome != "succeeded":
+            attempt = Attempt.ended(stores.deployments.get(entry))
         if entry.outcome == "succeeded":
             record = stores.deployments.get(entry)
             manifest = stores.manifests.get(environment, record.version)
@@ -94,7 +98,15 @@ def rebuild(stores: Stores, environment: str) -> EnvironmentState:
             )
             break
     latest = probe_newest(stores, environment, EnvironmentState(latest_version=seen))
-    return EnvironmentState(latest_version=latest, deployed=deployed)
+    newest = None
+    if deployed is not None and deployed.version == latest:
+        newest = deployed.images
+    elif latest and (found := stores.manifests.get(environment, latest)) is not None:
+        newest = found.images
+    digest = None if newest is None else images_digest(newest)
+    return EnvironmentState(
+        latest_version=latest, deployed=deployed, latest_images=digest, last_attempt=attempt
+    )
 
 
 def repair(stores: Stores, plan: RepairPlan) -> EnvironmentState:

@@ -85,11 +85,61 @@ class Lock:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """The newest deploy when it did not succeed (or still runs): kept in the state beside what
+    runs, so `status` shows what went wrong without reading the records."""
+
+    version: int
+    outcome: str  # failed, cancelled, abandoned, or running
+    finished_at: datetime | None
+    started_by: str
+    message: str  # the first line of its error
+
+    @classmethod
+    def running(cls, lock: Lock) -> "Attempt":
+        return cls(
+            lock.version,
+            "running",
+            None,
+            lock.holder,
+            f"in progress since {naming.format_time(lock.started_at)} on {lock.host}",
+        )
+
+    @classmethod
+    def ended(cls, record: "Deployment") -> "Attempt":
+        first_line = record.message.splitlines()[0] if record.message else ""
+        return cls(
+            record.version, record.outcome, record.finished_at, record.started_by, first_line
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "version": naming.format_version(self.version),
+            "outcome": self.outcome,
+            "finished_at": naming.format_time(self.finished_at) if self.finished_at else None,
+            "started_by": self.started_by,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> "Attempt":
+        finished = document["finished_at"]
+        return cls(
+            naming.parse_version(document["version"]),
+            document["outcome"],
+            None if finished is None else naming.parse_time(finished),
+            document["started_by"],
+            document["message"],
+        )
+
+
+@dataclass(frozen=True)
 class EnvironmentState:
     latest_version: int = 0
     deployed: Deployed | None = None
     lock: Lock | None = None
     latest_images: str | None = None  # images_digest of the newest manifest: spots a retry
+    last_attempt: Attempt | None = None  # None when the newest deploy succeeded
 
     @property
     def deployed_images(self) -> dict[str, str]:
@@ -118,6 +168,8 @@ class EnvironmentState:
         }
         if self.latest_images is not None:
             document["latest_images"] = self.latest_images
+        if self.last_attempt is not None:
+            document["last_attempt"] = self.last_attempt.to_document()
         schemas.validate("state", document, "environment state")
         return json.dumps(document, indent=2).encode()
 
@@ -128,6 +180,9 @@ class EnvironmentState:
         return cls(
             latest_version=document["latest_version"],
             latest_images=document.get("latest_images"),
+            last_attempt=Attempt.from_document(document["last_attempt"])
+            if document.get("last_attempt")
+            else None,
             deployed=None
             if deployed is None
             else Deployed(

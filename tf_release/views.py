@@ -12,7 +12,7 @@ from tf_release.errors import BadInput, BrokenState
 from tf_release.manifest import ImageChanges, Manifest, diff_images
 from tf_release.release import source_images
 from tf_release.s3 import repair_hint
-from tf_release.state import Deployed, Deployment, DeploymentEntry, Lock
+from tf_release.state import Attempt, Deployed, DeploymentEntry, Lock
 from tf_release.stores import Stores, manifest_of, probe_newest
 
 
@@ -142,44 +142,6 @@ def _deployments_since(
 
 
 @dataclass(frozen=True)
-class Attempt:
-    """The newest deploy when it did not succeed (or still runs): shown beside what runs, since
-    the state only remembers successes."""
-
-    version: int
-    outcome: str  # failed, cancelled, abandoned, or running
-    finished_at: datetime | None
-    started_by: str
-    message: str  # the first line of its error
-
-    @classmethod
-    def running(cls, lock: Lock) -> "Attempt":
-        return cls(
-            lock.version,
-            "running",
-            None,
-            lock.holder,
-            f"in progress since {naming.format_time(lock.started_at)} on {lock.host}",
-        )
-
-    @classmethod
-    def ended(cls, record: Deployment) -> "Attempt":
-        first_line = record.message.splitlines()[0] if record.message else ""
-        return cls(
-            record.version, record.outcome, record.finished_at, record.started_by, first_line
-        )
-
-    def to_document(self) -> dict[str, Any]:
-        return {
-            "version": naming.format_version(self.version),
-            "outcome": self.outcome,
-            "finished_at": naming.format_time(self.finished_at) if self.finished_at else None,
-            "started_by": self.started_by,
-            "message": self.message,
-        }
-
-
-@dataclass(frozen=True)
 class EnvironmentStatus:
     environment: str
     deployed: Deployed | None
@@ -232,10 +194,8 @@ def status(
 
 
 def _status_now(stores: Stores, environment: str) -> EnvironmentStatus:
-    """The state, plus the newest deployment key (the record only if that deploy failed).
-
-    A running deploy is the newest, and its lock says all: no listing then.
-    """
+    """The state says it all: what runs, the lock, and how the newest deploy ended when it did
+    not succeed. Only a missing state is looked into further (were there ever releases?)."""
     try:
         state, etag = stores.states.get(environment)
     except BrokenState as error:
@@ -248,14 +208,10 @@ def _status_now(stores: Stores, environment: str) -> EnvironmentStatus:
             state.lock,
             last_attempt=Attempt.running(state.lock),
         )
-    newest = stores.deployments.newest(environment)
-    if etag is None and _released(stores, environment, newest):
+    if etag is None and _released(stores, environment, stores.deployments.newest(environment)):
         return EnvironmentStatus(environment, None, 0, problem=_missing_state(stores, environment))
-    attempt = None
-    if newest is not None and newest.outcome != "succeeded":
-        attempt = Attempt.ended(stores.deployments.get(newest))
     return EnvironmentStatus(
-        environment, state.deployed, state.latest_version, last_attempt=attempt
+        environment, state.deployed, state.latest_version, last_attempt=state.last_attempt
     )
 
 
