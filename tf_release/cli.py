@@ -87,6 +87,18 @@ SkipImageCheck = Annotated[
     bool,
     typer.Option("--skip-image-check", help="Do not check that the images still exist in ECR."),
 ]
+Atomic = Annotated[
+    bool | None,
+    typer.Option(
+        "--atomic/--no-atomic",
+        help="On a failed apply or check, converge back to what ran before "
+        "(default: the environment's `atomic`).",
+    ),
+]
+SkipVerify = Annotated[
+    bool,
+    typer.Option("--skip-verify", help="Emergencies only: skip the verification commands."),
+]
 LockTimeout = Annotated[
     float, typer.Option("--lock-timeout", help="Seconds to wait for another deploy to finish.")
 ]
@@ -106,13 +118,13 @@ def _print_changes(changes: Any, out: Any = None) -> None:
     output.changes(output.console(out), changes)
 
 
-def _terraform(stores: Any, env: str, as_json: bool) -> Any:
-    """The environment's Terraform run (None without terraform_dir); its output goes to the
-    terminal, above the spinner, or to stderr when stdout carries JSON."""
-    from tf_release.terraform import Output, runner_for
+def _live(stores: Any, as_json: bool) -> Any:
+    """Where Terraform's and the verification commands' output goes: the terminal, above the
+    spinner, or stderr when stdout carries JSON."""
+    from tf_release.processes import Output
 
     out = stores.progress.around(sys.stderr if as_json else sys.stdout)
-    return runner_for(stores.config, env, live=Output(out, stores.progress.around(sys.stderr)))
+    return Output(out, stores.progress.around(sys.stderr))
 
 
 def _deploy_options(
@@ -123,16 +135,24 @@ def _deploy_options(
     as_json: bool,
     lock_timeout: float,
     skip_image_check: bool,
+    atomic: bool | None,
+    skip_verify: bool,
     plan_only: bool = False,
 ) -> Any:
+    """How the deploy runs; the environment's Terraform is None without a terraform_dir."""
     from tf_release.deploy import DeployOptions
+    from tf_release.terraform import runner_for
 
+    live = _live(stores, as_json)
     return DeployOptions(
-        terraform=_terraform(stores, env, as_json),
+        terraform=runner_for(stores.config, env, live=live),
         confirm=_confirmer(yes, as_json, plan_only),
         lock_timeout=lock_timeout,
         plan_only=plan_only,
         check_images=not skip_image_check,
+        atomic=atomic,
+        skip_verify=skip_verify,
+        live=live,
     )
 
 
@@ -163,6 +183,8 @@ def _print_deploy(result: Any) -> None:
     _print_changes(plan.changes)
     if plan.terraform is not None:
         typer.echo(f"  Terraform: {plan.terraform.describe()}")
+    for check in result.deployment.checks if result.deployment else ():
+        typer.echo(f"  Checked: {check['check']}: {check['detail'] or 'ok'} ({check['seconds']} s)")
 
 
 @app.command()
@@ -228,6 +250,8 @@ def deploy(
     plan_only: PlanOnly = False,
     skip_image_check: SkipImageCheck = False,
     lock_timeout: LockTimeout = 0,
+    atomic: Atomic = None,
+    skip_verify: SkipVerify = False,
     as_json: Json = False,
 ) -> None:
     """Step 3: write a manifest's images to SSM, run Terraform, and record the deployment."""
@@ -242,6 +266,8 @@ def deploy(
         as_json=as_json,
         lock_timeout=lock_timeout,
         skip_image_check=skip_image_check,
+        atomic=atomic,
+        skip_verify=skip_verify,
         plan_only=plan_only,
     )
     result = deploying.deploy(stores, env, number, options)
@@ -259,6 +285,8 @@ def apply(
     plan_only: PlanOnly = False,
     skip_image_check: SkipImageCheck = False,
     lock_timeout: LockTimeout = 0,
+    atomic: Atomic = None,
+    skip_verify: SkipVerify = False,
     as_json: Json = False,
 ) -> None:
     """Prepare and deploy in one step: the everyday command."""
@@ -272,6 +300,8 @@ def apply(
         as_json=as_json,
         lock_timeout=lock_timeout,
         skip_image_check=skip_image_check,
+        atomic=atomic,
+        skip_verify=skip_verify,
         plan_only=plan_only,
     )
     prepared, result = release.apply(stores, env, reason, image or (), force, options)
@@ -297,6 +327,8 @@ def rollback(
     yes: Yes = False,
     skip_image_check: SkipImageCheck = False,
     lock_timeout: LockTimeout = 0,
+    atomic: Atomic = None,
+    skip_verify: SkipVerify = False,
     as_json: Json = False,
 ) -> None:
     """Deploy an old manifest again, under a new version number."""
@@ -311,6 +343,8 @@ def rollback(
         as_json=as_json,
         lock_timeout=lock_timeout,
         skip_image_check=skip_image_check,
+        atomic=atomic,
+        skip_verify=skip_verify,
     )
     rolled = release.rollback(stores, env, reason, target, options)
     if as_json:
@@ -320,6 +354,8 @@ def rollback(
     else:
         typer.echo(f"Rolled {env} back to {rolled.target.name} as {rolled.manifest.name}.")
         _print_changes(rolled.result.plan.changes)
+        if rolled.result.plan.terraform is not None:
+            typer.echo(f"  Terraform: {rolled.result.plan.terraform.describe()}")
 
 
 @app.command()

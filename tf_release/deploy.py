@@ -2,8 +2,11 @@
 that died. release.py's apply and rollback call down into it.
 
 The lock names its process; before `terraform apply` and before the record the deploy checks the
-lock is still its own, so a lock cleared under a live deploy never ends in a false success."""
+lock is still its own, so a lock cleared under a live deploy never ends in a false success.
+After apply, gates decide whether it succeeded (verification commands, the ECS rollout check);
+with `--atomic`, a failed apply or gate converges back to what ran before the lock is released."""
 
+import json
 import os
 import secrets
 import time
@@ -17,13 +20,16 @@ from tf_release.config import Environment
 from tf_release.errors import (
     AwsFailure,
     Cancelled,
+    GateFailed,
     ImagesMissing,
     LockHeld,
     LockLost,
     ReleaseError,
     internal_error,
 )
+from tf_release.gates import Check, check_rollouts, run_verifications
 from tf_release.manifest import ImageChanges, Manifest, diff_images
+from tf_release.processes import Output
 from tf_release.ssm import ReleasePointer
 from tf_release.state import Attempt, Deployed, Deployment, EnvironmentState, Lock
 from tf_release.stores import Stores, manifest_of, newest_version
@@ -70,20 +76,25 @@ class DeployResult:
             "deployment": self.deployment.to_document() if self.deployment else None,
             "changes": self.plan.changes.to_document(),
             "terraform": self.plan.terraform.to_document() if self.plan.terraform else None,
+            "checks": list(self.deployment.checks) if self.deployment else [],
         }
 
 
 @dataclass(frozen=True)
 class DeployOptions:
     """How a deploy runs: the environment's Terraform (None: SSM only), who confirms, how long
-    to wait for another deploy, whether to stop after the plan, and whether to check that the
-    images still exist in ECR."""
+    to wait for another deploy, whether to stop after the plan, whether to check that the
+    images still exist in ECR, whether to converge back on failure (None: the environment's
+    `atomic`), whether to skip the verification commands, and where their output goes."""
 
     terraform: TerraformRun | None = None
     confirm: Confirm = _always
     lock_timeout: float = 0
     plan_only: bool = False
     check_images: bool = True
+    atomic: bool | None = None
+    skip_verify: bool = False
+    live: Output | None = None
 
 
 def deploy(
@@ -139,6 +150,8 @@ def deploy_manifest(
     previous_version = state.deployed.version if state.deployed else None
     before: dict[str, str] = {}
     written = False
+    phase = "ssm"  # where a failure stopped it: ssm, plan, apply, verify or ecs
+    checks: list[Check] = []
     try:
         with stores.progress.step(f"reading the parameters of {env.name}"):
             before = stores.images.read_named(
@@ -157,6 +170,7 @@ def deploy_manifest(
                 env.name, ReleasePointer(manifest.version, len(manifest.images))
             )
         if terraform is not None:
+            phase = "plan"
             with stores.progress.step(f"terraform plan ({env.name})"):
                 plan = replace(plan, terraform=terraform.plan())
             if plan_only:
@@ -166,13 +180,29 @@ def deploy_manifest(
                 raise Cancelled("plan declined; SSM was put back as it was")
             locked = _enter_phase(stores, env.name, lock, "apply", locked)
             lock = locked[0].lock or lock
+            phase = "apply"
             with stores.progress.step(f"terraform apply ({env.name})"):
                 terraform.apply()
+            locked = _still_ours(stores, env.name, lock)
+        phase = "verify"
+        checks = _pass_gates(stores, env, manifest, lock, options, checks)
+        if checks:
             locked = _still_ours(stores, env.name, lock)
     except LockLost:
         raise  # whoever cleared the lock put SSM back and recorded the deploy
     except (Exception, KeyboardInterrupt) as error:
         failure = _failure(error)
+        if isinstance(failure, GateFailed):
+            phase, checks = failure.phase, list(failure.checks)
+        atomic = env.atomic if options.atomic is None else options.atomic
+        if atomic and phase in ("apply", "verify", "ecs") and not isinstance(failure, Cancelled):
+            converged = _converge(stores, env, terraform, state, lock)
+            _finish(
+                stores, env.name, lock, "failed", previous_version,
+                f"{failure}; {converged.note}", _still_ours(stores, env.name, lock),
+                extra=_record(phase, checks, options) | converged.record,
+            )  # fmt: skip
+            raise _noted(failure, converged.note) from None
         if written:
             try:
                 locked = _still_ours(stores, env.name, lock)  # never put back over a new holder
@@ -185,14 +215,110 @@ def deploy_manifest(
                     f"stays: once AWS answers, run `tf-release unlock --env {env.name}`"
                 ) from None
         outcome = "cancelled" if isinstance(failure, Cancelled) else "failed"
-        _finish(stores, env.name, lock, outcome, previous_version, str(failure), locked)
+        _finish(
+            stores, env.name, lock, outcome, previous_version, str(failure), locked,
+            extra=_record(phase, checks, options),
+        )  # fmt: skip
         if isinstance(error, KeyboardInterrupt):
             raise failure from None
         raise  # a ReleaseError as it is; anything else reaches the face as an internal error
     deployment = _finish(
-        stores, env.name, lock, "succeeded", previous_version, "", locked, manifest.images
-    )
+        stores, env.name, lock, "succeeded", previous_version, "", locked, manifest.images,
+        extra=_record(None, checks, options),
+    )  # fmt: skip
     return DeployResult(deployment, plan)
+
+
+def _pass_gates(
+    stores: Stores,
+    env: Environment,
+    manifest: Manifest,
+    lock: Lock,
+    options: DeployOptions,
+    checks: list[Check],
+) -> list[Check]:
+    """The verification commands (unless skipped), then the ECS rollout check: each raises
+    GateFailed, with the checks so far, at the first that fails."""
+    if env.verify and not options.skip_verify:
+        variables = {
+            "TF_RELEASE_PROJECT": stores.config.project,
+            "TF_RELEASE_ENV": env.name,
+            "TF_RELEASE_VERSION": manifest.name,
+            "TF_RELEASE_DEPLOYMENT_ID": lock.deployment_id,
+            "TF_RELEASE_IMAGES": json.dumps(manifest.images, sort_keys=True),
+        }
+        folder = stores.config.path.resolve().parent
+        checks = checks + run_verifications(
+            env.verify, folder, variables, env.verify_timeout, stores.progress, options.live
+        )
+    try:
+        rollouts = check_rollouts(
+            stores.ecs, env.ecs_services, manifest.images, env.ecs_timeout, stores.progress
+        )
+    except GateFailed as failed:
+        raise GateFailed(str(failed), failed.phase, [*checks, *failed.checks]) from None
+    return checks + rollouts
+
+
+def _record(phase: str | None, checks: list[Check], options: DeployOptions) -> dict[str, Any]:
+    """What a deployment record keeps of the gates and of where a failure stopped."""
+    return {
+        "phase": phase,
+        "checks": tuple(check.to_document() for check in checks),
+        "skipped_verify": options.skip_verify,
+    }
+
+
+@dataclass(frozen=True)
+class _Converged:
+    note: str  # for the error line: where the environment is now
+    record: dict[str, Any]  # rolled_back_to and convergence, for the deployment record
+
+
+def _converge(
+    stores: Stores,
+    env: Environment,
+    terraform: TerraformRun | None,
+    state: EnvironmentState,
+    lock: Lock,
+) -> _Converged:
+    """--atomic: with the lock still held, put SSM back to what ran before and plan and apply
+    again, so the infrastructure returns to it too."""
+    if state.deployed is None:
+        return _Converged(
+            f"nothing was deployed to {env.name} before, so there is nothing to converge back to",
+            {},
+        )
+    target = state.deployed
+    name = naming.format_version(target.version)
+    try:
+        _still_ours(stores, env.name, lock)
+        with stores.progress.step(f"converging {env.name} back to {name}"):
+            _put_back(stores, env.name, dict(target.images), target.version)
+            if terraform is not None:
+                terraform.plan()
+                terraform.apply()
+    except (Exception, KeyboardInterrupt) as error:
+        reason = str(_failure(error)).splitlines()[0]
+        return _Converged(
+            f"converging back to {name} failed too ({reason}): {env.name} needs attention, "
+            f"see `tf-release status --env {env.name}`",
+            {"rolled_back_to": target.version, "convergence": "failed"},
+        )
+    return _Converged(
+        f"converged back: {env.name} runs {name} again",
+        {"rolled_back_to": target.version, "convergence": "succeeded"},
+    )
+
+
+def _noted(failure: ReleaseError, note: str) -> ReleaseError:
+    """The same failure, its message followed by where the environment is now."""
+    message = f"{failure}; {note}"
+    if isinstance(failure, GateFailed):
+        return GateFailed(message, failure.phase, failure.checks)
+    noted = ReleaseError(message)
+    noted.exit_code = failure.exit_code
+    return noted
 
 
 def _failure(error: BaseException) -> ReleaseError:
@@ -337,8 +463,10 @@ def _finish(
     message: str,
     locked: tuple[EnvironmentState, str],
     images: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Deployment:
-    """Record how the deploy ended, then release the lock (and, on success, mark it deployed)."""
+    """Record how the deploy ended, then release the lock (and, on success, mark it deployed).
+    `extra`: the record's optional fields (phase, checks, convergence)."""
     finished_at = stores.clock()
     deployment = Deployment(
         project=stores.config.project,
@@ -352,6 +480,7 @@ def _finish(
         host=lock.host,
         previous_version=previous_version,
         message=message,
+        **(extra or {}),
     )
     stores.deployments.record(deployment)
     deployed = None

@@ -212,6 +212,11 @@ class Deployment:
     previous_version: int | None
     message: str = ""
     cleared_by: str | None = None
+    phase: str | None = None  # where a failed deploy stopped: ssm, plan, apply, verify, ecs
+    checks: tuple[dict[str, Any], ...] = ()  # the gates' verdicts (gates.Check documents)
+    skipped_verify: bool = False  # --skip-verify: an emergency, on the record
+    rolled_back_to: int | None = None  # --atomic: the version it converged back to
+    convergence: str | None = None  # how that went: succeeded or failed
 
     @property
     def key(self) -> str:
@@ -240,8 +245,15 @@ class Deployment:
             else naming.format_version(self.previous_version),
             "message": self.message,
         }
-        if self.cleared_by is not None:
-            document["cleared_by"] = self.cleared_by
+        optional = {
+            "cleared_by": self.cleared_by,
+            "phase": self.phase,
+            "checks": list(self.checks) or None,
+            "skipped_verify": self.skipped_verify or None,
+            "rolled_back_to": naming.format_optional_version(self.rolled_back_to),
+            "convergence": self.convergence,
+        }
+        document.update({key: value for key, value in optional.items() if value is not None})
         return document
 
     def to_json(self) -> bytes:
@@ -266,6 +278,13 @@ class Deployment:
             previous_version=None if previous is None else naming.parse_version(previous),
             message=document["message"],
             cleared_by=document.get("cleared_by"),
+            phase=document.get("phase"),
+            checks=tuple(document.get("checks", ())),
+            skipped_verify=document.get("skipped_verify", False),
+            rolled_back_to=naming.parse_version(document["rolled_back_to"])
+            if "rolled_back_to" in document
+            else None,
+            convergence=document.get("convergence"),
         )
 
 

@@ -14,6 +14,7 @@ from tf_release import naming
 from tf_release.aws import AwsSession
 from tf_release.config import Config
 from tf_release.ecr import ImageRegistry
+from tf_release.ecs import EcsServices
 from tf_release.errors import BadInput
 from tf_release.manifest import Manifest
 from tf_release.progress import Progress, Quiet
@@ -36,6 +37,7 @@ class Stores:
     states: StateStore
     deployments: DeploymentLog
     registry: ImageRegistry
+    ecs: EcsServices
     identify: Callable[[], str]
     session: AwsSession | None = None
     clock: Callable[[], datetime] = utc_now
@@ -72,6 +74,7 @@ def open_stores(
         states=StateStore(session, config.bucket, config.project),
         deployments=DeploymentLog(session, config.bucket, config.project),
         registry=ImageRegistry(session),
+        ecs=EcsServices(session),
         identify=session.caller_arn,
         session=session,
         progress=progress or Quiet(),

@@ -8,7 +8,7 @@ from tf_release import release
 def test_eight_concurrent_prepares_get_eight_consecutive_versions(cli: Cli) -> None:
     stores = cli.stores()
     release.publish(stores, "api", image("api", "one"))
-    processes = [cli.start("prepare", "-e", "stage", "-r", f"job {n}") for n in range(8)]
+    processes = [cli.start("prepare", "-e", "stage", "-r", f"job {n}", "--force") for n in range(8)]
     outputs = [process.communicate(timeout=120) for process in processes]
     assert [process.returncode for process in processes] == [0] * 8, outputs
 

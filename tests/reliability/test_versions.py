@@ -11,7 +11,8 @@ from tf_release.manifest import Manifest
 PROCESSES = 16
 PREPARES = 10
 
-# One process of many: ten prepares in a row, through the library the CLI calls.
+# One process of many: ten prepares in a row, through the library the CLI calls (forced: the
+# same images would otherwise reuse the newest manifest, and this counts versions).
 DRIVER = """
 import sys
 from tf_release.config import load_config
@@ -19,7 +20,7 @@ from tf_release.release import prepare
 from tf_release.stores import open_stores
 stores = open_stores(load_config(__import__("pathlib").Path(sys.argv[1])))
 for n in range(int(sys.argv[3])):
-    prepare(stores, "stage", f"process {sys.argv[2]} prepare {n}")
+    prepare(stores, "stage", f"process {sys.argv[2]} prepare {n}", force=True)
 """
 
 
