@@ -196,13 +196,17 @@ def deploy_manifest(
             phase, checks = failure.phase, list(failure.checks)
         atomic = env.atomic if options.atomic is None else options.atomic
         if atomic and phase in ("apply", "verify", "ecs") and not isinstance(failure, Cancelled):
-            converged = _converge(stores, env, terraform, state, lock)
-            _finish(
-                stores, env.name, lock, "failed", previous_version,
-                f"{failure}; {converged.note}", _still_ours(stores, env.name, lock),
-                extra=_record(phase, checks, options) | converged.record,
-            )  # fmt: skip
-            raise _noted(failure, converged.note) from None
+            if state.deployed is None:
+                failure = _noted(failure, f"nothing was deployed to {env.name} before, so there "
+                                 "is nothing to converge back to")  # fmt: skip
+            else:
+                converged = _converge(stores, env, terraform, state.deployed, lock)
+                _finish(
+                    stores, env.name, lock, "failed", previous_version,
+                    f"{failure}; {converged.note}", _still_ours(stores, env.name, lock),
+                    extra=_record(phase, checks, options) | converged.record,
+                )  # fmt: skip
+                raise _noted(failure, converged.note) from None
         if written:
             try:
                 locked = _still_ours(stores, env.name, lock)  # never put back over a new holder
@@ -219,7 +223,7 @@ def deploy_manifest(
             stores, env.name, lock, outcome, previous_version, str(failure), locked,
             extra=_record(phase, checks, options),
         )  # fmt: skip
-        if isinstance(error, KeyboardInterrupt):
+        if isinstance(error, (KeyboardInterrupt, ReleaseError)):
             raise failure from None
         raise  # a ReleaseError as it is; anything else reaches the face as an internal error
     deployment = _finish(
@@ -279,17 +283,11 @@ def _converge(
     stores: Stores,
     env: Environment,
     terraform: TerraformRun | None,
-    state: EnvironmentState,
+    target: Deployed,
     lock: Lock,
 ) -> _Converged:
     """--atomic: with the lock still held, put SSM back to what ran before and plan and apply
     again, so the infrastructure returns to it too."""
-    if state.deployed is None:
-        return _Converged(
-            f"nothing was deployed to {env.name} before, so there is nothing to converge back to",
-            {},
-        )
-    target = state.deployed
     name = naming.format_version(target.version)
     try:
         _still_ours(stores, env.name, lock)
@@ -316,7 +314,7 @@ def _noted(failure: ReleaseError, note: str) -> ReleaseError:
     message = f"{failure}; {note}"
     if isinstance(failure, GateFailed):
         return GateFailed(message, failure.phase, failure.checks)
-    noted = ReleaseError(message)
+    noted = type(failure)(message)
     noted.exit_code = failure.exit_code
     return noted
 
