@@ -183,3 +183,58 @@ def test_verification_commands_see_the_release_in_their_environment(
     assert json.loads(seen["TF_RELEASE_IMAGES"]) == {"api": image("api", "two")}
     assert result is not None and result.deployment is not None
     assert seen["TF_RELEASE_DEPLOYMENT_ID"] == result.deployment.deployment_id
+
+
+class RollsOut(Counting):
+    """A Terraform run whose apply points ECS service main/api at a task definition running
+    the api image SSM holds, as the example stack does."""
+
+    def __init__(self, roll: bool = True) -> None:
+        super().__init__()
+        self.roll = roll
+
+    def apply(self) -> None:
+        super().apply()
+        if self.roll:
+            roll_out(ssm_image("api"))
+
+
+def roll_out(url: str) -> None:
+    ecs = boto3.client("ecs", region_name=REGION)
+    definition = ecs.register_task_definition(
+        family="api", containerDefinitions=[{"name": "api", "image": url, "memory": 128}]
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster="main", service="api", taskDefinition=definition)
+
+
+@pytest.fixture
+def on_ecs(runs_one: Stores, monkeypatch: pytest.MonkeyPatch) -> Stores:
+    """Service main/api runs v1's api image; stage checks it after each deploy."""
+    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "1")  # moto's rollouts complete at once
+    ecs = boto3.client("ecs", region_name=REGION)
+    ecs.create_cluster(clusterName="main")
+    definition = ecs.register_task_definition(
+        family="api",
+        containerDefinitions=[{"name": "api", "image": image("api", "one"), "memory": 128}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(cluster="main", serviceName="api", taskDefinition=definition, desiredCount=1)
+    configure(runs_one, ecs_services=("main/api",))
+    return runs_one
+
+
+def test_the_ecs_check_passes_when_the_services_run_the_new_images(on_ecs: Stores) -> None:
+    _, result = release.apply(on_ecs, "stage", "two", options=DeployOptions(terraform=RollsOut()))
+    assert result is not None and result.deployment is not None
+    [check] = result.deployment.checks
+    assert check["check"] == "ecs main/api" and check["ok"] is True
+
+
+def test_a_service_left_on_the_old_images_fails_the_deploy_and_atomic_converges(
+    on_ecs: Stores,
+) -> None:
+    options = DeployOptions(terraform=RollsOut(roll=False), atomic=True)
+    with pytest.raises(GateFailed, match=r"main/api.*; converged back: stage runs v1 again$"):
+        release.apply(on_ecs, "stage", "two", options=options)
+    record = newest_record(on_ecs)
+    assert (record.phase, record.convergence) == ("ecs", "succeeded")
+    assert record.checks[-1]["ok"] is False
