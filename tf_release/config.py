@@ -29,6 +29,7 @@ class Environment:
     verify: tuple[tuple[str, ...], ...] = ()  # commands run after apply; any failure fails it
     verify_timeout: float = VERIFY_TIMEOUT
     atomic: bool = False  # after a failed apply or gate, converge back to what ran before
+    pin_digests: bool = True  # SSM gets ECR images at their digests (`REPO@sha256:…`)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ def load_config(path: Path) -> Config:
             verify=tuple(tuple(command) for command in table.get("verify", ())),
             verify_timeout=float(table.get("verify_timeout", VERIFY_TIMEOUT)),
             atomic=table.get("atomic", False),
+            pin_digests=table.get("pin_digests", True),
         )
         for name, table in document.get("environments", {}).items()
     }

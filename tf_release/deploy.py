@@ -113,7 +113,7 @@ def deploy(
 
 def check_images_exist(stores: Stores, state: EnvironmentState, images: dict[str, str]) -> None:
     """The images a deploy brings in must still exist; those already running are not asked."""
-    running = set(state.deployed_images.values())
+    running = set(state.deployed_images.values()) | set(state.held_images.values())
     new = [url for url in images.values() if url not in running]
     with stores.progress.step(f"checking that {len(new)} new image(s) exist"):
         missing = stores.registry.missing(new)
@@ -133,8 +133,9 @@ def deploy_manifest(
 ) -> DeployResult:
     """Every way out after the lock is taken (a failure, a refusal, an interrupt, a bug) puts SSM
     back, records the attempt and releases the lock, unless the lock is no longer ours."""
+    held = manifest.held(env.pin_digests)  # what SSM will hold: at their digests, if pinned
     if options.check_images:
-        check_images_exist(stores, current[0], manifest.images)
+        check_images_exist(stores, current[0], held)
     terraform, confirm, plan_only = options.terraform, options.confirm, options.plan_only
     started_at = stores.clock()
     lock = Lock(
@@ -157,7 +158,7 @@ def deploy_manifest(
             before = stores.images.read_named(
                 env.name, manifest.images.keys() | state.deployed_images
             )
-        plan = DeployPlan(env.name, manifest, diff_images(before, manifest.images))
+        plan = DeployPlan(env.name, manifest, diff_images(before, held))
         if terraform is None:
             if plan_only:
                 return _finish_plan_only(stores, lock, plan, locked)
@@ -165,7 +166,7 @@ def deploy_manifest(
                 raise Cancelled("deploy declined; nothing was changed")
         written = True  # from the first write on, a failure puts SSM back
         with stores.progress.step(f"writing {plan.changes.count} SSM parameter(s) of {env.name}"):
-            stores.images.replace(env.name, before, manifest.images)
+            stores.images.replace(env.name, before, held)
             stores.images.write_pointer(
                 env.name, ReleasePointer(manifest.version, len(manifest.images))
             )
@@ -185,7 +186,7 @@ def deploy_manifest(
                 terraform.apply()
             locked = _still_ours(stores, env.name, lock)
         phase = "verify"
-        checks = _pass_gates(stores, env, manifest, lock, options, checks)
+        checks = _pass_gates(stores, env, manifest.name, held, lock, options, checks)
         if checks:
             locked = _still_ours(stores, env.name, lock)
     except LockLost:
@@ -227,7 +228,7 @@ def deploy_manifest(
             raise failure from None
         raise  # a ReleaseError as it is; anything else reaches the face as an internal error
     deployment = _finish(
-        stores, env.name, lock, "succeeded", previous_version, "", locked, manifest.images,
+        stores, env.name, lock, "succeeded", previous_version, "", locked, _ran(manifest, env),
         extra=_record(None, checks, options),
     )  # fmt: skip
     return DeployResult(deployment, plan)
@@ -236,7 +237,8 @@ def deploy_manifest(
 def _pass_gates(
     stores: Stores,
     env: Environment,
-    manifest: Manifest,
+    version: str,
+    held: dict[str, str],
     lock: Lock,
     options: DeployOptions,
     checks: list[Check],
@@ -247,9 +249,9 @@ def _pass_gates(
         variables = {
             "TF_RELEASE_PROJECT": stores.config.project,
             "TF_RELEASE_ENV": env.name,
-            "TF_RELEASE_VERSION": manifest.name,
+            "TF_RELEASE_VERSION": version,
             "TF_RELEASE_DEPLOYMENT_ID": lock.deployment_id,
-            "TF_RELEASE_IMAGES": json.dumps(manifest.images, sort_keys=True),
+            "TF_RELEASE_IMAGES": json.dumps(held, sort_keys=True),
         }
         folder = stores.config.path.resolve().parent
         checks = checks + run_verifications(
@@ -257,11 +259,24 @@ def _pass_gates(
         )
     try:
         rollouts = check_rollouts(
-            stores.ecs, env.ecs_services, manifest.images, env.ecs_timeout, stores.progress
+            stores.ecs, env.ecs_services, held, env.ecs_timeout, stores.progress
         )
     except GateFailed as failed:
         raise GateFailed(str(failed), failed.phase, [*checks, *failed.checks]) from None
     return checks + rollouts
+
+
+def _ran(manifest: Manifest, env: Environment) -> Deployed:
+    """What the state will say runs, once the deploy has succeeded (who and when come then)."""
+    return Deployed(
+        manifest.version,
+        dict(manifest.images),
+        "",
+        manifest.created_at,
+        "",
+        digests=dict(manifest.digests),
+        pinned=env.pin_digests and bool(manifest.digests),
+    )
 
 
 def _record(phase: str | None, checks: list[Check], options: DeployOptions) -> dict[str, Any]:
@@ -292,7 +307,7 @@ def _converge(
     try:
         _still_ours(stores, env.name, lock)
         with stores.progress.step(f"converging {env.name} back to {name}"):
-            _put_back(stores, env.name, dict(target.images), target.version)
+            _put_back(stores, env.name, target.held, target.version)
             if terraform is not None:
                 terraform.plan()
                 terraform.apply()
@@ -460,7 +475,7 @@ def _finish(
     previous_version: int | None,
     message: str,
     locked: tuple[EnvironmentState, str],
-    images: dict[str, str] | None = None,
+    ran: Deployed | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Deployment:
     """Record how the deploy ended, then release the lock (and, on success, mark it deployed).
@@ -482,8 +497,10 @@ def _finish(
     )
     stores.deployments.record(deployment)
     deployed = None
-    if outcome == "succeeded" and images is not None:
-        deployed = Deployed(lock.version, images, lock.deployment_id, finished_at, lock.holder)
+    if outcome == "succeeded" and ran is not None:
+        deployed = replace(
+            ran, deployment_id=lock.deployment_id, finished_at=finished_at, by=lock.holder
+        )
     _release_lock(stores, environment, lock, deployed, current=locked, ended=deployment)
     return deployment
 
@@ -534,7 +551,7 @@ def unlock(stores: Stores, environment: str, force: bool = False) -> Lock | None
         return None
     if not force:
         refuse_if_alive(stores, environment, lock)
-    deployed_images = state.deployed_images
+    deployed_images = state.held_images
     deployed_version = state.deployed.version if state.deployed else None
     _put_back(stores, environment, deployed_images, deployed_version)
     abandoned = Deployment(

@@ -25,6 +25,51 @@ class ImageRegistry:
             found = list(pool.map(self._exists, images))
         return [image.url for image, present in zip(images, found, strict=True) if not present]
 
+    def digests(self, urls: Iterable[str]) -> dict[str, str]:
+        """The digest ECR holds for each ECR image among `urls` (a URL naming its digest needs no
+        request): one DescribeImages per repository, the repositories in parallel.
+
+        Images ECR does not have are left out; other registries' images are not resolved."""
+        found: dict[str, str] = {}
+        wanted: dict[tuple[str, str, str], list[naming.EcrImage]] = {}
+        for url in sorted(set(urls)):
+            image = naming.parse_ecr(url)
+            if image is None:
+                continue
+            if image.digest:
+                found[url] = image.digest
+            else:
+                wanted.setdefault((image.account, image.region, image.repository), []).append(image)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for resolved in pool.map(self._resolve, wanted.values()):
+                found.update(resolved)
+        return found
+
+    def _resolve(self, images: list[naming.EcrImage]) -> dict[str, str]:
+        """The digests of tags of one repository, in one request (tags ECR lacks are left out)."""
+        first = images[0]
+        ecr = self.session.client("ecr", region=first.region)
+        with aws_errors(f"looking up {first.repository} images in ECR"):
+            try:
+                response = ecr.describe_images(
+                    registryId=first.account,
+                    repositoryName=first.repository,
+                    imageIds=[{"imageTag": image.tag} for image in images],
+                )
+            except ClientError as error:
+                if error_code(error) not in GONE:
+                    raise
+                if len(images) == 1:
+                    return {}
+                # ECR refuses the whole request for one missing tag: ask for each alone
+                return {k: v for image in images for k, v in self._resolve([image]).items()}
+        by_tag = {
+            tag: detail["imageDigest"]
+            for detail in response.get("imageDetails", [])
+            for tag in detail.get("imageTags", [])
+        }
+        return {image.url: by_tag[image.tag] for image in images if image.tag in by_tag}
+
     def _exists(self, image: naming.EcrImage) -> bool:
         ecr = self.session.client("ecr", region=image.region)
         wanted = {"imageDigest": image.digest} if image.digest else {"imageTag": image.tag}

@@ -21,6 +21,12 @@ class Manifest:
     created_by: str
     source: str  # "latest" (a label), "stage@v5" (what stage ran) or "v3" (a rollback)
     reverts: int | None = None  # a rollback: the version it took out of service
+    digests: dict[str, str] = field(default_factory=dict)  # ECR images: what each tag named
+
+    def held(self, pin: bool = True) -> dict[str, str]:
+        """What SSM holds for this manifest: each image pinned to its digest (`REPO@sha256:…`)
+        where one is recorded and `pin`, else as written."""
+        return pinned(self.images, self.digests if pin else {})
 
     @property
     def name(self) -> str:
@@ -48,6 +54,8 @@ class Manifest:
         }
         if self.reverts is not None:  # only rollbacks carry it: older checksums stay valid
             body["reverts"] = naming.format_version(self.reverts)
+        if self.digests:  # likewise: a manifest without digests pins nothing
+            body["digests"] = dict(sorted(self.digests.items()))
         return body
 
     @classmethod
@@ -69,6 +77,7 @@ class Manifest:
                 created_by=document["created_by"],
                 source=document["source"],
                 reverts=None if reverts is None else naming.parse_version(reverts),
+                digests=dict(document.get("digests", {})),
             )
         except BadInput as error:
             raise BadInput(f"{where}: {error}") from None
@@ -84,10 +93,30 @@ def _digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def images_digest(images: dict[str, str]) -> str:
-    """A short fingerprint of a set of images, kept in the environment state so that a retry
-    can tell it would write the newest manifest again without reading it."""
-    return _digest({"images": images})
+def pinned(images: dict[str, str], digests: dict[str, str]) -> dict[str, str]:
+    """Each image at its digest where one is known (`REPO@sha256:…`), else as written."""
+    return {
+        name: naming.pin(url, digests[name]) if name in digests else url
+        for name, url in images.items()
+    }
+
+
+def described(images: dict[str, str], digests: dict[str, str]) -> dict[str, str]:
+    """Images as people compare them: a tag with the digest it named (`…:1.4 (sha256:ab12…)`),
+    so a moved tag shows as a change."""
+    return {
+        name: f"{url} ({naming.short_digest(digests[name])})"
+        if name in digests and naming.digest_in(url) is None
+        else url
+        for name, url in images.items()
+    }
+
+
+def images_digest(images: dict[str, str], digests: dict[str, str]) -> str:
+    """A short fingerprint of a set of images (and the digests they named), kept in the
+    environment state so that a retry can tell it would write the newest manifest again
+    without reading it."""
+    return _digest({"images": images, **({"digests": digests} if digests else {})})
 
 
 @dataclass(frozen=True)

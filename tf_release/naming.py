@@ -67,6 +67,29 @@ def parse_ecr(url: str) -> EcrImage | None:
     return EcrImage(url, **match.groupdict())
 
 
+def repository_of(url: str) -> str:
+    """`registry/repo` of `registry/repo:tag`, `…:tag@sha256:…` or `…@sha256:…`."""
+    name = url.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    return name
+
+
+def digest_in(url: str) -> str | None:
+    """The digest a URL names itself (`…@sha256:…`), if any."""
+    return url.split("@", 1)[1] if "@" in url else None
+
+
+def pin(url: str, digest: str) -> str:
+    """`registry/repo@sha256:…`: exactly the image the digest names, whatever the tag points at
+    later."""
+    return f"{repository_of(url)}@{digest}"
+
+
+def short_digest(digest: str) -> str:
+    return f"{digest[:13]}…"
+
+
 def check_environment_name(name: str) -> str:
     if name == LATEST or not ENVIRONMENT_NAME.fullmatch(name):
         raise BadInput(

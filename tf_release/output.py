@@ -110,7 +110,7 @@ def manifest(out: Console, entry: Any) -> None:
             "deployed", f"{deployment.outcome} {naming.format_time(deployment.finished_at)}"
         )
     out.print(facts)
-    images = Table("image", "url", box=None, pad_edge=False)
+    images = Table("image", "url", "digest", box=None, pad_edge=False)
     for name, url in sorted(shown.images.items()):
-        images.add_row(name, url)
+        images.add_row(name, url, shown.digests.get(name, "not pinned"))
     out.print(images)

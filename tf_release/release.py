@@ -5,7 +5,7 @@ before the first write, so bad input never leaves anything behind.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tf_release import naming
@@ -17,7 +17,7 @@ from tf_release.deploy import (
     deploy_manifest,
 )
 from tf_release.errors import BadInput, ImagesMissing
-from tf_release.manifest import ImageChanges, Manifest, diff_images, images_digest
+from tf_release.manifest import ImageChanges, Manifest, described, diff_images, images_digest
 from tf_release.state import EnvironmentState
 from tf_release.stores import Stores, manifest_of
 
@@ -45,10 +45,11 @@ class Prepared:
 @dataclass(frozen=True)
 class Source:
     """Where a manifest's images come from: a label's SSM parameters (`name` "latest"), or the
-    manifest an environment runs (`name` "stage@v5")."""
+    manifest an environment runs (`name` "stage@v5", with the digests it ran)."""
 
     name: str
     images: dict[str, str]
+    digests: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -129,16 +130,46 @@ def prepare(
             if selected
             else taken.images
         )
-        changes = diff_images(deployed, wanted)
         deployed_version = state.deployed.version if state.deployed else None
-        if changes.empty and not force:
-            return Prepared(environment, None, changes, deployed_version)
+        if diff_images(deployed, wanted).empty and not force:
+            return Prepared(environment, None, diff_images(deployed, wanted), deployed_version)
         if check_images:
             check_images_exist(stores, state, wanted)
-        if not force and (newest := _unused_newest(stores, environment, state, wanted)):
+        digests = _digests(stores, wanted, state, taken)
+        changes = diff_images(
+            described(deployed, state.deployed.digests if state.deployed else {}),
+            described(wanted, digests),
+        )
+        newest = None if force else _unused_newest(stores, environment, state, wanted, digests)
+        if newest is not None:
             return Prepared(environment, newest, changes, deployed_version, reused=True)
-        manifest = _create_manifest(stores, environment, wanted, reason, taken.name, current)
+        manifest = _create_manifest(
+            stores, environment, wanted, reason, taken.name, current, digests=digests
+        )
     return Prepared(environment, manifest, changes, deployed_version)
+
+
+def _digests(
+    stores: Stores, images: dict[str, str], state: EnvironmentState, taken: Source
+) -> dict[str, str]:
+    """The digest each ECR image names: kept from what runs for an image that stays, taken from
+    the source environment's manifest for one promoted from it, else asked of ECR (one request
+    per repository). Images ECR cannot resolve are left unpinned."""
+    deployed = state.deployed
+    digests: dict[str, str] = {}
+    ask = []
+    for name, url in images.items():
+        if deployed and deployed.images.get(name) == url and name in deployed.digests:
+            digests[name] = deployed.digests[name]
+        elif taken.images.get(name) == url and name in taken.digests:
+            digests[name] = taken.digests[name]
+        elif naming.parse_ecr(url) is not None:  # other registries stay unpinned
+            ask.append(name)
+    if ask:
+        with stores.progress.step(f"resolving {len(ask)} image(s) to their digests"):
+            resolved = stores.registry.digests(images[name] for name in ask)
+        digests.update({name: resolved[images[name]] for name in ask if images[name] in resolved})
+    return digests
 
 
 def source_images(stores: Stores, label: str, selected: list[str]) -> Source:
@@ -153,7 +184,11 @@ def source_images(stores: Stores, label: str, selected: list[str]) -> Source:
         running = stores.states.get(label)[0].deployed
         if running is None:
             raise BadInput(f"{label} has nothing deployed yet: deploy it before promoting from it")
-        found = Source(f"{label}@{naming.format_version(running.version)}", dict(running.images))
+        found = Source(
+            f"{label}@{naming.format_version(running.version)}",
+            dict(running.images),
+            dict(running.digests),
+        )
         where = f"{label}'s deployed manifest {naming.format_version(running.version)}"
     else:
         if selected or stores.config.images is not None:
@@ -171,18 +206,22 @@ def source_images(stores: Stores, label: str, selected: list[str]) -> Source:
 
 
 def _unused_newest(
-    stores: Stores, environment: str, state: EnvironmentState, images: dict[str, str]
+    stores: Stores,
+    environment: str,
+    state: EnvironmentState,
+    images: dict[str, str],
+    digests: dict[str, str],
 ) -> Manifest | None:
     """The newest manifest, when it holds exactly `images` and no deploy of it succeeded.
 
     The state's digest of the newest manifest's images answers most calls with no request."""
     newest = state.latest_version
-    if state.latest_images != images_digest(images):
+    if state.latest_images != images_digest(images, digests):
         return None
     if state.deployed is not None and state.deployed.version == newest:
         return None
     manifest = stores.manifests.get(environment, newest)
-    if manifest is None or manifest.images != images:
+    if manifest is None or (manifest.images, manifest.digests) != (images, digests):
         return None
     for entry in stores.deployments.entries(environment):
         if entry.finished_at < manifest.created_at:
@@ -200,6 +239,7 @@ def _create_manifest(
     source: str,
     current: tuple[EnvironmentState, str | None],
     reverts: int | None = None,
+    digests: dict[str, str] | None = None,
 ) -> Manifest:
     created_by = stores.caller
     created_at = stores.clock()
@@ -215,10 +255,11 @@ def _create_manifest(
             created_by=created_by,
             source=source,
             reverts=reverts,
+            digests=dict(digests or {}),
         )
 
     manifest = stores.manifests.create_next(build, after=current[0].latest_version)
-    digest = images_digest(images)
+    digest = images_digest(images, digests or {})
     stores.states.update(
         environment, lambda s: s.with_latest(manifest.version, digest), current=current
     )
@@ -271,13 +312,13 @@ def rollback(
         old = manifest_of(stores, environment, to)
     else:
         old = _rollback_target(stores, environment, state)
-    if state.deployed is not None and old.images == state.deployed.images:
+    if state.deployed is not None and old.held(env.pin_digests) == state.held_images:
         return RolledBack(environment, old, None, None)
     if options.check_images:
-        check_images_exist(stores, state, old.images)
+        check_images_exist(stores, state, old.held(env.pin_digests))
     reverts = state.deployed.version if state.deployed else None
     manifest = _create_manifest(
-        stores, environment, old.images, reason, old.name, current, reverts=reverts
+        stores, environment, old.images, reason, old.name, current, reverts, old.digests
     )
     result = deploy_manifest(
         stores,

@@ -95,15 +95,18 @@ def rebuild(stores: Stores, environment: str) -> EnvironmentState:
                 record.deployment_id,
                 record.finished_at,
                 record.started_by,
+                digests=dict(manifest.digests),
+                pinned=stores.config.environment(environment).pin_digests
+                and bool(manifest.digests),
             )
             break
     latest = probe_newest(stores, environment, EnvironmentState(latest_version=seen))
     newest = None
     if deployed is not None and deployed.version == latest:
-        newest = deployed.images
+        newest = (deployed.images, deployed.digests)
     elif latest and (found := stores.manifests.get(environment, latest)) is not None:
-        newest = found.images
-    digest = None if newest is None else images_digest(newest)
+        newest = (found.images, found.digests)
+    digest = None if newest is None else images_digest(*newest)
     return EnvironmentState(
         latest_version=latest, deployed=deployed, latest_images=digest, last_attempt=attempt
     )

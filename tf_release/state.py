@@ -19,10 +19,22 @@ OUTCOMES = ("succeeded", "failed", "cancelled", "abandoned")
 @dataclass(frozen=True)
 class Deployed:
     version: int
-    images: dict[str, str]
+    images: dict[str, str]  # the manifest's, as written
     deployment_id: str
     finished_at: datetime
     by: str
+    digests: dict[str, str] = field(default_factory=dict)  # the manifest's
+    pinned: bool = False  # SSM holds the images at their digests (`REPO@sha256:…`)
+
+    @property
+    def held(self) -> dict[str, str]:
+        """What SSM holds while this runs."""
+        if not self.pinned:
+            return dict(self.images)
+        return {
+            name: naming.pin(url, self.digests[name]) if name in self.digests else url
+            for name, url in self.images.items()
+        }
 
 
 @dataclass(frozen=True)
@@ -143,7 +155,13 @@ class EnvironmentState:
 
     @property
     def deployed_images(self) -> dict[str, str]:
+        """The images of the manifest that runs, as written (tags)."""
         return dict(self.deployed.images) if self.deployed else {}
+
+    @property
+    def held_images(self) -> dict[str, str]:
+        """What SSM holds while the deployed manifest runs (pinned to digests, if it was)."""
+        return self.deployed.held if self.deployed else {}
 
     def with_latest(self, version: int, images: str) -> "EnvironmentState":
         """The newest manifest is now `version` (unless a newer one was written meanwhile),
@@ -163,6 +181,12 @@ class EnvironmentState:
                 "deployment_id": self.deployed.deployment_id,
                 "finished_at": naming.format_time(self.deployed.finished_at),
                 "by": self.deployed.by,
+                **(
+                    {"digests": dict(sorted(self.deployed.digests.items()))}
+                    if self.deployed.digests
+                    else {}
+                ),
+                **({"pinned": True} if self.deployed.pinned else {}),
             },
             "lock": None if self.lock is None else self.lock.to_document(),
         }
@@ -191,6 +215,8 @@ class EnvironmentState:
                 deployment_id=deployed["deployment_id"],
                 finished_at=naming.parse_time(deployed["finished_at"]),
                 by=deployed["by"],
+                digests=dict(deployed.get("digests", {})),
+                pinned=deployed.get("pinned", False),
             ),
             lock=None if lock is None else Lock.from_document(lock),
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 from tf_release import naming
 from tf_release.errors import BadInput, BrokenState
-from tf_release.manifest import ImageChanges, Manifest, diff_images
+from tf_release.manifest import ImageChanges, Manifest, described, diff_images
 from tf_release.release import source_images
 from tf_release.s3 import repair_hint
 from tf_release.state import Attempt, Deployed, DeploymentEntry, Lock
@@ -26,16 +26,20 @@ def diff_environment(
     if label == environment:
         raise BadInput(f"cannot compare {environment} with itself")
     source = source_images(stores, label, [])
+    running = stores.states.get(environment)[0].deployed
+    if running is None:
+        return source.name, diff_images({}, described(source.images, source.digests))
     return source.name, diff_images(
-        stores.states.get(environment)[0].deployed_images, source.images
+        described(running.images, running.digests), described(source.images, source.digests)
     )
 
 
 def diff_versions(stores: Stores, environment: str, old: int, new: int) -> ImageChanges:
     """What deploying manifest `new` after manifest `old` changes."""
     stores.config.environment(environment)
+    before, after = manifest_of(stores, environment, old), manifest_of(stores, environment, new)
     return diff_images(
-        manifest_of(stores, environment, old).images, manifest_of(stores, environment, new).images
+        described(before.images, before.digests), described(after.images, after.digests)
     )
 
 

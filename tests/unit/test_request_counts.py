@@ -312,3 +312,18 @@ def test_a_terraform_deploy_checks_its_lock_with_one_state_write_and_one_state_r
     ssm_only, with_terraform = costs
     assert with_terraform - ssm_only == Counter({"s3.PutObject": 1, "s3.GetObject": 1}), costs
     assert ssm_only - with_terraform == Counter()
+
+
+@pytest.mark.parametrize("repositories", [1, 3])
+def test_a_prepare_resolves_digests_with_one_request_per_changed_ecr_repository(
+    stores: Stores, repositories: int
+) -> None:
+    ecr = boto3.client("ecr", region_name=REGION)
+    for n in range(repositories):
+        release.publish(stores, f"svc{n}", push_image(ecr, f"svc{n}", "one"))
+    counted(stores).clear()
+    stores.__dict__.pop("caller", None)
+    prepared = release.prepare(stores, "stage", "pinned")
+    assert prepared.manifest is not None and len(prepared.manifest.digests) == repositories
+    assert counted(stores)["ecr.DescribeImages"] == repositories
+    assert sum(counted(stores).values()) == 1 + 4 + repositories  # one page by path, +4 as ever
