@@ -92,7 +92,17 @@ class Demo:
             family = f"{PROJECT}-{environment}-{name}"
             definition = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
             image = definition["containerDefinitions"][0]["image"]
-            print(f"  ECS {family}:{definition['revision']} runs {image}")
+            print(f"  ECS {family}:{definition['revision']} runs {image}{self._tags(image)}")
+
+    def _tags(self, image: str) -> str:
+        """For an image pinned to its digest, the tags that digest carries: ` (= api:1.0.0)`."""
+        if "@" not in image:
+            return ""
+        repository, digest = image.rsplit("/", 1)[1].split("@")
+        [detail] = self.client("ecr").describe_images(
+            repositoryName=repository, imageIds=[{"imageDigest": digest}]
+        )["imageDetails"]
+        return f" (= {', '.join(f'{repository}:{tag}' for tag in detail.get('imageTags', []))})"
 
 
 def _quote(arg: str) -> str:

@@ -46,12 +46,19 @@ def test_the_demo_tells_the_whole_story_and_stops_its_server() -> None:
         "Deployed v1 to prod.",
         "Deployed v2 to prod.",
         "Rolled prod back to v1 as v3.",
-        f"ECS shop-prod-api:3 runs {ECR}/api:1.0.0",
     ):
         assert line in out
+
+    def runs(task: str, tag: str) -> bool:
+        """ECS runs the image pinned to the digest `tag` named (deploys pin ECR images)."""
+        name = tag.split(":")[0]
+        pattern = rf"ECS {task} runs {re.escape(ECR)}/{name}@sha256:[0-9a-f]{{64}} \(= {tag}\)"
+        return re.search(pattern, out) is not None
+
+    assert runs("shop-prod-api:3", "api:1.0.0")
     # the selective update took api 1.0.1 to prod and left worker 1.1.0 in stage only
-    assert f"ECS shop-prod-api:2 runs {ECR}/api:1.0.1" in out
-    assert f"ECS shop-prod-worker:1 runs {ECR}/worker:1.0.0" in out
+    assert runs("shop-prod-api:2", "api:1.0.1")
+    assert runs("shop-prod-worker:1", "worker:1.0.0")
     assert re.search(r"^prod +v3 ", out, re.MULTILINE)
     assert_gone(server_pid(out))
 
