@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import BIN, Cli
-from tests.e2e.test_interrupts_and_locks import slow_project, wait_for
+from tests.e2e.test_interrupts_and_locks import deploy_in_apply, slow_project
 from tests.support.iam import enforce_iam, user_with
 from tests.support.project import BUCKET, ECR_REGISTRY, ROOT, push_image
 from tests.support.scenes import died_holding_the_lock, holding_the_lock, next_prepared, released
@@ -246,14 +246,7 @@ def unlock_refused(cli: Cli) -> str:
 
 def lock_cleared_under(cli: Cli) -> str:
     slow_project(cli, seconds=6)
-    stores = cli.stores()
-    run = cli.start("deploy", "--env", "stage", "--yes")
-
-    def applying() -> bool:
-        lock = stores.states.get("stage")[0].lock
-        return lock is not None and lock.phase == "apply"
-
-    wait_for(applying, timeout=120)
+    run = deploy_in_apply(cli)
     cli.ok("unlock", "--env", "stage", "--yes", "--force")
     _, err = run.communicate(timeout=120)
     assert run.returncode == 1

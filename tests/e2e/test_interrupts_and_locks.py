@@ -4,6 +4,7 @@ import json
 import os
 import pty
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -22,6 +23,19 @@ def slow_project(cli: Cli, seconds: int = 4) -> None:
     cli.ok("apply", "-e", "stage", "-r", "one", "--yes")
     cli.ok("publish", "api", image("api", "two"))
     cli.ok("prepare", "-e", "stage", "-r", "two")
+
+
+def deploy_in_apply(cli: Cli) -> subprocess.Popen[str]:
+    """A deploy of the slow project, started and waited for until its lock says `apply`."""
+    stores = cli.stores()
+    run = cli.start("deploy", "--env", "stage", "--yes")
+
+    def applying() -> bool:
+        lock = stores.states.get("stage")[0].lock
+        return lock is not None and lock.phase == "apply"
+
+    wait_for(applying, timeout=120)
+    return run
 
 
 def api_pointer(cli: Cli) -> str:

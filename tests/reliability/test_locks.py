@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cli
-from tests.e2e.test_interrupts_and_locks import slow_project, wait_for
+from tests.e2e.test_interrupts_and_locks import deploy_in_apply, slow_project
 from tests.support.project import BUCKET, PROJECT, image
 from tests.support.scenes import (
     died_holding_the_lock,
@@ -200,13 +200,7 @@ def test_a_live_deploy_whose_lock_is_forced_open_exits_1_and_is_not_marked_deplo
 ) -> None:
     slow_project(tf_cli, seconds=6)
     stores = tf_cli.stores()
-    run = tf_cli.start("deploy", "-e", "stage", "--yes")
-
-    def applying() -> bool:
-        lock = stores.states.get("stage")[0].lock
-        return lock is not None and lock.phase == "apply"
-
-    wait_for(applying, timeout=120)
+    run = deploy_in_apply(tf_cli)
     refused = tf_cli.run("unlock", "-e", "stage", "--yes")
     assert refused.returncode == 3 and f"process {run.pid} " in refused.stderr
     tf_cli.ok("unlock", "-e", "stage", "--yes", "--force")
