@@ -4,8 +4,10 @@
 import json
 
 from tests.conftest import Cli
+from tests.reliability.test_locks import DiesInApply
 from tests.support.assertions import assert_refused, snapshot
 from tests.support.project import image
+from tests.support.scenes import holding_the_lock, mark_holder_dead
 
 
 def released(cli: Cli) -> None:
@@ -79,3 +81,12 @@ def test_ecs_without_services_is_refused(cli: Cli) -> None:
 def test_terraform_without_a_terraform_dir_is_refused(cli: Cli) -> None:
     assert_refused(cli, ["verify", "--env", "stage", "--terraform"], "stage has no terraform_dir")
 
+
+def test_status_and_unlock_point_a_partly_applied_stack_at_verify(cli: Cli) -> None:
+    stores = cli.stores()
+    holding_the_lock(stores, terraform=DiesInApply())
+    mark_holder_dead(stores)
+    pointer = "`tf-release verify --env stage --terraform` shows what Terraform would change"
+    [status] = json.loads(cli.ok("status", "-e", "stage", "--json"))
+    assert pointer in status["lock"]["explanation"]
+    assert pointer in cli.ok("unlock", "-e", "stage", "--yes")
