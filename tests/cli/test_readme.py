@@ -245,7 +245,10 @@ def test_each_json_example_has_the_shape_the_command_prints(tf_cli: Cli) -> None
 
 
 def troubles() -> list[re.Pattern[str]]:
-    shown = [text.strip() for text in blocks("text") if text.startswith("tf-release: error:")]
+    """The error messages of the Troubleshooting section (other sections show some too)."""
+    section = README.split("\n## Troubleshooting\n", 1)[1].split("\n## ", 1)[0]
+    found = re.findall(r"```text\n(.*?)```", section, flags=re.DOTALL)
+    shown = [text.strip() for text in found if text.startswith("tf-release: error:")]
     return [re.compile(".+".join(map(re.escape, text.split("…")))) for text in shown]
 
 
