@@ -153,5 +153,5 @@ def test_an_ecs_service_running_other_images_is_a_difference(
 
 
 def test_ecs_without_services_is_bad_input(stores: Stores) -> None:
-    with pytest.raises(BadInput, match="stage has no ecs_services in .*: --ecs has nothing"):
+    with pytest.raises(BadInput, match=r"stage has no ecs_services in .*: --ecs has nothing"):
         verify(stores, "stage", ecs=True)
