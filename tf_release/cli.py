@@ -392,6 +392,46 @@ def diff(
         typer.echo("  no changes")
 
 
+DRIFT_FOUND = 4  # `verify` saw a difference: not a failure of the tool, but CI must notice
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    env: Env,
+    terraform: Annotated[
+        bool,
+        typer.Option("--terraform", help="Also plan (read only): what would Terraform change?"),
+    ] = False,
+    ecs: Annotated[
+        bool,
+        typer.Option("--ecs", help="Also compare what the ECS services run (no waiting)."),
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """Is ENV what its record says (SSM, ECR; Terraform, ECS)? Writes nothing; exit 4 on drift."""
+    from tf_release import drift
+    from tf_release.processes import Output
+    from tf_release.terraform import runner_for
+
+    stores = _stores(ctx)
+    runner = None
+    if terraform:
+        errors = stores.progress.around(sys.stderr)  # stdout carries the differences only
+        runner = runner_for(stores.config, env, live=Output(errors, errors))
+        if runner is None:
+            raise BadInput(f"{env} has no terraform_dir: --terraform has nothing to plan")
+    report = drift.verify(stores, env, terraform=runner, ecs=ecs)
+    if as_json:
+        _print_json(report.to_document())
+    else:
+        from tf_release import output
+
+        output.verification(output.console(), report)
+    if report.drifted:
+        raise typer.Exit(DRIFT_FOUND)
+
+
 @app.command()
 def unlock(
     ctx: typer.Context,

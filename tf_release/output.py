@@ -14,7 +14,7 @@ from rich.text import Text
 from tf_release import naming
 
 PIPED_WIDTH = 200
-STYLES = {"+": "green", "~": "yellow", "-": "red"}
+STYLES = {"+": "green", "~": "yellow", "-": "red", "!": "red"}
 OUTCOME_STYLES = {"failed": "red"}  # cancelled and abandoned: yellow
 
 
@@ -114,3 +114,12 @@ def manifest(out: Console, entry: Any) -> None:
     for name, url in sorted(shown.images.items()):
         images.add_row(name, url, shown.digests.get(name, "not pinned"))
     out.print(images)
+
+
+def verification(out: Console, report: Any) -> None:
+    """`verify`: its notes, one line per difference (coloured by kind), then the summary."""
+    for note in report.notes:
+        out.print(Text(f"note: {note}", style="yellow"))
+    for difference in report.differences:
+        out.print(Text(difference.line(), style=STYLES[difference.mark]))
+    out.print(Text(report.summary(), style="bold red" if report.drifted else "green"))

@@ -92,7 +92,8 @@ class Lock:
             return None
         return (
             "the stack may be partly applied: redeploy with "
-            f"`tf-release deploy --env {environment}`"
+            f"`tf-release deploy --env {environment}`; `tf-release verify --env {environment} "
+            "--terraform` shows what Terraform would change"
         )
 
 

@@ -207,10 +207,11 @@ class TerraformRunner:
             )
         return out
 
-    def init(self) -> None:
+    def init(self, create_workspace: bool = True) -> None:
         """`terraform init`, unless the folder is already initialised for exactly this
         configuration (the same .tf files, modules, lock file, backend config and CLI config);
-        then the workspace is created if the backend has none of that name.
+        then the workspace is created if the backend has none of that name (unless
+        `create_workspace` is False: a read-only look never adds a workspace).
 
         Both under a lock on the folder, as environments that share it may deploy at once.
         Neither selects the workspace: every later command names it in TF_WORKSPACE.
@@ -232,7 +233,7 @@ class TerraformRunner:
                     ),
                 )
                 marker.write_text(self._fingerprint())
-            if self.env.workspace:
+            if self.env.workspace and create_workspace:
                 self._create_workspace(self.env.workspace)
 
     def _create_workspace(self, name: str) -> None:
@@ -281,6 +282,21 @@ class TerraformRunner:
         # -detailed-exitcode (python-terraform's default): 0 no changes, 2 changes, 1 error
         self._check("plan", self.tf.plan(out=str(self.plan_path), capture_output=False), (0, 2))
         shown = self._check("show", self.tf.cmd("show", str(self.plan_path), json=True))
+        return PlanSummary.from_show_json(json.loads(shown))
+
+    def drift(self) -> PlanSummary:
+        """What Terraform would change with SSM as it is now, for `tf-release verify`: a plan
+        that writes nothing (no state lock, as a deploy may hold it; no refresh saved; the plan
+        file in a temporary folder, removed after `show`)."""
+        self.init(create_workspace=False)
+        with tempfile.TemporaryDirectory(prefix="tf-release-drift-") as folder:
+            path = Path(folder) / "drift.tfplan"
+            # -detailed-exitcode: 0 no changes, 2 changes, 1 error
+            planned = self.tf.plan(out=str(path), lock=False, capture_output=False)
+            self._check("plan", planned, (0, 2))
+            if planned[0] == 0:
+                return PlanSummary()
+            shown = self._check("show", self.tf.cmd("show", str(path), json=True))
         return PlanSummary.from_show_json(json.loads(shown))
 
     def apply(self) -> None:

@@ -117,7 +117,7 @@ def test_every_command_example_runs_in_order(tf_cli: Cli) -> None:
 
 
 def test_the_github_actions_recipe_runs(cli: Cli) -> None:
-    workflow = yaml.safe_load(block("yaml", "jobs:"))
+    workflow = yaml.safe_load(block("yaml", "Release to stage"))
     image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:0a1b2c3"
     push_images(cli, image)
     ran = []
@@ -133,16 +133,21 @@ def test_the_github_actions_recipe_runs(cli: Cli) -> None:
     assert stage["images"] == prod["images"] == {"api": image}
 
 
-def test_the_make_recipe_runs(cli: Cli) -> None:
+def run_make(cli: Cli, *args: str) -> subprocess.CompletedProcess[str]:
+    """A target of the README's Makefile (written to the project folder first)."""
     (cli.cwd / "Makefile").write_text(block("make", "release-stage:"))
+    return subprocess.run(
+        ["make", "--no-print-directory", *args], env=shell_env(cli), cwd=cli.cwd,
+        capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def test_the_make_recipe_runs(cli: Cli) -> None:
     images = [f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:{tag}" for tag in ("1", "2")]
     push_images(cli, " ".join(images))
 
     def make(*args: str) -> None:
-        done = subprocess.run(
-            ["make", "--no-print-directory", *args], env=shell_env(cli), cwd=cli.cwd,
-            capture_output=True, text=True,
-        )  # fmt: skip
+        done = run_make(cli, *args)
         assert done.returncode == 0, done.stdout + done.stderr
 
     for image in images:
@@ -151,6 +156,51 @@ def test_the_make_recipe_runs(cli: Cli) -> None:
     make("rollback-prod", "REASON=api 2 is broken")
     [prod] = json.loads(cli.ok("status", "--env", "prod", "--json"))
     assert prod["version"] == "v3" and prod["images"] == {"api": images[0]}
+
+
+def released_over_local_stack(cli: Cli) -> None:
+    """stage and prod over local_stack, a workspace each, both running api "one": the scene a
+    nightly drift check finds."""
+    stack = cli.copy_fixture("local_stack")
+    cli.write_config(
+        "".join(
+            f'[environments.{env}]\npromote_from = "{source}"\nterraform_dir = "{stack}"\n'
+            f'workspace = "{env}"\n\n'
+            for env, source in (("stage", "latest"), ("prod", "stage"))
+        )
+    )
+    cli.ok("publish", "api", "registry.example.com/api:one")
+    for env in ("stage", "prod"):
+        cli.ok("apply", "--env", env, "--reason", "one", "--yes")
+
+
+def test_the_drift_check_recipes_run(tf_cli: Cli) -> None:
+    """The nightly workflow's run-steps, once per matrix environment, then `make -k drift-check`:
+    exit 0 while everything agrees; a hand-edited parameter fails the make target, naming it."""
+    released_over_local_stack(tf_cli)
+    workflow = yaml.safe_load(block("yaml", "schedule:"))
+    ran = []
+    for job in workflow["jobs"].values():
+        for environment in job["strategy"]["matrix"]["environment"]:
+            for step in job["steps"]:
+                env = {
+                    name: value.replace("${{ matrix.environment }}", environment)
+                    for name, value in step.get("env", {}).items()
+                }
+                for line in tf_release_lines(step.get("run", "")):
+                    run_line(tf_cli, line, env)
+                    ran.append(line)
+    assert len(ran) == 2
+    agrees = run_make(tf_cli, "-k", "drift-check")
+    assert agrees.returncode == 0, agrees.stdout + agrees.stderr
+    tf_cli.client("ssm").put_parameter(
+        Name="/catalogue/image_ids/prod/api", Value="registry.example.com/api:hand", Overwrite=True
+    )
+    drifted = run_make(tf_cli, "-k", "drift-check")
+    assert drifted.returncode != 0
+    assert "stage agrees with its record (v1)" in drifted.stdout
+    assert "~ api: SSM holds registry.example.com/api:hand, v1 has" in drifted.stdout
+    assert "~ terraform terraform_data.release: replace" in drifted.stdout
 
 
 # JSON output: each example has the keys the command prints, at every level.
@@ -196,7 +246,10 @@ def test_each_json_example_has_the_shape_the_command_prints(tf_cli: Cli) -> None
 
 
 def troubles() -> list[re.Pattern[str]]:
-    shown = [text.strip() for text in blocks("text") if text.startswith("tf-release: error:")]
+    """The error messages of the Troubleshooting section (other sections show some too)."""
+    section = README.split("\n## Troubleshooting\n", 1)[1].split("\n## ", 1)[0]
+    found = re.findall(r"```text\n(.*?)```", section, flags=re.DOTALL)
+    shown = [text.strip() for text in found if text.startswith("tf-release: error:")]
     return [re.compile(".+".join(map(re.escape, text.split("…")))) for text in shown]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import Cli
 from tests.support.iam import as_moto_checks_it, enforce_iam, user_with
-from tests.support.project import image
+from tests.support.project import image, push_image
 from tf_release.aws import AwsSession
 from tf_release.ecs import EcsServices
 from tf_release.errors import AwsFailure
@@ -205,3 +205,30 @@ def test_the_ecs_rollout_check_is_denied_without_describe_task_definition(
         statement["Action"] = [a for a in statement["Action"] if a != "ecs:DescribeTaskDefinition"]
     with pytest.raises(AwsFailure, match="AWS denied access while describing ECS task definition"):
         ecs_rollout_under(enforced, policy, monkeypatch)
+
+
+def test_verify_runs_under_the_policy_reading_ssm_s3_ecr_and_ecs(enforced: Cli) -> None:
+    """`verify --ecs` needs nothing beyond the printed policy: SSM and S3 reads, ECR
+    DescribeImages for the deployed images, ECS describes for the services."""
+    enforced.write_config(ECS_STAGE)
+    url = push_image(enforced.client("ecr"), "api", "1.0")
+    ecs = enforced.client("ecs")
+    ecs.create_cluster(clusterName="main")
+    registered = ecs.register_task_definition(
+        family="api", containerDefinitions=[{"name": "api", "image": url, "memory": 128}]
+    )
+    ecs.create_service(  # nothing to run: moto's server says COMPLETED
+        cluster="main",
+        serviceName="api",
+        taskDefinition=registered["taskDefinition"]["taskDefinitionArn"],
+        desiredCount=0,
+    )
+    policy = json.loads(enforced.ok("iam-policy"))
+    enforced.env.update(user_with(enforced, as_moto_checks_it(policy)))
+    enforce_iam(enforced, 0)
+
+    enforced.ok("publish", "api", url)
+    enforced.ok("apply", "-e", "stage", "-r", "one", "--yes")
+    verified = enforced.run("verify", "-e", "stage", "--ecs", "--json")
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["checked"] == ["ssm", "pointer", "ecr", "ecs"]

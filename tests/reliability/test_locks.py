@@ -144,7 +144,8 @@ def test_a_deploy_whose_lock_is_cleared_during_apply_records_nothing_as_succeede
             stores, "stage", options=DeployOptions(terraform=ClearedUnder(stores, "apply"))
         )
     assert str(lost.value).endswith(
-        "the stack may be partly applied: redeploy with `tf-release deploy --env stage`"
+        "the stack may be partly applied: redeploy with `tf-release deploy --env stage`; "
+        "`tf-release verify --env stage --terraform` shows what Terraform would change"
     )
     state = stores.states.get("stage")[0]
     assert state.lock is None and state.deployed is not None and state.deployed.version == 1
