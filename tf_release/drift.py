@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from tf_release import naming
 from tf_release.errors import BadInput
-from tf_release.gates import _image_problem, _rollout, _runs
+from tf_release.gates import image_problem, rollout_of, runs_of
 from tf_release.ssm import ReleasePointer
 from tf_release.state import Deployed, Lock
 from tf_release.stores import Stores
@@ -142,7 +142,7 @@ def _pointer(stores: Stores, environment: str) -> tuple[ReleasePointer | None, s
 
 
 def _ssm_differences(held: Mapping[str, str], deployed: Deployed | None) -> list[Difference]:
-    images = deployed.images if deployed else {}
+    images = deployed.held if deployed else {}  # what SSM should hold: pinned, if it was
     version = naming.format_version(deployed.version) if deployed else "nothing deployed"
     found = []
     for name in sorted(held.keys() | images.keys()):
@@ -199,10 +199,10 @@ def _pointer_differences(
 
 def _expired(stores: Stores, deployed: Deployed) -> list[Difference]:
     """Deployed images ECR no longer has: a rollback or a scale-out to them would fail."""
-    gone = set(stores.registry.missing(deployed.images.values()))
+    gone = set(stores.registry.missing(deployed.held.values()))
     return [
         Difference("ecr", name, f"{url} no longer exists in ECR")
-        for name, url in sorted(deployed.images.items())
+        for name, url in sorted(deployed.held.items())
         if url in gone
     ]
 
@@ -226,14 +226,14 @@ def _ecs_differences(
         description = described[service]
         task_definition = description.get("taskDefinition", "")
         running = stores.ecs.images(task_definition) if task_definition else {}
-        runs = _runs(task_definition, running)
-        rollout = _rollout(description)
+        runs = runs_of(task_definition, running)
+        rollout = rollout_of(description)
         if rollout.waiting:
             problem: str | None = f"still rolling out ({rollout.detail})"
         elif rollout.failed:
             problem = rollout.detail
         else:
-            problem = _image_problem(running, deployed.images)
+            problem = image_problem(running, deployed.held)
         if problem is not None:
             found.append(Difference("ecs", service, f"{problem}; runs {runs}"))
     return found

@@ -119,14 +119,14 @@ def check_rollouts(
             waiting: dict[str, str] = {}
             for service in pending:
                 description = described[service]
-                state = _rollout(description)
+                state = rollout_of(description)
                 if state.waiting:
                     waiting[service] = state.detail
                     continue
                 task_definition = description.get("taskDefinition", "")
                 running = ecs.images(task_definition) if task_definition else {}
-                problem = state.detail if state.failed else _image_problem(running, images)
-                runs = _runs(task_definition, running)
+                problem = state.detail if state.failed else image_problem(running, images)
+                runs = runs_of(task_definition, running)
                 seconds = clock() - started
                 if problem is None:
                     checks.append(Check(_name(service), True, seconds, f"runs {runs}"))
@@ -154,13 +154,13 @@ def check_rollouts(
 
 
 @dataclass(frozen=True)
-class _Rollout:
+class Rollout:
     waiting: bool = False
     failed: bool = False
     detail: str = ""
 
 
-def _rollout(description: Mapping[str, Any]) -> _Rollout:
+def rollout_of(description: Mapping[str, Any]) -> Rollout:
     """Where a service's deployment stands, from its deployments as DescribeServices shows them.
 
     With a rollout state (ECS rolling deployments): the PRIMARY deployment COMPLETED, or FAILED,
@@ -170,29 +170,29 @@ def _rollout(description: Mapping[str, Any]) -> _Rollout:
     deployments = description.get("deployments", [])
     primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
     if primary is None:
-        return _Rollout(waiting=True, detail="no PRIMARY deployment yet")
+        return Rollout(waiting=True, detail="no PRIMARY deployment yet")
     counts = f"{primary.get('runningCount', 0)}/{primary.get('desiredCount', 0)} tasks running"
     state = primary.get("rolloutState")
     reason = primary.get("rolloutStateReason") or ""
     if state is None:
         if len(deployments) == 1 and primary.get("runningCount") == primary.get("desiredCount"):
-            return _Rollout()
-        return _Rollout(waiting=True, detail=f"{len(deployments)} deployment(s), {counts}")
+            return Rollout()
+        return Rollout(waiting=True, detail=f"{len(deployments)} deployment(s), {counts}")
     if state == "FAILED":
-        return _Rollout(failed=True, detail=f"rollout FAILED ({reason or 'no reason given'})")
+        return Rollout(failed=True, detail=f"rollout FAILED ({reason or 'no reason given'})")
     if "circuit breaker" in reason.lower():
         failed = [d.get("rolloutStateReason") for d in deployments if d is not primary]
         why = "; ".join(r for r in failed if r)
-        return _Rollout(
+        return Rollout(
             failed=True,
             detail=f"rolled back by ECS ({reason}{f', after: {why}' if why else ''})",
         )
     if state == "COMPLETED":
-        return _Rollout()
-    return _Rollout(waiting=True, detail=f"{state}, {counts}")
+        return Rollout()
+    return Rollout(waiting=True, detail=f"{state}, {counts}")
 
 
-def _image_problem(running: Mapping[str, str], images: Mapping[str, str]) -> str | None:
+def image_problem(running: Mapping[str, str], images: Mapping[str, str]) -> str | None:
     """Why the containers `running` are not the release's `images`, or None when they are.
 
     A service none of whose containers is named for a release image fails too: the gate would
@@ -210,7 +210,7 @@ def _image_problem(running: Mapping[str, str], images: Mapping[str, str]) -> str
     return "; ".join(other) or None
 
 
-def _runs(task_definition: str, running: Mapping[str, str]) -> str:
+def runs_of(task_definition: str, running: Mapping[str, str]) -> str:
     """`api:7 (api=…, envoy=…)`: the task definition's family and revision, and its images."""
     containers = ", ".join(f"{name}={image}" for name, image in sorted(running.items()))
     return f"{task_definition.rpartition('/')[2] or 'no task definition'} ({containers})"

@@ -153,3 +153,11 @@ def test_diff_shows_a_tag_whose_digest_changed(stores: Stores) -> None:
     release.apply(stores, "stage", "1.4 rebuilt")
     changes = views.diff_versions(stores, "stage", 1, 3)
     assert changes.changed == {"api": (f"{api} ({first[:13]}…)", f"{api} ({second[:13]}…)")}
+
+
+def test_verify_agrees_with_a_pinned_deploy(stores: Stores) -> None:
+    from tf_release import drift
+
+    release.publish(stores, "api", push("api", "1.4")[0])
+    release.apply(stores, "stage", "pinned")
+    assert drift.verify(stores, "stage").differences == ()

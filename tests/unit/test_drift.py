@@ -84,7 +84,7 @@ def test_a_deployed_image_expired_from_ecr_is_a_difference(stores: Stores) -> No
     release.apply(stores, "stage", "1.3")
     ecr.batch_delete_image(repositoryName="api", imageIds=[{"imageTag": "1.3"}])
     [expired] = verify(stores, "stage").differences
-    url = stores.states.get("stage")[0].deployed_images["api"]
+    url = stores.states.get("stage")[0].held_images["api"]  # pinned to its digest
     assert expired.line() == f"! ecr api: {url} no longer exists in ECR"
 
 
