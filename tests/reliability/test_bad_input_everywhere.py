@@ -15,7 +15,7 @@ BAD = {
     "url": ["nginx", "registry.example.com/api", "api:1", "https://r.example.com/a:1", "r/a b:1"],
     "reason": ["", "   ", "x" * 1001, "bell\x07"],
     "time": ["yesterday", "2026-13-01", "", "12:00 tomorrow"],
-    "label": ["Latest", "../x", "qa", ""],
+    "label": ["Latest", "../x", "a.b", ""],  # "qa" is a label of your own: publish writes it
     "limit": ["0", "-1", "x"],
 }
 
