@@ -5,11 +5,13 @@ enforces them. Counts, not timings: `make bench` times a deploy under the limit.
 import json
 import subprocess
 
+import pytest
+
 from tests.conftest import BIN, Cli
 from tests.support.faults import FaultProxy, Rule
 from tests.support.project import PROJECT, image
 from tf_release import release
-from tf_release.aws import TokenBucket
+from tf_release.aws import TokenBucket, ssm_write_pace
 
 READS = ("ssm.GetParameter", "ssm.GetParameters", "ssm.GetParametersByPath")
 
@@ -23,6 +25,24 @@ def test_the_write_pace_keeps_its_rate_after_its_burst() -> None:
     bucket = TokenBucket(2.0, 3.0, clock=lambda: now[0], sleep=sleep)
     waits = [bucket.take() for _ in range(7)]
     assert waits == [0.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5]
+
+
+def test_an_account_with_a_higher_write_limit_is_paced_at_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TF_RELEASE_SSM_WRITES_PER_SECOND", "10")
+    pace = ssm_write_pace()
+    assert (pace.rate, pace.burst) == (9.0, 10.0)
+
+
+def test_a_write_limit_that_is_not_a_number_is_one_line(cli: Cli) -> None:
+    cli.env["TF_RELEASE_SSM_WRITES_PER_SECOND"] = "fast"
+    result = cli.run("publish", "api", image("api", "one"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "tf-release: error: TF_RELEASE_SSM_WRITES_PER_SECOND must be a number of writes a "
+        "second, not 'fast'"
+    )
 
 
 def test_a_deploy_under_the_write_limit_paces_its_writes_instead_of_retrying(
