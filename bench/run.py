@@ -26,6 +26,7 @@ import boto3
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.faults import FaultProxy  # noqa: E402
 from tests.support.moto import MotoServer  # noqa: E402
 from tests.support.terraform import write_cli_config  # noqa: E402
 from tf_release import deploy, external, naming, release, views  # noqa: E402
@@ -273,6 +274,36 @@ def deploy_time(bench: Bench, env: dict[str, str]) -> None:
         )
 
 
+def ssm_write_limit(bench: Bench, env: dict[str, str], changing: int = 60) -> None:
+    """A deploy that changes `changing` images while the fault proxy holds PutParameter to 3 a
+    second, as SSM does: its time, and how many writes were throttled."""
+    stores = bench.fresh()
+    publish_many(stores, changing, "one")
+    release.prepare(stores, "stage", "bench")
+    proxy = FaultProxy(bench.server.url)
+    limit = proxy.limit(["ssm.PutParameter"], per_second=3)
+    try:
+        started = time.perf_counter()
+        done = subprocess.run(
+            [str(BIN / "tf-release"), "deploy", "-e", "stage", "--yes"],
+            env={**env, "AWS_ENDPOINT_URL": proxy.url}, cwd=bench.folder,
+            capture_output=True, text=True,
+        )  # fmt: skip
+        took = time.perf_counter() - started
+    finally:
+        proxy.stop()
+    if done.returncode:
+        raise SystemExit(f"deploy failed: {done.stderr.strip().splitlines()[-1]}")
+    operation = "ssm.PutParameter"
+    throttled, passed = limit.throttled[operation], limit.passed[operation]
+    bench.add(
+        f"deploy without Terraform, k={changing}, PutParameter held to 3/s",
+        f"{took:.1f} s; {throttled} of {throttled + passed} writes throttled, "
+        f"{limit.throttled_share(operation, after=1.0):.0%} after the first second",
+        f"≤ {1.3 * changing / 3:.0f} s, ≤ 20 %",
+    )
+
+
 def main() -> None:
     only = set(sys.argv[1:])  # e.g. `bench/run.py deploy` for one part
     with tempfile.TemporaryDirectory(prefix="tf-release-bench-") as scratch:
@@ -298,6 +329,9 @@ def main() -> None:
                 wall_times(bench, with_config)
             if not only or "deploy" in only:
                 deploy_time(bench, with_config)
+            if not only or "ssm" in only:
+                print("SSM's write limit …", file=sys.stderr)
+                ssm_write_limit(bench, with_config)
         finally:
             server.stop()
     cpu = platform.processor() or platform.machine()

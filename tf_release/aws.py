@@ -3,13 +3,16 @@
 boto3 is imported on first use so that `--help`, `--version` and bad input stay fast.
 """
 
+import os
+import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
-from tf_release.errors import AwsFailure
+from tf_release.errors import AwsFailure, BadInput
 
 # botocore's standard mode: throttling, 5xx and connection errors are retried with exponential
 # backoff and jitter; five attempts ride out a burst in a few seconds without hiding an outage.
@@ -26,6 +29,71 @@ DENIED = {
 }
 
 RETRIES: Any = {"mode": "standard", "max_attempts": 5}
+
+# SSM's PutParameter allows a few requests a second per account and region (3 by default, more
+# with higher throughput turned on). Once SSM throttles a session's write, its writes are paced
+# under that limit rather than retried against it; until then (a deploy that changes a few
+# images, anything against a local endpoint) they go at once.
+SSM_WRITES_VARIABLE = "TF_RELEASE_SSM_WRITES_PER_SECOND"
+SSM_WRITES_PER_SECOND = 3.0
+# Paced a little under the limit, so that a request the network delays does not reach AWS a
+# moment before its bucket refills; the burst lets a deploy that changes few images go at once.
+PACE_MARGIN = 0.9
+PARAMETER_LIMIT = 10_000  # standard parameters an account may hold in a region
+
+
+class TokenBucket:
+    """One token a request, refilled at `rate` a second up to `burst`: threads reserve their
+    slot under a lock and sleep outside it, so a pool of writers keeps an even pace."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        tokens: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = burst if tokens is None else tokens
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """Wait for a token; returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= 1
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait:
+            self._sleep(wait)
+        return wait
+
+
+def ssm_write_limit() -> float:
+    """PutParameter's limit for this account: 3 a second unless TF_RELEASE_SSM_WRITES_PER_SECOND
+    says the account has more."""
+    text = os.environ.get(SSM_WRITES_VARIABLE, "").strip()
+    if not text:
+        return SSM_WRITES_PER_SECOND
+    try:
+        limit = float(text)
+    except ValueError:
+        limit = 0.0
+    if not 0 < limit < float("inf"):
+        raise BadInput(f"{SSM_WRITES_VARIABLE} must be a number of writes a second, not {text!r}")
+    return limit
+
+
+def ssm_write_pace() -> TokenBucket:
+    """Starts empty: it is made when SSM has just said its bucket is."""
+    limit = ssm_write_limit()
+    return TokenBucket(limit * PACE_MARGIN, max(1.0, float(int(limit))), tokens=0.0)
 
 
 ROLE_SESSION_NAME = "tf-release"
@@ -50,6 +118,8 @@ class AwsSession:
         self._clients: dict[str, Any] = {}
         # "s3.PutObject" → HTTP requests sent, retries too (shared with sessions assumed from it)
         self.requests: Counter[str] = Counter() if requests is None else requests
+        self._ssm_writes: TokenBucket | None = None  # once throttled: one pace for its SSM clients
+        self._pace_lock = threading.Lock()
 
     def assume(self, role_arn: str) -> "AwsSession":
         """A session acting as `role_arn`, assumed with this session's credentials on first use
@@ -77,8 +147,27 @@ class AwsSession:
             with aws_errors(f"creating the {service} client"):
                 client = self._session.client(service, region_name=region, config=_client_config())
             client.meta.events.register("before-send", self._count)
+            if service == "ssm":
+                ssm_write_limit()  # a bad TF_RELEASE_SSM_WRITES_PER_SECOND, said at once
+                # every attempt, retries too, waits its turn once SSM has throttled one
+                client.meta.events.register("before-send.ssm.PutParameter", self._pace_ssm_write)
+                client.meta.events.register("needs-retry.ssm.PutParameter", self._throttled)
             self._clients[key] = client
         return self._clients[key]
+
+    def _pace_ssm_write(self, **kwargs: Any) -> None:
+        pace = self._ssm_writes
+        if pace is not None:
+            pace.take()
+
+    def _throttled(self, response: Any = None, **kwargs: Any) -> None:
+        """Start pacing SSM writes at the first ThrottlingException (botocore still retries it)."""
+        if response is None or self._ssm_writes is not None:
+            return
+        if response[1].get("Error", {}).get("Code") == "ThrottlingException":
+            with self._pace_lock:
+                if self._ssm_writes is None:
+                    self._ssm_writes = ssm_write_pace()
 
     def _count(self, event_name: str, **kwargs: Any) -> None:
         self.requests[event_name.removeprefix("before-send.")] += 1
@@ -173,6 +262,15 @@ def aws_errors(doing: str, bucket: str | None = None) -> Iterator[None]:
             raise AwsFailure(
                 f"bucket {bucket or '(unknown)'} does not exist: create it or fix `bucket` "
                 "in tf-release.toml"
+            ) from None
+        if code == "ParameterLimitExceeded":
+            raise AwsFailure(
+                f"AWS error while {doing}: ParameterLimitExceeded: this account and region hold "
+                f"the {PARAMETER_LIMIT:,} standard parameters SSM allows: delete parameters "
+                "nobody uses (`tf-release doctor` counts this project's), or set the "
+                "default parameter tier to Intelligent-Tiering (`aws ssm update-service-setting "
+                "--setting-id /ssm/parameter-store/default-parameter-tier --setting-value "
+                "Intelligent-Tiering`)"
             ) from None
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in DENIED or status == 403:

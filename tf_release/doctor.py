@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 
 from tf_release import naming
-from tf_release.aws import AwsSession
+from tf_release.aws import PARAMETER_LIMIT, AwsSession
 from tf_release.config import Config, find_config, load_config
 from tf_release.errors import ReleaseError
 from tf_release.stores import Stores, open_stores
@@ -59,7 +59,10 @@ def diagnose(
         yield _check(f"role_arn of {name}", partial(_role, session))
     bucket = _check("s3 bucket", lambda: _bucket(stores))
     yield bucket
-    yield _check("ssm parameters", lambda: _parameters(stores))
+    published: list[int] = []
+    yield _check("ssm parameters", lambda: _parameters(stores, published))
+    if published and _held(stores.config, published[0]) >= PARAMETER_LIMIT * NEAR_LIMIT:
+        yield Check("ssm parameter limit", False, _limit_warning(stores.config, published[0]))
     if bucket.ok:
         yield from _states(stores)
     with_terraform = {
@@ -101,10 +104,36 @@ def _state(stores: Stores, name: str) -> str:
     return "readable"
 
 
-def _parameters(stores: Stores) -> str:
+NEAR_LIMIT = 0.8  # of SSM's standard parameters per account and region
+
+
+def _parameters(stores: Stores, published: list[int]) -> str:
     found = stores.images.read(naming.LATEST)
+    published.append(len(found))
     path = naming.image_path(stores.config.project, naming.LATEST)
-    return f"{path}: {len(found)} image(s) published"
+    held = _held(stores.config, len(found))
+    return (
+        f"{path}: {len(found)} image(s) published; the project will hold {held:,} "
+        f"parameter(s) of SSM's {PARAMETER_LIMIT:,} a region"
+    )
+
+
+def _held(config: Config, published: int) -> int:
+    """images * (environments + 1) image pointers, and a version pointer per environment: what
+    the project holds once every environment runs every image (the allow-list, or what
+    `latest` holds)."""
+    images = len(config.images) if config.images is not None else published
+    environments = len(config.environments)
+    return images * (environments + 1) + environments
+
+
+def _limit_warning(config: Config, published: int) -> str:
+    return (
+        f"the project will hold {_held(config, published):,} parameters, near SSM's "
+        f"{PARAMETER_LIMIT:,} standard parameters an account holds in a region, with the rest of "
+        "the account's: deploys will fail with ParameterLimitExceeded once it is reached; delete "
+        "parameters nobody uses, or set the default parameter tier to Intelligent-Tiering"
+    )
 
 
 def _terraform_version(config: Config) -> str:

@@ -5,6 +5,7 @@ environment state is changed only by compare-and-swap on its ETag, so concurrent
 each other's updates.
 """
 
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +22,11 @@ from tf_release.state import Deployment, DeploymentEntry, EnvironmentState
 
 ENCRYPTION = {"ServerSideEncryption": "AES256"}
 MISSING = {"NoSuchKey", "404", "NotFound"}
-CONFLICT = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+LOST = {"PreconditionFailed", "412"}  # the condition failed: another writer got there first
+# Another conditional write of the key is in flight: nobody has won yet, so ask again (a create
+# that took this for a loss would skip a version number or drop a record).
+IN_FLIGHT = {"ConditionalRequestConflict", "409"}
+IN_FLIGHT_ATTEMPTS = 5
 NEWEST_PAGE = 10  # a few keys, in case a stray object sorts first
 
 
@@ -62,24 +67,33 @@ class _Bucket:
     ) -> str | None:
         """Write only if the object is new (`create`) or unchanged since read (`etag`).
 
-        Returns the new ETag, or None when another writer got there first.
+        Returns the new ETag, or None when another writer got there first: 412, or for `etag`
+        404 (AWS's answer when the object was deleted since) and 409 (re-read, then try again).
+        A create that meets 409 tries again itself, the outcome of the other write unknown.
         """
         condition = {"IfNoneMatch": "*"} if create else {"IfMatch": etag} if etag else {}
+        lost = LOST | IN_FLIGHT | MISSING if etag and not create else LOST
         with aws_errors(f"writing s3://{self.bucket}/{key}", self.bucket):
-            try:
-                response = self._s3.put_object(
-                    Bucket=self.bucket,
-                    Key=key,
-                    Body=body,
-                    ContentType="application/json",
-                    **ENCRYPTION,
-                    **condition,
-                )
-            except ClientError as error:
-                if error_code(error) in CONFLICT:
-                    return None
-                raise
-            return str(response["ETag"])
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    response = self._s3.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=body,
+                        ContentType="application/json",
+                        **ENCRYPTION,
+                        **condition,
+                    )
+                    return str(response["ETag"])
+                except ClientError as error:
+                    code = error_code(error)
+                    if code in lost:
+                        return None
+                    if code not in IN_FLIGHT or attempt == IN_FLIGHT_ATTEMPTS:
+                        raise
+                time.sleep(random.uniform(0.05, 0.1) * 2**attempt)
 
     def keys(
         self, prefix: str, start_after: str | None = None, page_size: int | None = None

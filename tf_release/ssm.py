@@ -1,6 +1,8 @@
 """Image pointers in SSM Parameter Store: `/{project}/image_ids/{label}/{image}` → image URL."""
 
 import json
+import random
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -12,9 +14,12 @@ from tf_release import naming
 from tf_release.aws import AwsSession, aws_errors, error_code
 from tf_release.errors import BadInput
 
-# SSM's PutParameter allows a few requests a second per account; a small pool (with botocore's
-# retries absorbing throttling) writes faster than one at a time without tripping it much.
+# A small pool keeps a write in flight while the one before it travels; the session paces
+# PutParameter under SSM's limit (aws.TokenBucket), so more writers would only wait longer.
 WRITERS = 4
+VALUE_LIMIT = 4096  # bytes in a standard parameter's value
+# SSM answers TooManyUpdates to concurrent writes of one parameter, and botocore does not retry it
+UPDATE_ATTEMPTS = 6
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,23 @@ class ImageStore:
 
     def put(self, label: str, image: str, url: str) -> None:
         name = naming.image_parameter(self.project, label, image)
+        self._put(label, name, url)
+
+    def _put(self, label: str, name: str, value: str) -> None:
+        """PutParameter, retried with backoff when another writer is changing the same name."""
+        if len(value.encode()) > VALUE_LIMIT:  # image URLs stop at 1,024 characters: never met
+            raise BadInput(f"{name}: a value of over {VALUE_LIMIT} bytes does not fit in SSM")
         with aws_errors(f"writing {name} to SSM"):
-            self._ssm(label).put_parameter(Name=name, Value=url, Type="String", Overwrite=True)
+            for attempt in range(1, UPDATE_ATTEMPTS + 1):
+                try:
+                    self._ssm(label).put_parameter(
+                        Name=name, Value=value, Type="String", Overwrite=True
+                    )
+                    return
+                except ClientError as error:
+                    if error_code(error) != "TooManyUpdates" or attempt == UPDATE_ATTEMPTS:
+                        raise
+                time.sleep(random.uniform(0.5, 1.0) * min(0.2 * 2**attempt, 3.0))
 
     def replace(self, label: str, before: Mapping[str, str], after: Mapping[str, str]) -> int:
         """Make a label hold `after`, given that it holds `before`; writes only what differs."""
@@ -151,7 +171,5 @@ class ImageStore:
                 except ClientError as error:
                     if error_code(error) != "ParameterNotFound":
                         raise
-            else:
-                self._ssm(environment).put_parameter(
-                    Name=name, Value=pointer.to_text(), Type="String", Overwrite=True
-                )
+        if pointer is not None:
+            self._put(environment, name, pointer.to_text())

@@ -18,6 +18,7 @@ import yaml
 
 from tests.conftest import BIN, Cli
 from tests.e2e.test_interrupts_and_locks import deploy_in_apply, slow_project
+from tests.support.faults import FaultProxy, Rule
 from tests.support.iam import enforce_iam, user_with
 from tests.support.project import BUCKET, ECR_REGISTRY, ROOT, push_image
 from tests.support.scenes import died_holding_the_lock, holding_the_lock, next_prepared, released
@@ -327,6 +328,17 @@ def broken_state(cli: Cli) -> str:
     return last_error(cli.run("status"))
 
 
+def parameter_limit(cli: Cli) -> str:
+    proxy = FaultProxy(cli.server.url)  # moto has no limit: answer as SSM does at 10,000
+    try:
+        limit = "ParameterLimitExceeded"
+        proxy.add(Rule(lambda r: r.operation == "ssm.PutParameter", "fail", code=limit, status=400))
+        cli.env["AWS_ENDPOINT_URL"] = proxy.url
+        return last_error(cli.run("publish", "api", "registry.example.com/api:1"))
+    finally:
+        proxy.stop()
+
+
 def internal_error(cli: Cli) -> str:
     stack = cli.copy_fixture("failing_stack")
     cli.write_config(f'[environments.stage]\npromote_from = "latest"\nterraform_dir = "{stack}"\n')
@@ -345,6 +357,7 @@ SITUATIONS = [
     images_missing,
     terraform_failed,
     broken_state,
+    parameter_limit,
     internal_error,
 ]
 WITH_TERRAFORM = {lock_cleared_under, terraform_failed, internal_error}

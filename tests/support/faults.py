@@ -1,16 +1,22 @@
 """A fault-injecting HTTP proxy in front of the moto server, on 127.0.0.1.
 
 The tool under test talks to it as its AWS endpoint. Each request is matched against rules that
-can throttle it, fail it with a 500, drop the connection, hold it until the test lets go (so
-a test can kill the tool at an exact step), or rewrite the JSON the service answers (so a test
-can show the tool a state moto cannot reach). Everything else is passed through unchanged.
+can throttle it, fail it with a 500 or any error AWS answers, drop the connection, hold it until
+the test lets go (so a test can kill the tool at an exact step), rewrite the JSON the service
+answers, or cut an SSM page short (so a test can show the tool what AWS does and moto does not).
+Rate limits (token buckets, per operation or shared, as SSM's are) answer `ThrottlingException`
+above their rate and count what they throttled and passed. Everything else is passed through
+unchanged.
 """
 
 import contextlib
 import http.client
+import itertools
 import json
 import threading
-from collections.abc import Callable
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -49,9 +55,12 @@ class Request:
 
 @dataclass
 class Rule:
-    """What to do with the requests `match` picks: 'throttle', 'error', 'reset', 'hold' (keep
-    the request until the test lets go, then drop it unanswered: it never reaches AWS) or
-    'rewrite' (pass it on, and answer with `rewrite` applied to the JSON of a 200 response).
+    """What to do with the requests `match` picks: 'throttle', 'error', 'fail' (answer `code`
+    with HTTP `status`, as the service would), 'reset', 'hold' (keep the request until the test
+    lets go, then drop it unanswered: it never reaches AWS), 'rewrite' (pass it on, and answer
+    with `rewrite` applied to the JSON of a 200 response) or 'short-page' (an SSM page cut to its
+    first `keep` items, with a NextToken that serves the rest on the next request: SSM may
+    answer fewer than MaxResults, even none, and still have more).
 
     `every` applies the fault to every n-th matching request only; `times` stops after that many.
     """
@@ -61,6 +70,9 @@ class Rule:
     every: int = 1
     times: int | None = None
     rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    code: str = "InternalServerError"
+    status: int = 500
+    keep: int = 0
     seen: int = 0
     applied: int = 0
     reached: threading.Event = field(default_factory=threading.Event)
@@ -76,12 +88,57 @@ class Rule:
         return True
 
 
+@dataclass
+class RateLimit:
+    """A token bucket the `operations` share (`ssm.PutParameter` alone; SSM's reads together),
+    refilled at `per_second` up to `burst` (one second's worth unless said). A request finding it
+    empty is throttled as SSM throttles; `passed` and `throttled` count them by operation, and
+    `events` keeps when, for shares after a warm-up."""
+
+    operations: frozenset[str]
+    per_second: float
+    burst: float | None = None
+    passed: Counter[str] = field(default_factory=Counter)
+    throttled: Counter[str] = field(default_factory=Counter)
+    events: list[tuple[float, str, bool]] = field(default_factory=list)
+    _tokens: float = -1.0
+    _stamp: float = 0.0
+
+    def admit(self, operation: str) -> bool:
+        now = time.monotonic()
+        capacity = self.burst if self.burst is not None else self.per_second
+        if self._tokens < 0:
+            self._tokens, self._stamp = capacity, now
+        self._tokens = min(capacity, self._tokens + (now - self._stamp) * self.per_second)
+        self._stamp = now
+        admitted = self._tokens >= 1
+        if admitted:
+            self._tokens -= 1
+        (self.passed if admitted else self.throttled)[operation] += 1
+        self.events.append((now, operation, admitted))
+        return admitted
+
+    def throttled_share(self, operation: str, after: float = 0.0) -> float:
+        """The share of `operation`'s requests throttled, `after` seconds past its first one."""
+        times = [(t, ok) for t, op, ok in self.events if op == operation]
+        if not times:
+            return 0.0
+        late = [ok for t, ok in times if t >= times[0][0] + after]
+        return sum(not ok for ok in late) / len(late) if late else 0.0
+
+
+SPLIT_TOKEN = "tf-release-test-split-"
+
+
 class FaultProxy:
     def __init__(self, target: str) -> None:
         parts = urlsplit(target)
         self.target = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.rules: list[Rule] = []
+        self.limits: list[RateLimit] = []
         self.lock = threading.Lock()
+        self._split_pages: dict[str, tuple[list[Any], str | None]] = {}
+        self._split_numbers = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -93,11 +150,21 @@ class FaultProxy:
             self.rules.append(rule)
         return rule
 
+    def limit(
+        self, operations: Iterable[str], per_second: float, burst: float | None = None
+    ) -> RateLimit:
+        """Throttle `operations` (together) above `per_second`, as SSM does."""
+        limit = RateLimit(frozenset(operations), per_second, burst)
+        with self.lock:
+            self.limits.append(limit)
+        return limit
+
     def clear(self) -> None:
         with self.lock:
             for rule in self.rules:
                 rule.released.set()
             self.rules.clear()
+            self.limits.clear()
 
     def stop(self) -> None:
         self.clear()
@@ -107,6 +174,40 @@ class FaultProxy:
     def _rule_for(self, request: Request) -> Rule | None:
         with self.lock:
             return next((rule for rule in self.rules if rule.applies(request)), None)
+
+    def _admitted(self, request: Request) -> bool:
+        operation = request.operation
+        with self.lock:
+            return all(
+                limit.admit(operation) for limit in self.limits if operation in limit.operations
+            )
+
+    def _split(self, keep: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """Cut a page to its first `keep` parameters; the rest wait under a NextToken of ours."""
+
+        def cut(page: dict[str, Any]) -> dict[str, Any]:
+            parameters = page.get("Parameters", [])
+            token = f"{SPLIT_TOKEN}{next(self._split_numbers)}"
+            with self.lock:
+                self._split_pages[token] = (parameters[keep:], page.get("NextToken"))
+            return {**page, "Parameters": parameters[:keep], "NextToken": token}
+
+        return cut
+
+    def _rest_of_page(self, request: Request) -> dict[str, Any] | None:
+        """The rest of a page we cut, when the request carries our NextToken."""
+        try:
+            token = json.loads(request.body).get("NextToken")
+        except (ValueError, AttributeError):
+            return None
+        if not isinstance(token, str) or not token.startswith(SPLIT_TOKEN):
+            return None
+        with self.lock:
+            parameters, upstream_token = self._split_pages.pop(token)
+        page: dict[str, Any] = {"Parameters": parameters}
+        if upstream_token:
+            page["NextToken"] = upstream_token
+        return page
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -122,9 +223,17 @@ class FaultProxy:
                 body = self.rfile.read(length) if length else b""
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 request = Request(self.command, self.path, headers, body)
+                if not proxy._admitted(request):
+                    self._answer(request, "ThrottlingException", 400, "Rate exceeded")
+                    return
+                rest = proxy._rest_of_page(request)
+                if rest is not None:
+                    self._json(rest)
+                    return
                 rule = proxy._rule_for(request)
-                if rule is not None and rule.action == "rewrite":
-                    self._forward(request, rule.rewrite)
+                if rule is not None and rule.action in ("rewrite", "short-page"):
+                    cut = proxy._split(rule.keep) if rule.action == "short-page" else None
+                    self._forward(request, cut or rule.rewrite)
                     return
                 if rule is not None:
                     if rule.action == "hold":
@@ -133,37 +242,62 @@ class FaultProxy:
                     if rule.action in ("hold", "reset"):
                         self.close_connection = True
                         self.connection.close()
+                    elif rule.action == "fail":
+                        self._answer(request, rule.code, rule.status)
                     else:
                         self._fault(request, rule.action)
                     return
                 self._forward(request)
 
             def _fault(self, request: Request, action: str) -> None:
+                """A throttle or a 500 as the service would send it."""
+                json_protocol = bool(request.headers.get("x-amz-target"))
+                if action == "throttle":
+                    if json_protocol:
+                        self._answer(request, "ThrottlingException", 400)
+                    elif request.operation.startswith("sts."):
+                        self._answer(request, "Throttling", 400)
+                    else:
+                        self._answer(request, "SlowDown", 503)
+                elif json_protocol:
+                    self._answer(request, "InternalServerError", 500)
+                elif request.operation.startswith("sts."):
+                    self._answer(request, "InternalFailure", 500)
+                else:
+                    self._answer(request, "InternalError", 500)
+
+            def _answer(
+                self, request: Request, code: str, status: int, message: str = "injected"
+            ) -> None:
                 """An error as the service would send it: JSON for the JSON protocol (SSM, ECS),
                 XML for S3 and the query protocol (STS)."""
-                throttle = action == "throttle"
                 if request.headers.get("x-amz-target"):
-                    code = "ThrottlingException" if throttle else "InternalServerError"
-                    body = json.dumps({"__type": code, "message": "injected"}).encode()
+                    body = json.dumps({"__type": code, "message": message}).encode()
                     kind = "application/x-amz-json-1.1"
                 elif request.operation.startswith("sts."):
-                    code = "Throttling" if throttle else "InternalFailure"
                     body = (
                         f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
-                        "<Message>injected</Message></Error></ErrorResponse>"
+                        f"<Message>{message}</Message></Error></ErrorResponse>"
                     ).encode()
                     kind = "text/xml"
                 else:
-                    code = "SlowDown" if throttle else "InternalError"
-                    body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
+                    xml = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+                    body = xml.encode()
                     kind = "application/xml"
-                status = 500 if not throttle else 503 if code == "SlowDown" else 400
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if request.method != "HEAD":
                     self.wfile.write(body)
+
+            def _json(self, document: dict[str, Any]) -> None:
+                body = json.dumps(document).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def _forward(
                 self,

@@ -1,0 +1,180 @@
+"""What AWS answers and moto does not, shown to the tool through the fault proxy: S3's 404 and
+409 on conditional writes, SSM's short pages and its parameter limits."""
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli
+from tests.support.faults import FaultProxy, Request, Rule
+from tests.support.project import BUCKET, CONFIG, PROJECT, image
+from tf_release import release
+from tf_release.errors import BadInput
+from tf_release.manifest import Manifest
+from tf_release.state import EnvironmentState
+from tf_release.stores import Stores
+
+STATE = f"/{BUCKET}/{PROJECT}/environments/stage/state.json"
+BY_PATH = "ssm.GetParametersByPath"
+
+
+def proxied(cli: Cli, monkeypatch: pytest.MonkeyPatch, proxy: FaultProxy) -> Stores:
+    """The project's stores in-process, reaching moto through the proxy."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    return cli.stores()
+
+
+def conditional_put(key: str, header: str) -> "object":
+    def match(request: Request) -> bool:
+        return request.operation == "s3.PUT" and request.path == key and header in request.headers
+
+    return match
+
+
+def later(version: int) -> "object":
+    return lambda state: replace(state, latest_version=version)
+
+
+def test_a_state_update_that_meets_no_such_key_reads_again_and_creates_it(
+    cli: Cli, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS answers If-Match on a deleted object with 404 NoSuchKey (moto with 412)."""
+    stores = proxied(cli, monkeypatch, proxy)
+    stale = stores.states.update("stage", later(1))
+    cli.client("s3").delete_object(Bucket=BUCKET, Key=STATE.split("/", 2)[2])
+    gone = proxy.add(
+        Rule(conditional_put(STATE, "if-match"), "fail", times=1, code="NoSuchKey", status=404)
+    )
+    state, _ = stores.states.update("stage", later(7), current=stale)
+    assert gone.applied == 1
+    assert state == EnvironmentState(latest_version=7)
+    assert stores.states.get("stage")[0] == state
+
+
+def test_a_state_update_that_meets_a_conditional_request_conflict_reads_again_and_retries(
+    cli: Cli, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stores = proxied(cli, monkeypatch, proxy)
+    stores.states.update("stage", later(1))
+    conflict = proxy.add(
+        Rule(
+            conditional_put(STATE, "if-match"),
+            "fail",
+            times=1,
+            code="ConditionalRequestConflict",
+            status=409,
+        )
+    )
+    assert stores.session is not None
+    stores.session.requests.clear()
+    stores.states.update("stage", lambda state: replace(state, latest_version=2))
+    assert conflict.applied == 1
+    assert stores.session.requests == {"s3.GetObject": 2, "s3.PutObject": 2}
+    assert stores.states.get("stage")[0].latest_version == 2
+
+
+def test_a_manifest_create_that_meets_a_conditional_request_conflict_keeps_its_number(
+    cli: Cli, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stores = proxied(cli, monkeypatch, proxy)
+    key = f"/{BUCKET}/{PROJECT}/release_manifests/stage/v1.json"
+    conflict = proxy.add(
+        Rule(
+            conditional_put(key, "if-none-match"),
+            "fail",
+            times=2,
+            code="ConditionalRequestConflict",
+            status=409,
+        )
+    )
+
+    def build(version: int) -> Manifest:
+        return Manifest(
+            PROJECT, "stage", version, {"api": image("api", "one")}, "r",
+            datetime(2026, 1, 1, tzinfo=UTC), "arn:aws:sts::123456789012:user/moto", "latest",
+        )  # fmt: skip
+
+    assert stores.manifests.create_next(build, after=0).version == 1
+    assert conflict.applied == 2
+    assert stores.manifests.get("stage", 1) is not None
+    assert not stores.manifests.exists_version("stage", 2)
+
+
+def test_image_reads_keep_paging_past_empty_and_short_pages(
+    cli: Cli, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stores = proxied(cli, monkeypatch, proxy)
+    published = {f"svc{n:02d}": image(f"svc{n:02d}", "one") for n in range(25)}
+    for name, url in published.items():
+        release.publish(stores, name, url)
+    by_path = proxy.add(Rule(lambda r: r.operation == BY_PATH, "short-page", keep=0, times=1))
+    short = proxy.add(Rule(lambda r: r.operation == BY_PATH, "short-page", keep=3))
+    assert stores.images.read("latest") == published
+    assert by_path.applied == 1 and short.applied >= 2
+
+
+def test_tf_release_manifest_does_not_stop_at_a_short_page_while_more_are_due(
+    faulty: Cli, proxy: FaultProxy
+) -> None:
+    stores = faulty.stores()
+    deployed = {f"svc{n:02d}": image(f"svc{n:02d}", "one") for n in range(12)}
+    for name, url in deployed.items():
+        release.publish(stores, name, url)
+    release.apply(stores, "stage", "twelve")
+    short = proxy.add(Rule(lambda r: r.operation == BY_PATH, "short-page", keep=3))
+    query = json.dumps({"project": PROJECT, "environment": "stage"})
+    result = faulty.run(input=query, script="tf-release-manifest")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {**deployed, "_version": "v1"}
+    assert short.applied == 2  # 3 + the other 7, then 2 + the last 0 (stopped: it has all 12)
+
+
+def test_parameter_limit_exceeded_is_one_line_naming_the_limit_and_what_to_do(
+    faulty: Cli, proxy: FaultProxy
+) -> None:
+    proxy.add(
+        Rule(
+            lambda r: r.operation == "ssm.PutParameter",
+            "fail",
+            code="ParameterLimitExceeded",
+            status=400,
+        )
+    )
+    result = faulty.run("publish", "api", image("api", "one"))
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(
+        "tf-release: error: AWS error while writing /catalogue/image_ids/latest/api to SSM: "
+        "ParameterLimitExceeded: this account and region hold the 10,000 standard parameters"
+    )
+    assert "delete parameters nobody uses" in line
+
+
+def test_a_value_too_big_for_ssm_is_refused_before_anything_is_written(stores: Stores) -> None:
+    assert stores.session is not None
+    stores.session.requests.clear()
+    with pytest.raises(BadInput, match="over 4096 bytes does not fit in SSM"):
+        stores.images.put("latest", "api", "registry.example.com/api:" + "x" * 5000)
+    assert not stores.session.requests
+
+
+def test_doctor_counts_the_parameters_the_project_will_hold(cli: Cli) -> None:
+    release.publish(cli.stores(), "api", image("api", "one"))
+    result = cli.run("doctor", "--json")
+    [check] = [c for c in json.loads(result.stdout) if c["check"] == "ssm parameters"]
+    assert check["ok"]
+    assert check["detail"].endswith("the project will hold 5 parameter(s) of SSM's 10,000 a region")
+
+
+def test_doctor_warns_when_the_project_nears_the_parameter_limit(cli: Cli) -> None:
+    names = [f"svc{n:04d}" for n in range(3000)]
+    Path(cli.env["TF_RELEASE_CONFIG"]).write_text(f"images = {json.dumps(names)}\n{CONFIG}")
+    result = cli.run("doctor")
+    assert result.returncode == 1
+    [line] = [x for x in result.stdout.splitlines() if "parameter limit" in x]
+    assert line.startswith(
+        "FAIL ssm parameter limit: the project will hold 9,002 parameters, near SSM's 10,000"
+    )
