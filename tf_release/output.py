@@ -5,6 +5,7 @@ is generous, so that piped output keeps whole image URLs on one line.
 """
 
 import sys
+from itertools import pairwise
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -12,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tf_release import naming
+from tf_release.manifest import described, diff_images
 
 PIPED_WIDTH = 200
 STYLES = {"+": "green", "~": "yellow", "-": "red", "!": "red"}
@@ -38,13 +40,17 @@ def changes(out: Console, changes: Any) -> None:
 
 
 def history(out: Console, entries: list[Any]) -> None:
+    """Newest first; `changes` against the manifest before it (a moved tag's digest counts)."""
     table = Table(
-        "version", "created", "by", "source", "reason", "deployments", box=None, pad_edge=False
-    )
+        "version", "created", "by", "source", "reason", "changes", "deployments",
+        box=None, pad_edge=False,
+    )  # fmt: skip
+    shown = [entry for entry in entries if not getattr(entry, "missing", False)]
+    older = {id(newer): before.manifest for newer, before in pairwise(shown)}
     for entry in entries:
         if getattr(entry, "missing", False):
             name = naming.format_version(entry.version)
-            table.add_row(name, f"{name} is missing from the bucket", "", "", "", "")
+            table.add_row(name, f"{name} is missing from the bucket", "", "", "", "", "")
             continue
         manifest = entry.manifest
         deployments = ", ".join(
@@ -58,9 +64,25 @@ def history(out: Console, entries: list[Any]) -> None:
             manifest.created_by,
             manifest.source,
             manifest.reason,
+            _changed_names(older.get(id(entry)), manifest),
             deployments or "not deployed",
         )
     out.print(table)
+
+
+def _changed_names(before: Any, after: Any) -> str:
+    """`~api +web -old`: what changed from the manifest before (a digest-only change too)."""
+    if before is None:
+        return ""
+    changes = diff_images(
+        described(before.images, before.digests), described(after.images, after.digests)
+    )
+    marks = (
+        [f"+{name}" for name in changes.added]
+        + [f"~{name}" for name in changes.changed]
+        + [f"-{name}" for name in changes.removed]
+    )
+    return " ".join(marks) or "none"
 
 
 def status(out: Console, statuses: list[Any]) -> None:

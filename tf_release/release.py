@@ -131,15 +131,15 @@ def prepare(
             else taken.images
         )
         deployed_version = state.deployed.version if state.deployed else None
-        if diff_images(deployed, wanted).empty and not force:
-            return Prepared(environment, None, diff_images(deployed, wanted), deployed_version)
         if check_images:
-            check_images_exist(stores, state, wanted)
+            check_images_exist(stores, state, wanted)  # those running are not asked
         digests = _digests(stores, wanted, state, taken)
         changes = diff_images(
             described(deployed, state.deployed.digests if state.deployed else {}),
             described(wanted, digests),
         )
+        if changes.empty and not force:
+            return Prepared(environment, None, changes, deployed_version)
         newest = None if force else _unused_newest(stores, environment, state, wanted, digests)
         if newest is not None:
             return Prepared(environment, newest, changes, deployed_version, reused=True)
@@ -152,17 +152,18 @@ def prepare(
 def _digests(
     stores: Stores, images: dict[str, str], state: EnvironmentState, taken: Source
 ) -> dict[str, str]:
-    """The digest each ECR image names: kept from what runs for an image that stays, taken from
-    the source environment's manifest for one promoted from it, else asked of ECR (one request
-    per repository). Images ECR cannot resolve are left unpinned."""
+    """The digest each ECR image names: what the source environment ran for one promoted from
+    it (a moved tag is then a change), kept from what runs for an image that stays, else asked
+    of ECR (one request per repository). Images ECR cannot resolve are left unpinned."""
     deployed = state.deployed
     digests: dict[str, str] = {}
     ask = []
     for name, url in images.items():
-        if deployed and deployed.images.get(name) == url and name in deployed.digests:
-            digests[name] = deployed.digests[name]
-        elif taken.images.get(name) == url and name in taken.digests:
-            digests[name] = taken.digests[name]
+        if taken.images.get(name) == url and name in taken.digests:
+            digests[name] = taken.digests[name]  # what the source environment ran
+        elif deployed and deployed.images.get(name) == url:
+            if name in deployed.digests:  # an image that stays keeps how it ran, pinned or not
+                digests[name] = deployed.digests[name]
         elif naming.parse_ecr(url) is not None:  # other registries stay unpinned
             ask.append(name)
     if ask:

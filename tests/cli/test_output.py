@@ -24,9 +24,12 @@ def two_releases(cli: Cli) -> Cli:
 def test_history_is_a_table_newest_first(two_releases: Cli) -> None:
     two_releases.ok("apply", "-e", "stage", "-r", "fix search", "--yes")
     lines = [line.rstrip() for line in two_releases.ok("history", "-e", "stage").splitlines()]
-    assert lines[0].split() == ["version", "created", "by", "source", "reason", "deployments"]
+    assert lines[0].split() == [
+        "version", "created", "by", "source", "reason", "changes", "deployments",
+    ]  # fmt: skip
     assert re.match(
-        r"^v2 +\S+Z +arn:aws:sts::123456789012:user/moto +latest +fix search +succeeded", lines[1]
+        r"^v2 +\S+Z +arn:aws:sts::123456789012:user/moto +latest +fix search +~api +succeeded",
+        lines[1],
     )
     assert lines[2].startswith("v1 ")
 

@@ -161,3 +161,28 @@ def test_verify_agrees_with_a_pinned_deploy(stores: Stores) -> None:
     release.publish(stores, "api", push("api", "1.4")[0])
     release.apply(stores, "stage", "pinned")
     assert drift.verify(stores, "stage").differences == ()
+
+
+def test_a_promotion_of_a_moved_tag_is_a_change_and_history_shows_it(stores: Stores) -> None:
+    from io import StringIO
+
+    from tf_release import output
+
+    api, first = push("api", "1.4")
+    release.publish(stores, "api", api)
+    release.apply(stores, "stage", "1.4")
+    release.apply(stores, "prod", "promote 1.4")
+    release.publish(stores, "api", push("api", "1.5")[0])
+    release.apply(stores, "stage", "1.5")
+    _, second = push("api", "1.4", build="2")  # rebuilt under the same tag
+    release.publish(stores, "api", api)
+    release.apply(stores, "stage", "1.4 rebuilt")
+    prepared = release.prepare(stores, "prod", "promote the rebuilt 1.4")
+    assert prepared.manifest is not None and prepared.manifest.digests == {"api": second}
+    assert prepared.changes.changed == {
+        "api": (f"{api} ({first[:13]}…)", f"{api} ({second[:13]}…)")
+    }
+    text = StringIO()
+    output.history(output.console(text), views.history(stores, "prod"))
+    [newest] = [line for line in text.getvalue().splitlines() if line.startswith("v2 ")]
+    assert " ~api " in newest
