@@ -212,10 +212,12 @@ def test_verify_runs_under_the_policy_reading_ssm_s3_ecr_and_ecs(enforced: Cli) 
     DescribeImages for the deployed images, ECS describes for the services."""
     enforced.write_config(ECS_STAGE)
     url = push_image(enforced.client("ecr"), "api", "1.0")
+    [pushed] = enforced.client("ecr").describe_images(repositoryName="api")["imageDetails"]
+    pinned = f"{url.rsplit(':', 1)[0]}@{pushed['imageDigest']}"  # what the deploy puts in SSM
     ecs = enforced.client("ecs")
     ecs.create_cluster(clusterName="main")
     registered = ecs.register_task_definition(
-        family="api", containerDefinitions=[{"name": "api", "image": url, "memory": 128}]
+        family="api", containerDefinitions=[{"name": "api", "image": pinned, "memory": 128}]
     )
     ecs.create_service(  # nothing to run: moto's server says COMPLETED
         cluster="main",
