@@ -186,7 +186,7 @@ def deploy_manifest(
                 terraform.apply()
             locked = _still_ours(stores, env.name, lock)
         phase = "verify"
-        checks = _pass_gates(stores, env, manifest.name, held, lock, options, checks)
+        checks = _pass_gates(stores, env, manifest.name, held, lock, options)
         if checks:
             locked = _still_ours(stores, env.name, lock)
     except LockLost:
@@ -241,10 +241,10 @@ def _pass_gates(
     held: dict[str, str],
     lock: Lock,
     options: DeployOptions,
-    checks: list[Check],
 ) -> list[Check]:
     """The verification commands (unless skipped), then the ECS rollout check: each raises
     GateFailed, with the checks so far, at the first that fails."""
+    checks: list[Check] = []
     if env.verify and not options.skip_verify:
         variables = {
             "TF_RELEASE_PROJECT": stores.config.project,
@@ -254,7 +254,7 @@ def _pass_gates(
             "TF_RELEASE_IMAGES": json.dumps(held, sort_keys=True),
         }
         folder = stores.config.path.resolve().parent
-        checks = checks + run_verifications(
+        checks = run_verifications(
             env.verify, folder, variables, env.verify_timeout, stores.progress, options.live
         )
     try:

@@ -70,7 +70,7 @@ class RolledBack:
             "version": None,
             "outcome": "unchanged",
             "deployment": None,
-            "changes": diff_images(self.target.images, self.target.images).to_document(),
+            "changes": ImageChanges(unchanged=dict(self.target.images)).to_document(),
             "terraform": None,
             "rolled_back_to": self.target.name,
         }
