@@ -3,6 +3,8 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 # Terraform cannot download providers on these machines: use the local mirror where there is one.
 TF_RELEASE_TEST_PLUGIN_DIR ?= $(wildcard /opt/tf-plugins)
+# Most of a test waits on a subprocess (moto, Terraform, the console script): two workers halve the wall time.
+TEST_WORKERS ?= 2
 export TF_RELEASE_TEST_PLUGIN_DIR
 
 .PHONY: install test lint format bench demo clean
@@ -25,7 +27,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 test: install lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: install
 	$(PY) bench/run.py
