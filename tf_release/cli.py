@@ -609,7 +609,8 @@ def doctor(ctx: typer.Context, as_json: Json = False) -> None:
     for check in diagnose(str(opts.config) if opts.config else None, opts.profile, opts.region):
         checks.append(check)
         if not as_json:
-            typer.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+            label = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}[check.level]
+            typer.echo(f"{label} {check.name}: {check.detail}")
     if as_json:
         _print_json([check.to_document() for check in checks])
     if not all(check.ok for check in checks):
