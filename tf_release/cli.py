@@ -588,6 +588,10 @@ def init(
     if region is None and asking:
         region = typer.prompt("AWS region (empty: the AWS default chain)", default="") or None
     environments = env or ["stage", "prod"]
+    # before they are written into TOML, where a quote would only say "not valid TOML"
+    naming.check_project_name(project)
+    for name in environments:
+        naming.check_environment_name(name)
     draft = path.with_name(f".{path.name}.draft")
     draft.write_text(starter_config(project, bucket, environments, region))
     try:

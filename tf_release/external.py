@@ -45,11 +45,8 @@ def parse_query(text: str) -> Query:
     unknown = sorted(set(query) - {"project", "environment", "region", "role_arn"})
     if unknown:
         raise BadInput(f"unknown query keys: {', '.join(unknown)}")
-    project = query["project"]
-    if not naming.PROJECT_NAME.fullmatch(project):
-        raise BadInput(f"invalid project name {project!r}")
     return Query(
-        project,
+        naming.check_project_name(query["project"]),
         naming.check_environment_name(query["environment"]),
         query.get("region") or None,
         naming.check_role_arn(query["role_arn"]) if query.get("role_arn") else None,
