@@ -152,6 +152,12 @@ def terraform_cli_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_cli_config(tmp_path_factory.mktemp("terraform"))
 
 
+@pytest.fixture(scope="session")
+def cli_config_without_external(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A machine whose Terraform can install the aws provider but not `hashicorp/external`."""
+    return write_cli_config(tmp_path_factory.mktemp("terraform"), external=False)
+
+
 @pytest.fixture
 def tf_cli(cli: Cli, terraform_cli_config: Path, tmp_path: Path) -> Cli:
     """The CLI runner with real Terraform configured, and the repository's terraform/ copied into

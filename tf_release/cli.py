@@ -588,6 +588,10 @@ def init(
     if region is None and asking:
         region = typer.prompt("AWS region (empty: the AWS default chain)", default="") or None
     environments = env or ["stage", "prod"]
+    # before they are written into TOML, where a quote would only say "not valid TOML"
+    naming.check_project_name(project)
+    for name in environments:
+        naming.check_environment_name(name)
     draft = path.with_name(f".{path.name}.draft")
     draft.write_text(starter_config(project, bucket, environments, region))
     try:
@@ -609,7 +613,8 @@ def doctor(ctx: typer.Context, as_json: Json = False) -> None:
     for check in diagnose(str(opts.config) if opts.config else None, opts.profile, opts.region):
         checks.append(check)
         if not as_json:
-            typer.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+            label = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}[check.level]
+            typer.echo(f"{label} {check.name}: {check.detail}")
     if as_json:
         _print_json([check.to_document() for check in checks])
     if not all(check.ok for check in checks):

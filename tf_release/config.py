@@ -97,7 +97,10 @@ def load_config(path: Path) -> Config:
         raise BadInput(f"{path}: cannot read: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise BadInput(f"{path}: not valid TOML: {error}") from None
+    _check_names(path, document.get("project"), document.get("environments"))
     schemas.validate("config", document, str(path))
+    if "environments" not in document:
+        raise _no_environments(path)
     try:
         for name, table in document.get("environments", {}).items():
             naming.check_environment_name(name)
@@ -153,6 +156,7 @@ def load_config(path: Path) -> Config:
                 f"{path}: environments.{environment.name}.promote_from: an environment cannot "
                 "promote from itself"
             )
+    _check_promotion_chains(path, environments)
     images = document.get("images")
     return Config(
         path=path,
@@ -163,6 +167,44 @@ def load_config(path: Path) -> Config:
         images=None if images is None else tuple(images),
         terraform_bin=document.get("terraform_bin"),
     )
+
+
+def _check_names(path: Path, project: object, environments: object) -> None:
+    """Said in a sentence before the schema speaks (it would quote its own rules)."""
+    if isinstance(project, str):
+        try:
+            naming.check_project_name(project)
+        except BadInput as error:
+            raise BadInput(f"{path}: project: {error}") from None
+    if environments == {}:
+        raise _no_environments(path)
+    if isinstance(environments, dict) and naming.LATEST in environments:
+        raise BadInput(
+            f"{path}: environments: `{naming.LATEST}` is the label CI publishes to, not an "
+            "environment name: rename [environments.latest] (stage, say)"
+        )
+
+
+def _no_environments(path: Path) -> BadInput:
+    return BadInput(
+        f'{path}: no environments: add an [environments.stage] table with promote_from = "latest"'
+    )
+
+
+def _check_promotion_chains(path: Path, environments: dict[str, "Environment"]) -> None:
+    """Every environment's promote_from chain must reach `latest`: a cycle never gets images."""
+    for name in environments:
+        chain = [name]
+        while (source := environments[chain[-1]].promote_from) != naming.LATEST:
+            if source in chain:
+                cycle = [*chain[chain.index(source) :], source]
+                steps = ", which promotes from ".join(cycle[1:])
+                raise BadInput(
+                    f"{path}: environments.{cycle[0]}.promote_from: {cycle[0]} promotes from "
+                    f"{steps} (a cycle): the first environment must promote from "
+                    f'"{naming.LATEST}"'
+                )
+            chain.append(source)
 
 
 def starter_config(

@@ -1,13 +1,16 @@
 """`tf-release doctor`: is this machine set up to release? One check a line, each with its fix."""
 
 import json
+import re
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
-from tf_release import naming
+from tf_release import naming, processes
 from tf_release.aws import PARAMETER_LIMIT, AwsSession
 from tf_release.config import Config, find_config, load_config
 from tf_release.errors import ReleaseError
@@ -15,15 +18,22 @@ from tf_release.stores import Stores, open_stores
 from tf_release.terraform import find_binary
 from tf_release.views import state_problem
 
+Level = Literal["ok", "warn", "fail"]
+
 
 @dataclass(frozen=True)
 class Check:
     name: str
     ok: bool
     detail: str
+    warning: bool = False  # ok, but worth acting on before it fails (doctor still exits 0)
+
+    @property
+    def level(self) -> Level:
+        return "fail" if not self.ok else "warn" if self.warning else "ok"
 
     def to_document(self) -> dict[str, object]:
-        return {"check": self.name, "ok": self.ok, "detail": self.detail}
+        return {"check": self.name, "ok": self.ok, "level": self.level, "detail": self.detail}
 
 
 def _check(name: str, probe: Callable[[], str]) -> Check:
@@ -62,16 +72,21 @@ def diagnose(
     published: list[int] = []
     yield _check("ssm parameters", lambda: _parameters(stores, published))
     if published and _held(stores.config, published[0]) >= PARAMETER_LIMIT * NEAR_LIMIT:
-        yield Check("ssm parameter limit", False, _limit_warning(stores.config, published[0]))
+        limit = _limit_warning(stores.config, published[0])
+        yield Check("ssm parameter limit", True, limit, warning=True)
     if bucket.ok:
         yield from _states(stores)
     with_terraform = {
         n: e.terraform_dir for n, e in loaded[0].environments.items() if e.terraform_dir
     }
+    binary: list[str] = []
     if with_terraform:
-        yield _check("terraform", lambda: _terraform_version(loaded[0]))
+        yield _check("terraform", lambda: _terraform_version(loaded[0], binary))
+    initialised: dict[Path, Check] = {}  # environments sharing a folder: one init
     for name, folder in with_terraform.items():
-        yield _check(f"terraform_dir of {name}", partial(_stack, folder))
+        if folder.resolve() not in initialised:
+            initialised[folder.resolve()] = _check("", partial(_stack, folder, binary))
+        yield replace(initialised[folder.resolve()], name=f"terraform_dir of {name}")
 
 
 def _role(session: AwsSession) -> str:
@@ -136,19 +151,76 @@ def _limit_warning(config: Config, published: int) -> str:
     )
 
 
-def _terraform_version(config: Config) -> str:
+def _terraform_version(config: Config, found: list[str]) -> str:
     binary = find_binary(config.terraform_bin)
     done = subprocess.run([binary, "version", "-json"], capture_output=True, text=True, timeout=60)
     try:
         version = json.loads(done.stdout)["terraform_version"]
     except (ValueError, KeyError):
         raise ReleaseError(f"{binary} did not say its version: is it Terraform?") from None
+    found.append(binary)
     return f"{binary}, Terraform {version}"
 
 
-def _stack(folder: Path) -> str:
+def _stack(folder: Path, binary: list[str]) -> str:
+    """The folder holds Terraform, and (with a working binary) initialises: the providers and
+    modules it needs can be installed here, which a deploy's `terraform init` needs first."""
     if not folder.is_dir():
         raise ReleaseError(f"{folder} does not exist: fix terraform_dir in tf-release.toml")
     if not any(folder.glob("*.tf")) and not any(folder.glob("*.tf.json")):
         raise ReleaseError(f"{folder} holds no .tf files: is it the right folder?")
-    return str(folder)
+    if not binary:
+        return str(folder)
+    return f"{folder}: initialises{_init(folder, binary[0])}"
+
+
+INIT_SECONDS = 600
+LOCK_WOULD_CHANGE = "Provider dependency changes detected"  # -lockfile=readonly's refusal
+
+
+def _init(folder: Path, binary: str) -> str:
+    """`terraform init` that leaves the folder as it was: its data directory (.terraform) a
+    scratch one, no backend, and the lock file read-only (a missing or incomplete one is
+    Terraform's refusal to write it, after every provider installed: a deploy's init writes it).
+    Returns the providers installed, as " (hashicorp/aws v5.100.0, …)"."""
+    with tempfile.TemporaryDirectory(prefix="tf-release-doctor-") as scratch:
+        done = processes.run(
+            [binary, "init", "-input=false", "-backend=false", "-lockfile=readonly", "-no-color"],
+            folder,
+            {
+                "TF_DATA_DIR": scratch,
+                "TF_IN_AUTOMATION": "1",
+                "TF_INPUT": "0",
+                "TF_WORKSPACE": None,
+            },
+            timeout=INIT_SECONDS,
+        )
+    if done.timed_out:
+        raise ReleaseError(f"terraform init in {folder} did not finish in {INIT_SECONDS} s")
+    problem = _first_error(done.err + done.out)
+    if done.code != 0 and not problem.startswith(LOCK_WOULD_CHANGE):
+        missing = re.search(r"for provider (\S+): (.*)", problem)
+        if missing:
+            raise ReleaseError(
+                f"{folder} needs provider {missing[1]}, which Terraform cannot install here "
+                f"({missing[2]}): add it to the provider mirror in your Terraform CLI config, "
+                "let Terraform reach its registry, or use a stack that does not need it"
+            )
+        raise ReleaseError(f"terraform init fails in {folder}: {problem}")
+    installed = re.findall(r"^- (?:Installed|Using) (\S+) (v\S+)", done.out, flags=re.M)
+    return f" ({', '.join(' '.join(found) for found in installed)})" if installed else ""
+
+
+def _first_error(output: str) -> str:
+    """Terraform's first error as one line: its summary, then the paragraph that explains it."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Error: ")), None)
+    if start is None:
+        return next((line for line in reversed(lines) if line.strip()), "no output")
+    paragraph: list[str] = []
+    for line in lines[start + 2 :]:
+        if not line.strip():
+            break
+        paragraph.append(line.strip())
+    summary = lines[start].removeprefix("Error: ")
+    return f"{summary}: {' '.join(paragraph)}" if paragraph else summary

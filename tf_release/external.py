@@ -45,11 +45,8 @@ def parse_query(text: str) -> Query:
     unknown = sorted(set(query) - {"project", "environment", "region", "role_arn"})
     if unknown:
         raise BadInput(f"unknown query keys: {', '.join(unknown)}")
-    project = query["project"]
-    if not naming.PROJECT_NAME.fullmatch(project):
-        raise BadInput(f"invalid project name {project!r}")
     return Query(
-        project,
+        naming.check_project_name(query["project"]),
         naming.check_environment_name(query["environment"]),
         query.get("region") or None,
         naming.check_role_arn(query["role_arn"]) if query.get("role_arn") else None,
@@ -80,13 +77,33 @@ def read_release(project: str, environment: str, session: "AwsSession") -> dict[
     return {**found, VERSION_KEY: version}
 
 
+# The AWS messages advise tf-release's own options; this program takes none, only the query
+# and the environment Terraform gives it.
+CLI_ADVICE = {
+    "set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY": (
+        "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, where Terraform runs"
+    ),
+    "check --profile / AWS_PROFILE": "check AWS_PROFILE where Terraform runs",
+    "set `region` in tf-release.toml, --region or AWS_REGION": (
+        "pass `region` in the query (the module's `region` input) or set AWS_REGION"
+    ),
+}
+
+
+def for_terraform(message: str) -> str:
+    """A message as advice for whoever runs Terraform: no tf-release option in it."""
+    for cli, program in CLI_ADVICE.items():
+        message = message.replace(cli, program)
+    return message
+
+
 def main() -> NoReturn:
     try:
         query = parse_query(sys.stdin.read())
         session = session_for(query.region, query.role_arn)
         result = read_release(query.project, query.environment, session)
     except ReleaseError as error:
-        print(f"tf-release-manifest: {error}", file=sys.stderr)
+        print(f"tf-release-manifest: {for_terraform(str(error))}", file=sys.stderr)
         sys.exit(1)
     except Exception as error:  # a bug: one line for Terraform to show, the traceback in a file
         if os.environ.get(DEBUG_VARIABLE) == "1":

@@ -90,6 +90,16 @@ def short_digest(digest: str) -> str:
     return f"{digest[:13]}…"
 
 
+def check_project_name(name: str) -> str:
+    """The project prefixes every SSM name and S3 key, so it holds only what both accept."""
+    if not PROJECT_NAME.fullmatch(name):
+        raise BadInput(
+            f"invalid project name {name!r}: use letters, digits, '.', '_' and '-', starting "
+            "with a letter or digit, at most 64 characters (it prefixes SSM names and S3 keys)"
+        )
+    return name
+
+
 def check_environment_name(name: str) -> str:
     if name == LATEST or not ENVIRONMENT_NAME.fullmatch(name):
         raise BadInput(

@@ -67,6 +67,47 @@ def test_an_invalid_config_names_the_key(released: Cli, tmp_path: Path) -> None:
     )
 
 
+def test_a_promotion_cycle_in_the_config_is_refused_in_a_sentence(
+    released: Cli, tmp_path: Path
+) -> None:
+    path = tmp_path / "cycle.toml"
+    path.write_text(CONFIG.replace('promote_from = "latest"', 'promote_from = "prod"'))
+    assert_refused(
+        released,
+        ["--config", str(path), "status"],
+        "environments.stage.promote_from: stage promotes from prod, which promotes from stage "
+        "(a cycle)",
+    )
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["--project", 'a"b', "--bucket", BUCKET],
+            "invalid project name 'a\"b': use letters, digits, '.', '_' and '-', starting with a "
+            "letter or digit",
+        ),
+        (
+            ["--project", "catalogue", "--bucket", BUCKET, "--env", 'p"rod'],
+            "invalid environment name 'p\"rod'",
+        ),
+        (
+            ["--project", "catalogue", "--bucket", BUCKET, "--env", "latest"],
+            "invalid environment name 'latest'",
+        ),
+    ],
+)
+def test_init_says_what_is_wrong_with_a_name_and_writes_nothing(
+    cli: Cli, args: list[str], message: str
+) -> None:
+    del cli.env["TF_RELEASE_CONFIG"]
+    cli.cwd = cli.cwd / "new-project"
+    cli.cwd.mkdir()
+    assert_refused(cli, ["init", *args], message)
+    assert list(cli.cwd.iterdir()) == []
+
+
 def test_images_outside_the_allow_list_are_refused(released: Cli, tmp_path: Path) -> None:
     path = tmp_path / "allow.toml"
     path.write_text(CONFIG.replace("region", 'images = ["api"]\nregion'))

@@ -1,6 +1,7 @@
 """`tf-release doctor` against a moto server, with one thing broken at a time."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -99,3 +100,47 @@ def test_readable_states_are_one_line(cli: Cli) -> None:
     released(cli.stores())
     code, found = checks(cli)
     assert code == 0 and found["environment states"]["detail"] == "stage, prod: readable"
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_stack_needing_a_provider_terraform_cannot_install_is_named_and_left_untouched(
+    tf_cli: Cli, cli_config_without_external: Path
+) -> None:
+    tf_cli.env["TF_CLI_CONFIG_FILE"] = str(cli_config_without_external)
+    stack = tf_cli.cwd / "terraform/examples/ecs_service_module"  # the module route
+    with_stack(tf_cli, str(stack))
+    before = snapshot(tf_cli.cwd / "terraform")
+    result = tf_cli.run("doctor")
+    assert result.returncode == 1
+    [line] = [x for x in result.stdout.splitlines() if "terraform_dir of stage" in x]
+    assert line.startswith(
+        f"FAIL terraform_dir of stage: {stack} needs provider hashicorp/external, which "
+        "Terraform cannot install here (provider registry.terraform.io/hashicorp/external was "
+        "not found in any of the search locations): add it to the provider mirror"
+    )
+    assert snapshot(tf_cli.cwd / "terraform") == before
+
+
+def test_a_stack_that_initialises_names_its_providers_once_for_environments_sharing_it(
+    tf_cli: Cli, cli_config_without_external: Path
+) -> None:
+    tf_cli.env["TF_CLI_CONFIG_FILE"] = str(cli_config_without_external)
+    stack = tf_cli.cwd / "terraform/examples/ecs_service"  # the SSM route: aws only
+    tf_cli.write_config(
+        "".join(
+            f'[environments.{env}]\npromote_from = "{source}"\nterraform_dir = "{stack}"\n'
+            for env, source in (("stage", "latest"), ("prod", "stage"))
+        )
+    )
+    before = snapshot(stack)
+    code, found = checks(tf_cli)
+    assert code == 0, found
+    for env in ("stage", "prod"):
+        detail = str(found[f"terraform_dir of {env}"]["detail"])
+        assert re.fullmatch(
+            rf"{re.escape(str(stack))}: initialises \(hashicorp/aws v[\d.]+\)", detail
+        )
+    assert snapshot(stack) == before

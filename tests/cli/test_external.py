@@ -69,6 +69,10 @@ def test_aws_errors_fail_with_one_line(deployed: Cli) -> None:
     code, out, err = query(deployed, {"project": "catalogue", "environment": "stage"})
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and "no AWS credentials" in err
+    assert err.endswith(
+        ": set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, where Terraform runs\n"
+    )  # it takes no --profile: the query and Terraform's environment are all it reads
+    assert "--" not in err
 
 
 def test_the_environment_role_may_be_given_in_the_query(cli: Cli) -> None:

@@ -12,6 +12,7 @@ import re
 import shlex
 import subprocess
 import tomllib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -96,9 +97,13 @@ def test_the_starter_config_of_init_matches_the_quickstart_but_for_terraform(cli
     assert tomllib.loads((cli.cwd / "tf-release.toml").read_text()) == quickstart
 
 
-def test_every_command_example_runs_in_order(tf_cli: Cli) -> None:
-    """The quickstart (after `init`, the reader edits the file into the config shown), then every
-    command example, then tf-release-manifest's."""
+def test_every_command_example_runs_in_order(
+    tf_cli: Cli, cli_config_without_external: Path
+) -> None:
+    """The quickstart (after `init`, the reader edits the file into the config shown), on a
+    machine whose Terraform can install only the aws provider, then every command example, then
+    tf-release-manifest's."""
+    tf_cli.env["TF_CLI_CONFIG_FILE"] = str(cli_config_without_external)
     (tf_cli.cwd / "tf-release.toml").unlink()
     del tf_cli.env["TF_RELEASE_CONFIG"]
     push_images(tf_cli, README)
@@ -109,6 +114,9 @@ def test_every_command_example_runs_in_order(tf_cli: Cli) -> None:
             (tf_cli.cwd / "tf-release.toml").write_text(
                 block("toml", "terraform/examples/ecs_service")
             )
+    first = json.loads(tf_cli.ok("history", "-e", "stage", "--limit", "99", "--json"))[-1]
+    assert first["version"] == "v1"  # the quickstart's first apply deployed it: none wasted
+    assert [d["outcome"] for d in first["deployments"]] == ["succeeded"]
     [manifest_line] = [line for line in outputs if "tf-release-manifest" in line]
     shown = re.search(r"prints `(\{.*), …\}`", README)
     assert shown is not None

@@ -95,10 +95,7 @@ def test_plan_only_puts_ssm_back_and_deploys_nothing(tf_cli: Cli) -> None:
 def test_the_module_route_reads_images_through_the_external_program(tf_cli: Cli) -> None:
     """Runs terraform/modules/release_manifest under real Terraform. Where the machine cannot
     install hashicorp/external, its data source is the stand-in in tests/support."""
-    example_project(tf_cli)
-    (tf_cli.cwd / EXAMPLE / "terraform.tfvars").write_text(
-        'environment = "stage"\nimage_source = "module"\n'
-    )
+    tf_cli.write_config(ENVIRONMENTS.replace(EXAMPLE, "terraform/examples/ecs_service_module"))
     publish(tf_cli, "one")
     tf_cli.ok("apply", "-e", "stage", "-r", "one", "--yes")
     assert task_image(tf_cli, "catalogue-stage-worker") == image("worker", "one")

@@ -3,6 +3,8 @@
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Cli
 from tests.support.project import ROOT
 
@@ -19,10 +21,20 @@ def test_the_bundled_terraform_is_fmt_clean() -> None:
     terraform("fmt", "-check", "-recursive", "-diff", cwd=ROOT / "terraform")
 
 
-def test_the_example_and_its_module_validate(tf_cli: Cli) -> None:
-    example = tf_cli.cwd / "terraform/examples/ecs_service"
-    terraform("init", "-input=false", "-backend=false", cwd=example, env=tf_cli.env)
-    assert '"valid": true' in terraform("validate", "-json", cwd=example, env=tf_cli.env)
+@pytest.mark.parametrize("example", ["ecs_service", "ecs_service_module"])
+def test_each_example_validates(tf_cli: Cli, example: str) -> None:
+    """One example per route: the SSM route's, and the module route's with its module."""
+    folder = tf_cli.cwd / "terraform/examples" / example
+    terraform("init", "-input=false", "-backend=false", cwd=folder, env=tf_cli.env)
+    assert '"valid": true' in terraform("validate", "-json", cwd=folder, env=tf_cli.env)
+
+
+def test_the_ssm_route_example_needs_only_the_aws_provider() -> None:
+    """The quickstart's stack must initialise where `hashicorp/external` cannot be installed."""
+    example = ROOT / "terraform/examples/ecs_service"
+    shown = terraform("providers", cwd=example)
+    assert "provider[registry.terraform.io/hashicorp/aws]" in shown
+    assert "hashicorp/external" not in shown
 
 
 def test_the_module_has_the_standard_files() -> None:

@@ -170,11 +170,12 @@ def test_doctor_counts_the_parameters_the_project_will_hold(cli: Cli) -> None:
 
 
 def test_doctor_warns_when_the_project_nears_the_parameter_limit(cli: Cli) -> None:
+    """A warning, not a failure: nothing fails yet, and the rest of the set-up is fine."""
     names = [f"svc{n:04d}" for n in range(3000)]
     Path(cli.env["TF_RELEASE_CONFIG"]).write_text(f"images = {json.dumps(names)}\n{CONFIG}")
     result = cli.run("doctor")
-    assert result.returncode == 1
+    assert result.returncode == 0
     [line] = [x for x in result.stdout.splitlines() if "parameter limit" in x]
     assert line.startswith(
-        "FAIL ssm parameter limit: the project will hold 9,002 parameters, near SSM's 10,000"
+        "warn ssm parameter limit: the project will hold 9,002 parameters, near SSM's 10,000"
     )

@@ -10,25 +10,31 @@ from tests.support import external_provider
 PLUGIN_DIR_VARIABLE = "TF_RELEASE_TEST_PLUGIN_DIR"
 
 
-def write_cli_config(folder: Path) -> Path:
+EXTERNAL = "registry.terraform.io/hashicorp/external"
+
+
+def write_cli_config(folder: Path, external: bool = True) -> Path:
     """Each provider the machine's mirror (TF_RELEASE_TEST_PLUGIN_DIR) holds comes from there,
-    `hashicorp/external` from the stand-in when the mirror has none, the rest from the registry."""
+    `hashicorp/external` from the stand-in when the mirror has none, the rest from the registry.
+    external=False: a machine where `hashicorp/external` cannot be installed at all, as a new
+    user's may be (the quickstart must need only the aws provider)."""
     mirrors: list[tuple[str, list[str]]] = []
     plugin_dir = os.environ.get(PLUGIN_DIR_VARIABLE)
     if plugin_dir:
         held = sorted(p.name for p in Path(plugin_dir).glob("registry.terraform.io/hashicorp/*"))
-        mirrors.append((plugin_dir, [f"registry.terraform.io/hashicorp/{name}" for name in held]))
-    if not any("hashicorp/external" in name for _, names in mirrors for name in names):
+        names = [f"registry.terraform.io/hashicorp/{name}" for name in held]
+        mirrors.append((plugin_dir, [name for name in names if external or name != EXTERNAL]))
+    if external and not any(EXTERNAL in names for _, names in mirrors):
         stand_in = folder / "stand-in-mirror"
         external_provider.install(stand_in, cache_home=folder / "home")
-        mirrors.append((str(stand_in), ["registry.terraform.io/hashicorp/external"]))
+        mirrors.append((str(stand_in), [EXTERNAL]))
     text = "provider_installation {\n"
     for path, names in mirrors:
         text += f"  filesystem_mirror {{\n    path    = {json.dumps(path)}\n"
         text += f"    include = {json.dumps(names)}\n  }}\n"
-    excluded = [name for _, names in mirrors for name in names]
+    excluded = [name for _, names in mirrors for name in names] + ([] if external else [EXTERNAL])
     text += f"  direct {{\n    exclude = {json.dumps(excluded)}\n  }}\n}}\n"
-    config = folder / "cli.tfrc"
+    config = folder / ("cli.tfrc" if external else "cli-without-external.tfrc")
     config.write_text(text)
     return config
 

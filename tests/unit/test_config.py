@@ -64,7 +64,6 @@ def test_a_missing_config_says_where_it_looked(tmp_path: Path) -> None:
             "neither 'latest' nor a configured environment",
         ),
         ('project = "p"\nbucket = "b-b"\nimages = ["API"]\n', "images.0"),
-        ('project = "p"\nbucket = "b-b"\n[environments.latest]\npromote_from = "x"\n', "latest"),
         ("project = \n", "not valid TOML"),
         (
             'project = "p"\nbucket = "b-b"\n[environments.stage]\npromote_from = "latest"\n'
@@ -149,3 +148,58 @@ def test_bad_ecs_settings_are_refused_in_one_line_naming_the_key(
     assert raised.value.exit_code == 2
     assert message.startswith(f"{path}: {key}: ")
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (
+            'project = "p"\nbucket = "b-b"\n'
+            '[environments.stage]\npromote_from = "prod"\n'
+            '[environments.prod]\npromote_from = "stage"\n',
+            "environments.stage.promote_from: stage promotes from prod, which promotes from stage "
+            '(a cycle): the first environment must promote from "latest"',
+        ),
+        (
+            'project = "p"\nbucket = "b-b"\n'
+            '[environments.qa]\npromote_from = "stage"\n'
+            '[environments.stage]\npromote_from = "prod"\n'
+            '[environments.prod]\npromote_from = "stage"\n',
+            "environments.stage.promote_from: stage promotes from prod, which promotes from stage "
+            "(a cycle)",
+        ),
+        (
+            'project = "p"\nbucket = "b-b"\n',
+            'no environments: add an [environments.stage] table with promote_from = "latest"',
+        ),
+        (
+            'project = "p"\nbucket = "b-b"\nenvironments = {}\n',
+            'no environments: add an [environments.stage] table with promote_from = "latest"',
+        ),
+        (
+            'project = "p"\nbucket = "b-b"\n[environments.latest]\npromote_from = "x"\n',
+            "environments: `latest` is the label CI publishes to, not an environment name: "
+            "rename [environments.latest]",
+        ),
+        (
+            'project = "a b"\nbucket = "b-b"\n[environments.stage]\npromote_from = "latest"\n',
+            "project: invalid project name 'a b': use letters, digits, '.', '_' and '-'",
+        ),
+    ],
+    ids=[
+        "cycle",
+        "cycle-behind-another",
+        "no-environments",
+        "empty-environments",
+        "latest",
+        "project",
+    ],
+)
+def test_config_mistakes_are_refused_in_a_sentence_naming_the_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(BadInput) as raised:
+        load_config(path)
+    assert str(raised.value).startswith(f"{path}: {message}")
+    assert "\n" not in str(raised.value) and "valid under" not in str(raised.value)

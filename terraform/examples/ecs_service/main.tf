@@ -2,27 +2,16 @@ provider "aws" {
   region = var.region
 }
 
-# Route 1: one SSM data source per image. Needs only the aws provider. Image URLs are not
+# The SSM route: one SSM data source per image. Needs only the aws provider. Image URLs are not
 # secret: `insecure_value` keeps them out of Terraform's sensitive-value handling.
 data "aws_ssm_parameter" "image" {
-  for_each = var.image_source == "ssm" ? toset(var.images) : toset([])
+  for_each = toset(var.images)
   name     = "/${var.project}/image_ids/${local.environment}/${each.key}"
-}
-
-# Route 2: every image of the environment, and the manifest version, in one data source.
-module "release" {
-  source      = "../../modules/release_manifest"
-  count       = var.image_source == "module" ? 1 : 0
-  project     = var.project
-  environment = local.environment
-  region      = var.region
 }
 
 locals {
   environment = coalesce(var.environment, terraform.workspace)
-  image_urls = var.image_source == "ssm" ? {
-    for name, parameter in data.aws_ssm_parameter.image : name => parameter.insecure_value
-  } : module.release[0].images
+  image_urls  = { for name, parameter in data.aws_ssm_parameter.image : name => parameter.insecure_value }
 }
 
 resource "aws_ecs_task_definition" "service" {

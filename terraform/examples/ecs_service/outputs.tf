@@ -7,8 +7,3 @@ output "task_definition_arns" {
   description = "Task definition ARN per image."
   value       = { for name, definition in aws_ecs_task_definition.service : name => definition.arn }
 }
-
-output "release_version" {
-  description = "The tf-release manifest version deployed (module route only)."
-  value       = var.image_source == "module" ? module.release[0].version : null
-}

@@ -22,17 +22,6 @@ variable "images" {
   default     = ["api", "worker"]
 }
 
-variable "image_source" {
-  description = "Where the image URLs come from: \"ssm\" (aws_ssm_parameter) or \"module\" (release_manifest)."
-  type        = string
-  default     = "ssm"
-
-  validation {
-    condition     = contains(["ssm", "module"], var.image_source)
-    error_message = "image_source must be \"ssm\" or \"module\"."
-  }
-}
-
 variable "cluster_arn" {
   description = "ECS cluster for the services; null registers the task definitions only."
   type        = string
