@@ -93,8 +93,9 @@ def history(out: Console, entries: list[Any], wide: bool = False) -> None:
     table = Table(box=None, pad_edge=False)
     for header in ("version", "created", "by", "source"):
         table.add_column(header, no_wrap=True)
-    for header in ("reason", "changes", "deployments"):
+    for header in ("reason", "changes"):
         table.add_column(header)  # these give way when the width is short
+    table.add_column("deployments", no_wrap=not wide)
     shown = [entry for entry in entries if not getattr(entry, "missing", False)]
     older = {id(newer): before.manifest for newer, before in pairwise(shown)}
     for entry in entries:
@@ -103,12 +104,6 @@ def history(out: Console, entries: list[Any], wide: bool = False) -> None:
             table.add_row(name, f"{name} is missing from the bucket", "", "", "", "", "")
             continue
         manifest = entry.manifest
-        deployments = ", ".join(
-            f"{d.outcome} {_when(d.finished_at, True)}" if wide else d.outcome
-            for d in entry.deployments
-        )
-        if entry.reverted_by is not None:
-            deployments += f"; reverted by {naming.format_version(entry.reverted_by)}"
         table.add_row(
             manifest.name,
             _when(manifest.created_at, wide),
@@ -116,9 +111,22 @@ def history(out: Console, entries: list[Any], wide: bool = False) -> None:
             manifest.source,
             _reason(manifest.reason, wide),
             _changed_names(older.get(id(entry)), manifest),
-            deployments or "not deployed",
+            _deployments(entry, wide),
         )
     out.print(table)
+
+
+def _deployments(entry: Any, wide: bool) -> str:
+    """Every deployment with its time when wide; else how it stands: the newest outcome, or
+    the rollback that reverted it."""
+    reverted = None
+    if entry.reverted_by is not None:
+        reverted = f"reverted by {naming.format_version(entry.reverted_by)}"
+    if not wide:
+        newest = entry.deployments[0].outcome if entry.deployments else "not deployed"
+        return reverted or newest
+    shown = ", ".join(f"{d.outcome} {_when(d.finished_at, wide)}" for d in entry.deployments)
+    return "; ".join(part for part in (shown or "not deployed", reverted) if part)
 
 
 def _changed_names(before: Any, after: Any) -> str:
