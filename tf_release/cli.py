@@ -79,6 +79,9 @@ Images = Annotated[
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
+Wide = Annotated[
+    bool, typer.Option("--wide", help="Whole identities, times and reasons, however wide.")
+]
 PlanOnly = Annotated[
     bool,
     typer.Option("--plan-only", help="Stop after terraform plan; put SSM back, deploy nothing."),
@@ -140,6 +143,7 @@ def _deploy_options(
     plan_only: bool = False,
 ) -> Any:
     """How the deploy runs; the environment's Terraform is None without a terraform_dir."""
+    from tf_release import output
     from tf_release.deploy import DeployOptions
     from tf_release.terraform import runner_for
 
@@ -153,6 +157,8 @@ def _deploy_options(
         atomic=atomic,
         skip_verify=skip_verify,
         live=live,
+        # what it is about to do, before Terraform's output (--yes runs too: CI logs)
+        announce=lambda plan: output.intent(output.console(live.out), plan, plan_only),
     )
 
 
@@ -165,22 +171,24 @@ def _confirmer(yes: bool, as_json: bool, plan_only: bool = False) -> Any:
 
     def ask(plan: Any) -> bool:
         out = sys.stderr if as_json else sys.stdout
-        print(f"Deploy {plan.manifest.name} to {plan.environment}:", file=out)
-        _print_changes(plan.changes, out)
-        if plan.terraform is not None:
+        if plan.terraform is not None:  # Terraform's output came after the announcement: recap
+            print(f"Deploy {plan.manifest.name} to {plan.environment}:", file=out)
+            _print_changes(plan.changes, out)
             print(f"  Terraform: {plan.terraform.describe()}", file=out)
         return typer.confirm("Go ahead?", default=False, err=as_json)
 
     return ask
 
 
-def _print_deploy(result: Any) -> None:
+def _print_deploy(result: Any, head: str | None = None) -> None:
+    """How it ended, Terraform's counts and the checks; the image changes were announced."""
     plan = result.plan
-    if result.deployment is None:
+    if head is not None:
+        typer.echo(head)
+    elif result.deployment is None:
         typer.echo(f"Planned {plan.manifest.name} for {plan.environment}; nothing was deployed.")
     else:
         typer.echo(f"Deployed {plan.manifest.name} to {plan.environment}.")
-    _print_changes(plan.changes)
     if plan.terraform is not None:
         typer.echo(f"  Terraform: {plan.terraform.describe()}")
     for check in result.deployment.checks if result.deployment else ():
@@ -202,6 +210,36 @@ def publish(
 
     name = release.publish(_stores(ctx), image, url, label, check_image=not skip_image_check)
     typer.echo(f"Published {name} = {url}")
+
+
+@app.command()
+def retire(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(help="Image name, e.g. api.")],
+    label: Annotated[
+        str, typer.Option(help="Label to remove it from: latest or your own, not an environment.")
+    ] = naming.LATEST,
+    yes: Yes = False,
+) -> None:
+    """Remove an image from latest (or --label): the next promotion from it removes the image."""
+    from tf_release import release
+
+    if not yes and not sys.stdin.isatty():
+        raise BadInput(f"no terminal to confirm on: pass --yes to retire {image}")
+
+    def ask(url: str) -> bool:
+        if yes:
+            return True
+        typer.echo(f"{label} has {image} = {url}")
+        return typer.confirm(f"Remove {image} from {label}?", default=False)
+
+    stores = _stores(ctx)
+    url = release.retire(stores, image, label, ask)
+    promoting = [
+        name for name, env in stores.config.environments.items() if env.promote_from == label
+    ]
+    after = f"; the next `prepare --env {promoting[0]}` removes it" if promoting else ""
+    typer.echo(f"Removed {image} from {label} (was {url}){after}.")
 
 
 @app.command()
@@ -352,10 +390,8 @@ def rollback(
     elif rolled.manifest is None or rolled.result is None:
         typer.echo(f"{env} already runs the images of {rolled.target.name}; nothing to roll back.")
     else:
-        typer.echo(f"Rolled {env} back to {rolled.target.name} as {rolled.manifest.name}.")
-        _print_changes(rolled.result.plan.changes)
-        if rolled.result.plan.terraform is not None:
-            typer.echo(f"  Terraform: {rolled.result.plan.terraform.describe()}")
+        head = f"Rolled {env} back to {rolled.target.name} as {rolled.manifest.name}."
+        _print_deploy(rolled.result, head)
 
 
 @app.command()
@@ -472,6 +508,7 @@ def history(
     env: Env,
     limit: Annotated[int, typer.Option(help="How many manifests to show.")] = 20,
     as_json: Json = False,
+    wide: Wide = False,
 ) -> None:
     """The newest manifests of an environment, with their deployments."""
     from tf_release import views
@@ -485,7 +522,7 @@ def history(
         return
     from tf_release import output
 
-    output.history(output.console(), entries)
+    output.history(output.console(wide=wide), entries, wide)
 
 
 @app.command()
@@ -494,6 +531,7 @@ def show(
     env: Env,
     version: Annotated[str, typer.Argument(help="Manifest version, e.g. v7.")],
     as_json: Json = False,
+    wide: Wide = False,
 ) -> None:
     """One manifest: its images, reason, author and deployments."""
     from tf_release import views
@@ -504,7 +542,7 @@ def show(
         return
     from tf_release import output
 
-    output.manifest(output.console(), entry)
+    output.manifest(output.console(wide=wide), entry, wide)
 
 
 @app.command()
@@ -515,6 +553,7 @@ def status(
     ] = None,
     at: Annotated[str | None, typer.Option(help="What ran at this time (ISO 8601).")] = None,
     as_json: Json = False,
+    wide: Wide = False,
 ) -> None:
     """Which version each environment runs now, or ran at a given time."""
     from tf_release import views
@@ -527,7 +566,7 @@ def status(
     elif usable:
         from tf_release import output
 
-        output.status(output.console(), usable)
+        output.status(output.console(wide=wide), usable, wide)
     broken = [item.problem for item in statuses if item.problem is not None]
     for problem in broken:  # one line each; the other environments are shown above
         _error_line(problem)

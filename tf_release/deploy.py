@@ -48,19 +48,26 @@ class TerraformRun(Protocol):
 
 @dataclass(frozen=True)
 class DeployPlan:
-    """What a deploy is about to do; shown to the operator before they confirm."""
+    """What a deploy is about to do: announced before Terraform runs, shown again before the
+    operator confirms. `running`: the version the environment ran when the deploy began."""
 
     environment: str
     manifest: Manifest
     changes: ImageChanges
     terraform: PlanSummary | None = None
+    running: int | None = None
 
 
 Confirm = Callable[[DeployPlan], bool]
+Announce = Callable[[DeployPlan], None]
 
 
 def _always(plan: DeployPlan) -> bool:
     return True
+
+
+def _silent(plan: DeployPlan) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,8 @@ class DeployOptions:
     """How a deploy runs: the environment's Terraform (None: SSM only), who confirms, how long
     to wait for another deploy, whether to stop after the plan, whether to check that the
     images still exist in ECR, whether to converge back on failure (None: the environment's
-    `atomic`), whether to skip the verification commands, and where their output goes."""
+    `atomic`), whether to skip the verification commands, and where their output goes.
+    `announce` hears what the deploy is about to do before it writes or runs anything."""
 
     terraform: TerraformRun | None = None
     confirm: Confirm = _always
@@ -95,6 +103,7 @@ class DeployOptions:
     atomic: bool | None = None
     skip_verify: bool = False
     live: Output | None = None
+    announce: Announce = _silent
 
 
 def deploy(
@@ -158,7 +167,8 @@ def deploy_manifest(
             before = stores.images.read_named(
                 env.name, manifest.images.keys() | state.deployed_images
             )
-        plan = DeployPlan(env.name, manifest, diff_images(before, held))
+        plan = DeployPlan(env.name, manifest, diff_images(before, held), running=previous_version)
+        options.announce(plan)
         if terraform is None:
             if plan_only:
                 return _finish_plan_only(stores, lock, plan, locked)

@@ -169,6 +169,20 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def format_minute(moment: datetime) -> str:
+    """`2026-11-26 11:02Z`: a time as people read it in a table (JSON keeps the milliseconds)."""
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M}Z"
+
+
+def person(identity: str) -> str:
+    """Who an AWS identity is, for a narrow column: an assumed role's session name
+    (`…:assumed-role/deployer/alice` → `alice`), a user's name (`…:user/ops/alice` → `alice`),
+    `root`; anything that is not an ARN as it is."""
+    if not identity.startswith("arn:"):
+        return identity
+    return identity.split(":", 5)[-1].rsplit("/", 1)[-1] or identity
+
+
 # SSM parameter names
 
 

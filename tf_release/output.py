@@ -1,9 +1,12 @@
 """How the CLI shows things to people: tables and coloured image diffs (rich).
 
 Colour only on a terminal and never under NO_COLOR (rich checks both); off a terminal the width
-is generous, so that piped output keeps whole image URLs on one line.
+is generous (or COLUMNS, when set), so that piped output keeps whole image URLs on one line.
+Tables fit the width by giving up the reason's tail first: a person rather than an ARN, times
+to the minute, a reason's first line; `--wide` shows them whole.
 """
 
+import os
 import sys
 from itertools import pairwise
 from typing import Any, TextIO
@@ -16,14 +19,60 @@ from tf_release import naming
 from tf_release.manifest import described, diff_images
 
 PIPED_WIDTH = 200
+WIDE_WIDTH = 10_000  # --wide: no column is squeezed; the terminal wraps what it must
 STYLES = {"+": "green", "~": "yellow", "-": "red", "!": "red"}
 OUTCOME_STYLES = {"failed": "red"}  # cancelled and abandoned: yellow
 
 
-def console(file: TextIO | None = None) -> Console:
+def console(file: TextIO | None = None, wide: bool = False) -> Console:
     file = file or sys.stdout
-    width = None if file.isatty() else PIPED_WIDTH
+    width = None  # a terminal's own width (rich reads COLUMNS first)
+    if wide:
+        width = WIDE_WIDTH
+    elif not file.isatty():
+        columns = os.environ.get("COLUMNS", "")
+        width = int(columns) if columns.isdigit() else PIPED_WIDTH
     return Console(file=file, width=width, highlight=False, soft_wrap=True)
+
+
+def _who(identity: str, wide: bool) -> str:
+    """The person (`alice`); the whole identity, with its role, when wide."""
+    return identity if wide else naming.person(identity)
+
+
+def _when(moment: Any, wide: bool) -> str:
+    return naming.format_time(moment) if wide else naming.format_minute(moment)
+
+
+def first_line(reason: str) -> str:
+    """A reason of several lines as its first line and `…`."""
+    first, *more = reason.splitlines() or [""]
+    return first + (" …" if more else "")
+
+
+def _reason(reason: str, wide: bool) -> Text:
+    """Its first line, cut to the column with `…`; the whole reason when wide."""
+    if wide:
+        return Text(reason)
+    return Text(first_line(reason), no_wrap=True, overflow="ellipsis")
+
+
+def intent(out: Console, plan: Any, plan_only: bool = False) -> None:
+    """What a deploy is about to do, before Terraform's output: `Deploying v2 to stage (now
+    v1): why`, then its image changes."""
+    name, environment = plan.manifest.name, plan.environment
+    if plan_only:
+        head = f"Planning {name} for {environment}"
+    elif plan.manifest.reverts is not None:
+        head = f"Rolling {environment} back to {plan.manifest.source} as {name}"
+    else:
+        head = f"Deploying {name} to {environment}"
+    running = plan.running
+    now = "nothing deployed yet" if running is None else f"now {naming.format_version(running)}"
+    out.print(Text(f"{head} ({now}): {first_line(plan.manifest.reason)}"))
+    if plan.changes.empty:
+        out.print(Text("  no image changes"))
+    changes(out, plan.changes)
 
 
 def changes(out: Console, changes: Any) -> None:
@@ -39,12 +88,14 @@ def changes(out: Console, changes: Any) -> None:
         out.print(Text(f"  ({len(changes.unchanged)} unchanged)"))
 
 
-def history(out: Console, entries: list[Any]) -> None:
+def history(out: Console, entries: list[Any], wide: bool = False) -> None:
     """Newest first; `changes` against the manifest before it (a moved tag's digest counts)."""
-    table = Table(
-        "version", "created", "by", "source", "reason", "changes", "deployments",
-        box=None, pad_edge=False,
-    )  # fmt: skip
+    table = Table(box=None, pad_edge=False)
+    for header in ("version", "created", "by", "source"):
+        table.add_column(header, no_wrap=True)
+    for header in ("reason", "changes"):
+        table.add_column(header)  # these give way when the width is short
+    table.add_column("deployments", no_wrap=not wide)
     shown = [entry for entry in entries if not getattr(entry, "missing", False)]
     older = {id(newer): before.manifest for newer, before in pairwise(shown)}
     for entry in entries:
@@ -53,21 +104,29 @@ def history(out: Console, entries: list[Any]) -> None:
             table.add_row(name, f"{name} is missing from the bucket", "", "", "", "", "")
             continue
         manifest = entry.manifest
-        deployments = ", ".join(
-            f"{d.outcome} {naming.format_time(d.finished_at)}" for d in entry.deployments
-        )
-        if entry.reverted_by is not None:
-            deployments += f"; reverted by {naming.format_version(entry.reverted_by)}"
         table.add_row(
             manifest.name,
-            naming.format_time(manifest.created_at),
-            manifest.created_by,
+            _when(manifest.created_at, wide),
+            _who(manifest.created_by, wide),
             manifest.source,
-            manifest.reason,
+            _reason(manifest.reason, wide),
             _changed_names(older.get(id(entry)), manifest),
-            deployments or "not deployed",
+            _deployments(entry, wide),
         )
     out.print(table)
+
+
+def _deployments(entry: Any, wide: bool) -> str:
+    """Every deployment with its time when wide; else how it stands: the newest outcome, or
+    the rollback that reverted it."""
+    reverted = None
+    if entry.reverted_by is not None:
+        reverted = f"reverted by {naming.format_version(entry.reverted_by)}"
+    if not wide:
+        newest = entry.deployments[0].outcome if entry.deployments else "not deployed"
+        return reverted or newest
+    shown = ", ".join(f"{d.outcome} {_when(d.finished_at, wide)}" for d in entry.deployments)
+    return "; ".join(part for part in (shown or "not deployed", reverted) if part)
 
 
 def _changed_names(before: Any, after: Any) -> str:
@@ -85,16 +144,18 @@ def _changed_names(before: Any, after: Any) -> str:
     return " ".join(marks) or "none"
 
 
-def status(out: Console, statuses: list[Any]) -> None:
+def status(out: Console, statuses: list[Any], wide: bool = False) -> None:
     """What runs where; below, held locks and newest deploys that did not succeed."""
-    table = Table("environment", "version", "deployed", "by", "newest", box=None, pad_edge=False)
+    table = Table(box=None, pad_edge=False)
+    for header in ("environment", "version", "deployed", "by", "newest"):
+        table.add_column(header, no_wrap=True)
     for item in statuses:
         deployed = item.deployed
         table.add_row(
             item.environment,
             naming.format_version(deployed.version) if deployed else "-",
-            naming.format_time(deployed.finished_at) if deployed else "nothing deployed",
-            deployed.by if deployed else "",
+            _when(deployed.finished_at, wide) if deployed else "nothing deployed",
+            _who(deployed.by, wide) if deployed else "",
             naming.format_version(item.latest_version) if item.latest_version else "",
         )
     out.print(table)
@@ -102,39 +163,44 @@ def status(out: Console, statuses: list[Any]) -> None:
         if item.lock is not None:
             out.print(Text(f"{item.environment}: {item.describe_lock()}", style="yellow"))
         elif item.last_attempt is not None:
-            out.print(_attempt(item.environment, item.last_attempt))
+            out.print(_attempt(item.environment, item.last_attempt, wide))
 
 
-def _attempt(environment: str, attempt: Any) -> Text:
+def _attempt(environment: str, attempt: Any, wide: bool) -> Text:
     """`stage: v2 failed at …, started by …: the first line of its error`."""
     text = (
         f"{environment}: {naming.format_version(attempt.version)} {attempt.outcome} at "
-        f"{naming.format_time(attempt.finished_at)}, started by {attempt.started_by}"
+        f"{_when(attempt.finished_at, wide)}, started by {_who(attempt.started_by, wide)}"
     )
     if attempt.message:
         text += f": {attempt.message}"
     return Text(text, style=OUTCOME_STYLES.get(attempt.outcome, "yellow"))
 
 
-def manifest(out: Console, entry: Any) -> None:
+def manifest(out: Console, entry: Any, wide: bool = False) -> None:
+    """The facts (the reason whole), then the images; digests shortened unless wide."""
     shown = entry.manifest
     facts = Table(box=None, show_header=False, pad_edge=False)
     facts.add_row("manifest", f"{shown.environment} {shown.name}")
     facts.add_row("reason", shown.reason)
-    facts.add_row("created", f"{naming.format_time(shown.created_at)} by {shown.created_by}")
+    facts.add_row("created", f"{_when(shown.created_at, wide)} by {_who(shown.created_by, wide)}")
     facts.add_row("source", shown.source)
     if shown.reverts is not None:
         facts.add_row("reverts", naming.format_version(shown.reverts))
     if entry.reverted_by is not None:
         facts.add_row("reverted by", naming.format_version(entry.reverted_by))
     for deployment in entry.deployments:
-        facts.add_row(
-            "deployed", f"{deployment.outcome} {naming.format_time(deployment.finished_at)}"
-        )
+        facts.add_row("deployed", f"{deployment.outcome} {_when(deployment.finished_at, wide)}")
     out.print(facts)
-    images = Table("image", "url", "digest", box=None, pad_edge=False)
+    images = Table(box=None, pad_edge=False)
+    images.add_column("image", no_wrap=True)
+    images.add_column("url", overflow="fold")
+    images.add_column("digest", no_wrap=True)
     for name, url in sorted(shown.images.items()):
-        images.add_row(name, url, shown.digests.get(name, "not pinned"))
+        digest = shown.digests.get(name)
+        if digest is not None and not wide:
+            digest = naming.short_digest(digest)
+        images.add_row(name, url, digest or "not pinned")
     out.print(images)
 
 

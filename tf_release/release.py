@@ -4,7 +4,7 @@ Plain functions over a `Stores` bundle, usable without the CLI. Every check of t
 before the first write, so bad input never leaves anything behind.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -16,7 +16,7 @@ from tf_release.deploy import (
     check_unlocked,
     deploy_manifest,
 )
-from tf_release.errors import BadInput, ImagesMissing
+from tf_release.errors import BadInput, Cancelled, ImagesMissing
 from tf_release.manifest import ImageChanges, Manifest, described, diff_images, images_digest
 from tf_release.state import EnvironmentState
 from tf_release.stores import Stores, manifest_of
@@ -93,6 +93,30 @@ def publish(
         )
     stores.images.put(label, image, url)
     return naming.image_parameter(stores.config.project, label, image)
+
+
+def _agree(url: str) -> bool:
+    return True
+
+
+def retire(
+    stores: Stores,
+    image: str,
+    label: str = naming.LATEST,
+    confirm: Callable[[str], bool] = _agree,
+) -> str:
+    """Take an image out of a label, so that the next promotion from it removes the image from
+    the environment; `confirm` sees the URL it holds first. Returns that URL."""
+    naming.check_image_name(image)
+    stores.config.check_publish_label(label)
+    held = stores.images.read_named(label, [image])
+    if image not in held:
+        where = naming.image_path(stores.config.project, label)
+        raise BadInput(f"no image {image} in {where}: nothing to retire")
+    if not confirm(held[image]):
+        raise Cancelled(f"{image} left in {label}")
+    stores.images.replace(label, held, {})
+    return held[image]
 
 
 # Step 2: artefacts → release manifest

@@ -36,8 +36,9 @@ def test_prepare_prints_the_new_version_and_its_changes(cli: Cli) -> None:
 
 def test_apply_deploys_and_status_reports_it(cli: Cli) -> None:
     publish(cli, "abc")
-    out = cli.ok("apply", "--env", "stage", "--reason", "first", "--yes")
-    assert out.startswith("Deployed v1 to stage.")
+    lines = cli.ok("apply", "--env", "stage", "--reason", "first", "--yes").splitlines()
+    assert lines[0] == "Deploying v1 to stage (nothing deployed yet): first"  # what it will do
+    assert lines[-1] == "Deployed v1 to stage."  # then how it ended
     assert ssm_value(cli, "/catalogue/image_ids/stage/api") == image("api", "abc")
     [status] = json.loads(cli.ok("status", "--env", "stage", "--json"))
     assert status["version"] == "v1"
@@ -57,8 +58,9 @@ def test_the_whole_lifecycle_with_selective_update_promotion_and_rollback(cli: C
     assert ssm_value(cli, "/catalogue/image_ids/prod/api") == image("api", "two")
     assert ssm_value(cli, "/catalogue/image_ids/prod/worker") == image("worker", "one")
 
-    out = cli.ok("rollback", "-e", "prod", "-r", "api two is broken", "--yes")
-    assert out.startswith("Rolled prod back to v1 as v3.")
+    out = cli.ok("rollback", "-e", "prod", "-r", "api two is broken", "--yes").splitlines()
+    assert out[0] == "Rolling prod back to v1 as v3 (now v2): api two is broken"
+    assert out[-1] == "Rolled prod back to v1 as v3."
     assert ssm_value(cli, "/catalogue/image_ids/prod/api") == image("api", "one")
 
     again = cli.run("rollback", "-e", "prod", "-r", "api two is broken (second pager)", "--yes")
@@ -197,7 +199,7 @@ def test_init_writes_a_config_that_works_and_never_overwrites(cli: Cli) -> None:
     text = (cli.cwd / "tf-release.toml").read_text()
     assert 'promote_from = "stage"' in text and "# terraform_dir" in text
     cli.ok("publish", "api", image("api", "one"))  # the new file is found and used
-    assert cli.ok("apply", "-e", "stage", "-r", "first", "--yes").startswith("Deployed v1")
+    assert "Deployed v1 to stage." in cli.ok("apply", "-e", "stage", "-r", "first", "--yes")
     refused = cli.run("init", "--project", "other", "--bucket", "other-bucket")
     assert refused.returncode == 2 and "already exists" in refused.stderr
     assert (cli.cwd / "tf-release.toml").read_text() == text
@@ -210,3 +212,33 @@ def test_init_refuses_bad_answers_and_writes_nothing(cli: Cli) -> None:
     assert list(cli.cwd.iterdir()) == []
     refused = cli.run("init", "--project", "catalogue")
     assert refused.returncode == 2 and "pass --project and --bucket" in refused.stderr
+
+
+def test_deploy_with_json_announces_on_stderr(cli: Cli) -> None:
+    publish(cli, "one")
+    cli.ok("prepare", "-e", "stage", "-r", "one\nand more")
+    done = cli.run("deploy", "-e", "stage", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["outcome"] == "succeeded"
+    assert done.stderr.startswith("Deploying v1 to stage (nothing deployed yet): one …\n  + api:")
+
+
+def test_rollback_says_what_it_will_do_before_terraform_and_counts_after(tf_cli: Cli) -> None:
+    """The facts lead, Terraform's output follows, the summary ends with Terraform's counts."""
+    stack = tf_cli.copy_fixture("local_stack")
+    tf_cli.write_config(
+        f'[environments.stage]\npromote_from = "latest"\nterraform_dir = "{stack}"\n'
+        'workspace = "stage"\n'
+    )
+    stores = tf_cli.stores()  # v1 and v2 deployed to SSM only: Terraform runs once, below
+    for tag in ("one", "two"):
+        release.publish(stores, "api", image("api", tag))
+        deploy.deploy(stores, "stage", release.prepare(stores, "stage", tag).manifest.version)
+    out = tf_cli.ok("rollback", "-e", "stage", "-r", "two is broken", "--yes").splitlines()
+    assert out[:2] == [
+        "Rolling stage back to v1 as v3 (now v2): two is broken",
+        f"  ~ api: {image('api', 'two')} → {image('api', 'one')}",
+    ]
+    plan = next(i for i, line in enumerate(out) if line.startswith("Plan: 1 to add"))
+    assert out.index("Rolled stage back to v1 as v3.") > plan > 1
+    assert out[-1] == "  Terraform: 1 to add, 0 to change, 0 to destroy"

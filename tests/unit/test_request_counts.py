@@ -45,6 +45,13 @@ def test_publish_is_one_request(stores: Stores, images: int) -> None:
     assert sum(counted(stores).values()) == 1
 
 
+def test_retire_reads_the_image_and_deletes_it(stores: Stores) -> None:
+    publish_many(stores, 12)
+    counted(stores).clear()
+    release.retire(stores, "svc003")
+    assert counted(stores) == Counter({"ssm.GetParameters": 1, "ssm.DeleteParameters": 1})
+
+
 @pytest.mark.parametrize("images", [1, 10, 11, 25])
 def test_prepare_reads_the_source_ten_at_a_time_and_does_four_more(
     stores: Stores, images: int
