@@ -99,6 +99,18 @@ SkipVerify = Annotated[
     bool,
     typer.Option("--skip-verify", help="Emergencies only: skip the verification commands."),
 ]
+OverrideRules = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--override",
+        help="Go despite a release rule that holds (soak or freeze; repeatable), with "
+        "--override-reason: kept on the deployment record.",
+    ),
+]
+OverrideReason = Annotated[
+    str | None,
+    typer.Option("--override-reason", help="Why a release rule is overridden (with --override)."),
+]
 LockTimeout = Annotated[
     float, typer.Option("--lock-timeout", help="Seconds to wait for another deploy to finish.")
 ]
@@ -138,9 +150,11 @@ def _deploy_options(
     atomic: bool | None,
     skip_verify: bool,
     plan_only: bool = False,
+    overrides: Any = None,
 ) -> Any:
     """How the deploy runs; the environment's Terraform is None without a terraform_dir."""
     from tf_release.deploy import DeployOptions
+    from tf_release.rules import NO_OVERRIDES
     from tf_release.terraform import runner_for
 
     live = _live(stores, as_json)
@@ -153,7 +167,22 @@ def _deploy_options(
         atomic=atomic,
         skip_verify=skip_verify,
         live=live,
+        overrides=overrides or NO_OVERRIDES,
     )
+
+
+def _overrides(rules: list[str] | None, reason: str | None) -> Any:
+    from tf_release.rules import Overrides
+
+    return Overrides.of(rules or (), reason)
+
+
+def _print_holds(holds: Any, environment: str, ruled: bool) -> None:
+    """First of all, whether a release rule holds ENV (and that it was overridden)."""
+    for hold in holds:
+        typer.echo(f"{hold.describe(environment)}: overridden.")
+    if ruled and not holds:
+        typer.echo(f"No release rule holds {environment} now.")
 
 
 def _confirmer(yes: bool, as_json: bool, plan_only: bool = False) -> Any:
@@ -180,6 +209,8 @@ def _print_deploy(result: Any) -> None:
         typer.echo(f"Planned {plan.manifest.name} for {plan.environment}; nothing was deployed.")
     else:
         typer.echo(f"Deployed {plan.manifest.name} to {plan.environment}.")
+    for override in result.deployment.overrides if result.deployment else ():
+        typer.echo(f"  Override: {override.describe()}")
     _print_changes(plan.changes)
     if plan.terraform is not None:
         typer.echo(f"  Terraform: {plan.terraform.describe()}")
@@ -218,15 +249,21 @@ def prepare(
         ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Create a manifest even if nothing changes.")] = False,
+    override: OverrideRules = None,
+    override_reason: OverrideReason = None,
     as_json: Json = False,
 ) -> None:
     """Step 2: create the next release manifest of an environment."""
     from tf_release import release
 
-    prepared = release.prepare(_stores(ctx), env, reason, image or (), source, force)
+    overrides = _overrides(override, override_reason)
+    stores = _stores(ctx)
+    prepared = release.prepare(stores, env, reason, image or (), source, force, overrides=overrides)
     if as_json:
         _print_json(prepared.to_document())
-    elif prepared.manifest is None:
+        return
+    _print_holds(prepared.holds, env, stores.config.environment(env).rules.any)
+    if prepared.manifest is None:
         typer.echo(f"{env} already runs these images; no manifest created (use --force).")
     elif prepared.reused:
         typer.echo(
@@ -252,12 +289,15 @@ def deploy(
     lock_timeout: LockTimeout = 0,
     atomic: Atomic = None,
     skip_verify: SkipVerify = False,
+    override: OverrideRules = None,
+    override_reason: OverrideReason = None,
     as_json: Json = False,
 ) -> None:
     """Step 3: write a manifest's images to SSM, run Terraform, and record the deployment."""
     from tf_release import deploy as deploying
 
     number = _version(version)
+    overrides = _overrides(override, override_reason)
     stores = _stores(ctx)
     options = _deploy_options(
         stores,
@@ -269,6 +309,7 @@ def deploy(
         atomic=atomic,
         skip_verify=skip_verify,
         plan_only=plan_only,
+        overrides=overrides,
     )
     result = deploying.deploy(stores, env, number, options)
     _print_json(result.to_document()) if as_json else _print_deploy(result)
@@ -287,11 +328,14 @@ def apply(
     lock_timeout: LockTimeout = 0,
     atomic: Atomic = None,
     skip_verify: SkipVerify = False,
+    override: OverrideRules = None,
+    override_reason: OverrideReason = None,
     as_json: Json = False,
 ) -> None:
     """Prepare and deploy in one step: the everyday command."""
     from tf_release import release
 
+    overrides = _overrides(override, override_reason)
     stores = _stores(ctx)
     options = _deploy_options(
         stores,
@@ -303,6 +347,7 @@ def apply(
         atomic=atomic,
         skip_verify=skip_verify,
         plan_only=plan_only,
+        overrides=overrides,
     )
     prepared, result = release.apply(stores, env, reason, image or (), force, options)
     if as_json:
@@ -349,7 +394,10 @@ def rollback(
     rolled = release.rollback(stores, env, reason, target, options)
     if as_json:
         _print_json(rolled.to_document())
-    elif rolled.manifest is None or rolled.result is None:
+        return
+    if rolled.frozen is not None:
+        typer.echo(f"{rolled.frozen.describe(env)}: rollbacks are allowed during a freeze.")
+    if rolled.manifest is None or rolled.result is None:
         typer.echo(f"{env} already runs the images of {rolled.target.name}; nothing to roll back.")
     else:
         typer.echo(f"Rolled {env} back to {rolled.target.name} as {rolled.manifest.name}.")
@@ -381,8 +429,15 @@ def diff(
         changes = views.diff_versions(_stores(ctx), env, old, new)
         title = f"{env} {versions[0]} → {versions[1]}:"
     else:
-        source, changes = views.diff_environment(_stores(ctx), env, against)
-        title = f"{env} ← {source}:"
+        found = views.promotion(_stores(ctx), env, against)
+        if as_json:
+            _print_json({**found.changes.to_document(), "policy": found.policy()})
+            return
+        if found.hold is not None:
+            typer.echo(f"Promotion held: {found.hold.describe(env)}.")
+        elif found.ruled:
+            typer.echo(f"No release rule holds a promotion into {env} now.")
+        changes, title = found.changes, f"{env} ← {found.source}:"
     if as_json:
         _print_json(changes.to_document())
         return
@@ -633,6 +688,45 @@ def iam_policy(
 
     config = _config(ctx)
     _print_json(least_privilege_policy(config) if role is None else role_policy(config, role))
+
+
+@app.command("policy")
+def release_policy(
+    ctx: typer.Context,
+    env: Env,
+    at: Annotated[
+        str | None, typer.Option(help="Whether the rules hold at this time (ISO 8601).")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """ENV's release rules (soak, freeze windows) and whether each holds now, or at --at."""
+    from tf_release import views
+
+    moment = None if at is None else naming.parse_time(at)
+    stores = _stores(ctx)
+    verdicts = views.rules(stores, env, moment)
+    rules = stores.config.environment(env).rules
+    when = views.describe_moment(stores, env, moment)
+    if as_json:
+        _print_json(
+            {
+                "environment": env,
+                "at": when,
+                "timezone": rules.timezone,
+                "rules": [verdict.to_document() for verdict in verdicts],
+            }
+        )
+        return
+    if not verdicts:
+        typer.echo(f"{env} has no release rules.")
+        return
+    typer.echo(f"Release rules of {env} at {when} ({rules.timezone}):")
+    for verdict in verdicts:
+        if verdict.hold is not None:
+            state = f"holds {verdict.hold.ends()} ({verdict.hold.detail})"
+        else:
+            state = "clear" + (f" ({verdict.note})" if verdict.note else "")
+        typer.echo(f"  {verdict.rule} {verdict.setting}: {state}")
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:

@@ -54,7 +54,8 @@ def history(out: Console, entries: list[Any]) -> None:
             continue
         manifest = entry.manifest
         deployments = ", ".join(
-            f"{d.outcome} {naming.format_time(d.finished_at)}" for d in entry.deployments
+            f"{d.outcome} {naming.format_time(d.finished_at)}{_overridden(entry.overrides_of(d))}"
+            for d in entry.deployments
         )
         if entry.reverted_by is not None:
             deployments += f"; reverted by {naming.format_version(entry.reverted_by)}"
@@ -68,6 +69,11 @@ def history(out: Console, entries: list[Any]) -> None:
             deployments or "not deployed",
         )
     out.print(table)
+
+
+def _overridden(overrides: Any) -> str:
+    """` (override soak: the reason)`: a deploy that went past a release rule says so."""
+    return "".join(f" (override {item.rule}: {item.reason})" for item in overrides)
 
 
 def _changed_names(before: Any, after: Any) -> str:
@@ -99,6 +105,14 @@ def status(out: Console, statuses: list[Any]) -> None:
         )
     out.print(table)
     for item in statuses:
+        for override in item.deployed.overrides if item.deployed else ():
+            out.print(
+                Text(
+                    f"{item.environment}: {naming.format_version(item.deployed.version)} went "
+                    f"past a release rule: {override.describe()}",
+                    style="yellow",
+                )
+            )
         if item.lock is not None:
             out.print(Text(f"{item.environment}: {item.describe_lock()}", style="yellow"))
         elif item.last_attempt is not None:
@@ -131,6 +145,8 @@ def manifest(out: Console, entry: Any) -> None:
         facts.add_row(
             "deployed", f"{deployment.outcome} {naming.format_time(deployment.finished_at)}"
         )
+        for override in entry.overrides_of(deployment):
+            facts.add_row("override", override.describe())
     out.print(facts)
     images = Table("image", "url", "digest", box=None, pad_edge=False)
     for name, url in sorted(shown.images.items()):
