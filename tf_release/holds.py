@@ -61,7 +61,7 @@ def check(
 
 def freeze(stores: Stores, env: Environment, overrides: Overrides) -> tuple[Override, ...]:
     """The freeze, checked first: it needs no request."""
-    return check(stores, env, env.rules.frozen(stores.clock()), overrides)
+    return check(stores, env, frozen(stores, env), overrides)
 
 
 def soak(
@@ -71,4 +71,16 @@ def soak(
     since: Mapping[str, datetime | None],
     overrides: Overrides,
 ) -> tuple[Override, ...]:
-    return check(stores, env, env.rules.soaking(source, since, stores.clock()), overrides)
+    return check(stores, env, soaking(stores, env, source, since), overrides)
+
+
+def soaking(
+    stores: Stores, env: Environment, source: str, since: Mapping[str, datetime | None]
+) -> Hold | None:
+    """The soak holding these images now; the clock is read only for an environment with one."""
+    return env.rules.soaking(source, since, stores.clock()) if env.rules.soak else None
+
+
+def frozen(stores: Stores, env: Environment) -> Hold | None:
+    """The freeze holding ENV now; the clock is read only for an environment with windows."""
+    return env.rules.frozen(stores.clock()) if env.rules.freeze else None

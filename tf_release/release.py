@@ -142,7 +142,7 @@ def prepare(
     label = env.promote_from if source is None else stores.config.check_label(source)
     if label == environment:
         raise BadInput(f"cannot prepare {environment} from its own images")
-    frozen = env.rules.frozen(stores.clock())
+    frozen = holds.frozen(stores, env)
     overridden = holds.check(stores, env, frozen, overrides)  # before any request
 
     with stores.progress.step(f"preparing {environment} from {label}"):
@@ -167,7 +167,7 @@ def prepare(
         if changes.empty and not force:
             return Prepared(environment, None, changes, deployed_version, False, held, overridden)
         since = holds.promoted_since(taken.running, wanted, digests, state.deployed)
-        soaking = env.rules.soaking(label, since, stores.clock())
+        soaking = holds.soaking(stores, env, label, since)
         overridden += holds.check(stores, env, soaking, overrides)
         held += (soaking,) if soaking else ()
         newest = None if force else _unused_newest(stores, environment, state, wanted, digests)
@@ -344,7 +344,7 @@ def rollback(
     Release rules never hold a rollback: it is the way out of trouble, in a freeze too.
     """
     env = stores.config.environment(environment)
-    frozen = env.rules.frozen(stores.clock())
+    frozen = holds.frozen(stores, env)
     reason = naming.check_reason(reason)
     current = stores.states.get(environment)
     state = current[0]

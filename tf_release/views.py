@@ -9,7 +9,7 @@ from typing import Any
 
 from tf_release import naming
 from tf_release.errors import BadInput, BrokenState
-from tf_release.holds import OVERRIDE_MARK, promoted_since
+from tf_release.holds import OVERRIDE_MARK, frozen, promoted_since, soaking
 from tf_release.manifest import ImageChanges, Manifest, described, diff_images
 from tf_release.release import source_images
 from tf_release.rules import CLEAR, SOAK, Hold, format_duration, format_local
@@ -43,9 +43,8 @@ def promotion(stores: Stores, environment: str, against: str | None = None) -> P
     running = stores.states.get(environment)[0].deployed
     before = described(running.images, running.digests) if running else {}
     changes = diff_images(before, described(source.images, source.digests))
-    now = stores.clock()
     since = promoted_since(source.running, source.images, source.digests, running)
-    hold = env.rules.frozen(now) or env.rules.soaking(label, since, now)
+    hold = frozen(stores, env) or soaking(stores, env, label, since)
     return Promotion(source.name, changes, hold, env.rules.any)
 
 
