@@ -102,6 +102,18 @@ SkipVerify = Annotated[
     bool,
     typer.Option("--skip-verify", help="Emergencies only: skip the verification commands."),
 ]
+OverrideRules = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--override",
+        help="Go despite a release rule that holds (soak or freeze; repeatable), with "
+        "--override-reason: kept on the deployment record.",
+    ),
+]
+OverrideReason = Annotated[
+    str | None,
+    typer.Option("--override-reason", help="Why a release rule is overridden (with --override)."),
+]
 LockTimeout = Annotated[
     float, typer.Option("--lock-timeout", help="Seconds to wait for another deploy to finish.")
 ]
@@ -141,10 +153,12 @@ def _deploy_options(
     atomic: bool | None,
     skip_verify: bool,
     plan_only: bool = False,
+    overrides: Any = None,
 ) -> Any:
     """How the deploy runs; the environment's Terraform is None without a terraform_dir."""
     from tf_release import output
     from tf_release.deploy import DeployOptions
+    from tf_release.rules import NO_OVERRIDES
     from tf_release.terraform import runner_for
 
     live = _live(stores, as_json)
@@ -159,7 +173,22 @@ def _deploy_options(
         live=live,
         # what it is about to do, before Terraform's output (--yes runs too: CI logs)
         announce=lambda plan: output.intent(output.console(live.out), plan, plan_only),
+        overrides=overrides or NO_OVERRIDES,
     )
+
+
+def _overrides(rules: list[str] | None, reason: str | None) -> Any:
+    from tf_release.rules import Overrides
+
+    return Overrides.of(rules or (), reason)
+
+
+def _print_holds(holds: Any, environment: str, ruled: bool) -> None:
+    """First of all, whether a release rule holds ENV (and that it was overridden)."""
+    for hold in holds:
+        typer.echo(f"{hold.describe(environment)}: overridden.")
+    if ruled and not holds:
+        typer.echo(f"No release rule holds {environment} now.")
 
 
 def _confirmer(yes: bool, as_json: bool, plan_only: bool = False) -> Any:
@@ -189,6 +218,8 @@ def _print_deploy(result: Any, head: str | None = None) -> None:
         typer.echo(f"Planned {plan.manifest.name} for {plan.environment}; nothing was deployed.")
     else:
         typer.echo(f"Deployed {plan.manifest.name} to {plan.environment}.")
+    for override in result.deployment.overrides if result.deployment else ():
+        typer.echo(f"  Override: {override.describe()}")
     if plan.terraform is not None:
         typer.echo(f"  Terraform: {plan.terraform.describe()}")
     for check in result.deployment.checks if result.deployment else ():
@@ -256,15 +287,21 @@ def prepare(
         ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Create a manifest even if nothing changes.")] = False,
+    override: OverrideRules = None,
+    override_reason: OverrideReason = None,
     as_json: Json = False,
 ) -> None:
     """Step 2: create the next release manifest of an environment."""
     from tf_release import release
 
-    prepared = release.prepare(_stores(ctx), env, reason, image or (), source, force)
+    overrides = _overrides(override, override_reason)
+    stores = _stores(ctx)
+    prepared = release.prepare(stores, env, reason, image or (), source, force, overrides=overrides)
     if as_json:
         _print_json(prepared.to_document())
-    elif prepared.manifest is None:
+        return
+    _print_holds(prepared.holds, env, stores.config.environment(env).rules.any)
+    if prepared.manifest is None:
         typer.echo(f"{env} already runs these images; no manifest created (use --force).")
     elif prepared.reused:
         typer.echo(
@@ -290,12 +327,15 @@ def deploy(
     lock_timeout: LockTimeout = 0,
     atomic: Atomic = None,
     skip_verify: SkipVerify = False,
+    override: OverrideRules = None,
+    override_reason: OverrideReason = None,
     as_json: Json = False,
 ) -> None:
     """Step 3: write a manifest's images to SSM, run Terraform, and record the deployment."""
     from tf_release import deploy as deploying
 
     number = _version(version)
+    overrides = _overrides(override, override_reason)
     stores = _stores(ctx)
     options = _deploy_options(
         stores,
@@ -307,6 +347,7 @@ def deploy(
         atomic=atomic,
         skip_verify=skip_verify,
         plan_only=plan_only,
+        overrides=overrides,
     )
     result = deploying.deploy(stores, env, number, options)
     _print_json(result.to_document()) if as_json else _print_deploy(result)
@@ -325,11 +366,14 @@ def apply(
     lock_timeout: LockTimeout = 0,
     atomic: Atomic = None,
     skip_verify: SkipVerify = False,
+    override: OverrideRules = None,
+    override_reason: OverrideReason = None,
     as_json: Json = False,
 ) -> None:
     """Prepare and deploy in one step: the everyday command."""
     from tf_release import release
 
+    overrides = _overrides(override, override_reason)
     stores = _stores(ctx)
     options = _deploy_options(
         stores,
@@ -341,6 +385,7 @@ def apply(
         atomic=atomic,
         skip_verify=skip_verify,
         plan_only=plan_only,
+        overrides=overrides,
     )
     prepared, result = release.apply(stores, env, reason, image or (), force, options)
     if as_json:
@@ -370,10 +415,13 @@ def rollback(
     as_json: Json = False,
 ) -> None:
     """Deploy an old manifest again, under a new version number."""
-    from tf_release import release
+    from tf_release import holds, release
 
     target = _version(to)
     stores = _stores(ctx)
+    frozen = holds.frozen(stores, stores.config.environment(env))
+    if frozen is not None and not as_json:  # said first: the deploy's own story follows
+        typer.echo(f"{frozen.describe(env)}: rollbacks are allowed during a freeze.")
     options = _deploy_options(
         stores,
         env,
@@ -387,7 +435,8 @@ def rollback(
     rolled = release.rollback(stores, env, reason, target, options)
     if as_json:
         _print_json(rolled.to_document())
-    elif rolled.manifest is None or rolled.result is None:
+        return
+    if rolled.manifest is None or rolled.result is None:
         typer.echo(f"{env} already runs the images of {rolled.target.name}; nothing to roll back.")
     else:
         head = f"Rolled {env} back to {rolled.target.name} as {rolled.manifest.name}."
@@ -417,8 +466,15 @@ def diff(
         changes = views.diff_versions(_stores(ctx), env, old, new)
         title = f"{env} {versions[0]} → {versions[1]}:"
     else:
-        source, changes = views.diff_environment(_stores(ctx), env, against)
-        title = f"{env} ← {source}:"
+        found = views.promotion(_stores(ctx), env, against)
+        if as_json:
+            _print_json({**found.changes.to_document(), "policy": found.policy()})
+            return
+        if found.hold is not None:
+            typer.echo(f"Promotion held: {found.hold.describe(env)}.")
+        elif found.ruled:
+            typer.echo(f"No release rule holds a promotion into {env} now.")
+        changes, title = found.changes, f"{env} ← {found.source}:"
     if as_json:
         _print_json(changes.to_document())
         return
@@ -677,6 +733,45 @@ def iam_policy(
 
     config = _config(ctx)
     _print_json(least_privilege_policy(config) if role is None else role_policy(config, role))
+
+
+@app.command("policy")
+def release_policy(
+    ctx: typer.Context,
+    env: Env,
+    at: Annotated[
+        str | None, typer.Option(help="Whether the rules hold at this time (ISO 8601).")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """ENV's release rules (soak, freeze windows) and whether each holds now, or at --at."""
+    from tf_release import views
+
+    moment = None if at is None else naming.parse_time(at)
+    stores = _stores(ctx)
+    verdicts = views.rules(stores, env, moment)
+    rules = stores.config.environment(env).rules
+    when = views.describe_moment(stores, env, moment)
+    if as_json:
+        _print_json(
+            {
+                "environment": env,
+                "at": when,
+                "timezone": rules.timezone,
+                "rules": [verdict.to_document() for verdict in verdicts],
+            }
+        )
+        return
+    if not verdicts:
+        typer.echo(f"{env} has no release rules.")
+        return
+    typer.echo(f"Release rules of {env} at {when} ({rules.timezone}):")
+    for verdict in verdicts:
+        if verdict.hold is not None:
+            state = f"holds {verdict.hold.ends()} ({verdict.hold.detail})"
+        else:
+            state = "clear" + (f" ({verdict.note})" if verdict.note else "")
+        typer.echo(f"  {verdict.rule} {verdict.setting}: {state}")
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:

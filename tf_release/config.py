@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tf_release import naming, schemas
 from tf_release.errors import BadInput
+from tf_release.rules import NO_RULES, Rules, load_rules
 
 CONFIG_NAME = "tf-release.toml"
 CONFIG_VARIABLE = "TF_RELEASE_CONFIG"
@@ -30,6 +31,7 @@ class Environment:
     verify_timeout: float = VERIFY_TIMEOUT
     atomic: bool = False  # after a failed apply or gate, converge back to what ran before
     pin_digests: bool = True  # SSM gets ECR images at their digests (`REPO@sha256:…`)
+    rules: Rules = NO_RULES  # soak before a promotion, freeze windows (rules.py)
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ def load_config(path: Path) -> Config:
             verify_timeout=float(table.get("verify_timeout", VERIFY_TIMEOUT)),
             atomic=table.get("atomic", False),
             pin_digests=table.get("pin_digests", True),
+            rules=_rules(path, name, table),
         )
         for name, table in document.get("environments", {}).items()
     }
@@ -155,6 +158,11 @@ def load_config(path: Path) -> Config:
             raise BadInput(
                 f"{path}: environments.{environment.name}.promote_from: an environment cannot "
                 "promote from itself"
+            )
+        if environment.rules.soak is not None and source not in environments:
+            raise BadInput(
+                f"{path}: environments.{environment.name}.soak: needs promote_from to be an "
+                f"environment ({source!r} is a label: nothing has run its images)"
             )
     _check_promotion_chains(path, environments)
     images = document.get("images")
@@ -207,6 +215,13 @@ def _check_promotion_chains(path: Path, environments: dict[str, "Environment"]) 
             chain.append(source)
 
 
+def _rules(path: Path, name: str, table: dict[str, object]) -> Rules:
+    try:
+        return load_rules(table, f"environments.{name}")
+    except BadInput as error:
+        raise BadInput(f"{path}: {error}") from None
+
+
 def starter_config(
     project: str, bucket: str, environments: list[str], region: str | None = None
 ) -> str:
@@ -230,7 +245,13 @@ def starter_config(
             f'promote_from = "{source}"',
             f'# terraform_dir = "infra/{name}"   # without it, deploy only writes SSM',
             '# role_arn = "arn:aws:iam::111122223333:role/release"   # SSM in another account',
-            "",
         ]
+        if name == environments[-1] and source != naming.LATEST:
+            lines += [
+                f'# soak = "2h"   # promote only images {source} has run this long',
+                '# freeze = ["Fri 16:00 - Mon 08:00", "2026-12-22 - 2027-01-04"]   # no deploys',
+                '# timezone = "Europe/London"   # of the freeze windows (default: UTC)',
+            ]
+        lines.append("")
         source = name
     return "\n".join(lines)

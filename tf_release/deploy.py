@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from tf_release import naming
+from tf_release import holds, naming
 from tf_release.config import Environment
 from tf_release.errors import (
     AwsFailure,
@@ -30,8 +30,9 @@ from tf_release.errors import (
 from tf_release.gates import Check, check_rollouts, run_verifications
 from tf_release.manifest import ImageChanges, Manifest, diff_images
 from tf_release.processes import Output
+from tf_release.rules import NO_OVERRIDES, Overrides
 from tf_release.ssm import ReleasePointer
-from tf_release.state import Attempt, Deployed, Deployment, EnvironmentState, Lock
+from tf_release.state import Attempt, Deployed, Deployment, EnvironmentState, Lock, Override
 from tf_release.stores import Stores, manifest_of, newest_version
 from tf_release.terraform import PlanSummary
 
@@ -93,7 +94,9 @@ class DeployOptions:
     to wait for another deploy, whether to stop after the plan, whether to check that the
     images still exist in ECR, whether to converge back on failure (None: the environment's
     `atomic`), whether to skip the verification commands, and where their output goes.
-    `announce` hears what the deploy is about to do before it writes or runs anything."""
+    `announce` hears what the deploy is about to do before it writes or runs anything.
+    `overrides`: the release rules the operator goes past; `overridden`: those that held and
+    were gone past, for the record."""
 
     terraform: TerraformRun | None = None
     confirm: Confirm = _always
@@ -104,6 +107,8 @@ class DeployOptions:
     skip_verify: bool = False
     live: Output | None = None
     announce: Announce = _silent
+    overrides: Overrides = NO_OVERRIDES
+    overridden: tuple[Override, ...] = ()
 
 
 def deploy(
@@ -112,11 +117,20 @@ def deploy(
     version: int | None = None,
     options: DeployOptions = DeployOptions(),
 ) -> DeployResult:
-    """Deploy a manifest (default: the newest) to its environment."""
+    """Deploy a manifest (default: the newest) to its environment, unless a release rule holds
+    it (a rollback's manifest is never held)."""
     env = stores.config.environment(environment)
     current = stores.states.get(environment)
     number = version if version is not None else newest_version(stores, environment, current[0])
     manifest = manifest_of(stores, environment, number)
+    if manifest.reverts is None:
+        overridden = holds.freeze(stores, env, options.overrides)
+        source, running = holds.source_of(stores, env, manifest.source)
+        since = holds.promoted_since(
+            running, manifest.images, manifest.digests, current[0].deployed
+        )
+        overridden += holds.soak(stores, env, source, since, options.overrides)
+        options = replace(options, overridden=options.overridden + overridden)
     return deploy_manifest(stores, env, manifest, current, options)
 
 
@@ -147,8 +161,9 @@ def deploy_manifest(
         check_images_exist(stores, current[0], held)
     terraform, confirm, plan_only = options.terraform, options.confirm, options.plan_only
     started_at = stores.clock()
+    mark = holds.OVERRIDE_MARK if options.overridden else ""
     lock = Lock(
-        deployment_id=f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}",
+        deployment_id=f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}{mark}",
         version=manifest.version,
         holder=stores.caller,
         host=stores.host,
@@ -238,8 +253,8 @@ def deploy_manifest(
             raise failure from None
         raise  # a ReleaseError as it is; anything else reaches the face as an internal error
     deployment = _finish(
-        stores, env.name, lock, "succeeded", previous_version, "", locked, _ran(manifest, env),
-        extra=_record(None, checks, options),
+        stores, env.name, lock, "succeeded", previous_version, "", locked,
+        _ran(manifest, env, options.overridden), extra=_record(None, checks, options),
     )  # fmt: skip
     return DeployResult(deployment, plan)
 
@@ -276,7 +291,7 @@ def _pass_gates(
     return checks + rollouts
 
 
-def _ran(manifest: Manifest, env: Environment) -> Deployed:
+def _ran(manifest: Manifest, env: Environment, overridden: tuple[Override, ...]) -> Deployed:
     """What the state will say runs, once the deploy has succeeded (who and when come then)."""
     return Deployed(
         manifest.version,
@@ -286,6 +301,7 @@ def _ran(manifest: Manifest, env: Environment) -> Deployed:
         "",
         digests=dict(manifest.digests),
         pinned=env.pin_digests and bool(manifest.digests),
+        overrides=overridden,
     )
 
 
@@ -295,6 +311,7 @@ def _record(phase: str | None, checks: list[Check], options: DeployOptions) -> d
         "phase": phase,
         "checks": tuple(check.to_document() for check in checks),
         "skipped_verify": options.skip_verify,
+        "overrides": options.overridden,
     }
 
 
@@ -449,7 +466,9 @@ def _release_lock(
         return replace(
             state,
             lock=None,
-            deployed=deployed if deployed is not None else state.deployed,
+            deployed=deployed.carried_from(state.deployed)
+            if deployed is not None
+            else state.deployed,
             last_attempt=attempt,
         )
 

@@ -39,6 +39,12 @@ class LockHeld(ReleaseError):
     exit_code = 3
 
 
+class HeldByPolicy(ReleaseError):
+    """A release rule (soak, freeze) holds the release; nothing was written, no lock taken."""
+
+    exit_code = 5
+
+
 class TerraformFailed(ReleaseError):
     """Terraform could not plan or apply; SSM was put back as it was."""
 

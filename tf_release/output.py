@@ -123,10 +123,21 @@ def _deployments(entry: Any, wide: bool) -> str:
     if entry.reverted_by is not None:
         reverted = f"reverted by {naming.format_version(entry.reverted_by)}"
     if not wide:
-        newest = entry.deployments[0].outcome if entry.deployments else "not deployed"
-        return reverted or newest
-    shown = ", ".join(f"{d.outcome} {_when(d.finished_at, wide)}" for d in entry.deployments)
+        if not entry.deployments:
+            return reverted or "not deployed"
+        newest = entry.deployments[0]
+        marked = " (override)" if entry.overrides_of(newest) else ""
+        return reverted or f"{newest.outcome}{marked}"
+    shown = ", ".join(
+        f"{d.outcome} {_when(d.finished_at, wide)}{_overridden(entry.overrides_of(d))}"
+        for d in entry.deployments
+    )
     return "; ".join(part for part in (shown or "not deployed", reverted) if part)
+
+
+def _overridden(overrides: Any) -> str:
+    """` (override soak: the reason)`: a deploy that went past a release rule says so."""
+    return "".join(f" (override {item.rule}: {item.reason})" for item in overrides)
 
 
 def _changed_names(before: Any, after: Any) -> str:
@@ -160,6 +171,14 @@ def status(out: Console, statuses: list[Any], wide: bool = False) -> None:
         )
     out.print(table)
     for item in statuses:
+        for override in item.deployed.overrides if item.deployed else ():
+            out.print(
+                Text(
+                    f"{item.environment}: {naming.format_version(item.deployed.version)} went "
+                    f"past a release rule: {override.describe()}",
+                    style="yellow",
+                )
+            )
         if item.lock is not None:
             out.print(Text(f"{item.environment}: {item.describe_lock()}", style="yellow"))
         elif item.last_attempt is not None:
@@ -191,6 +210,8 @@ def manifest(out: Console, entry: Any, wide: bool = False) -> None:
         facts.add_row("reverted by", naming.format_version(entry.reverted_by))
     for deployment in entry.deployments:
         facts.add_row("deployed", f"{deployment.outcome} {_when(deployment.finished_at, wide)}")
+        for override in entry.overrides_of(deployment):
+            facts.add_row("override", override.describe())
     out.print(facts)
     images = Table(box=None, pad_edge=False)
     images.add_column("image", no_wrap=True)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tf_release import naming
+from tf_release import holds, naming
 from tf_release.deploy import (
     DeployOptions,
     DeployResult,
@@ -18,7 +18,8 @@ from tf_release.deploy import (
 )
 from tf_release.errors import BadInput, Cancelled, ImagesMissing
 from tf_release.manifest import ImageChanges, Manifest, described, diff_images, images_digest
-from tf_release.state import EnvironmentState
+from tf_release.rules import CLEAR, NO_OVERRIDES, Hold, Overrides
+from tf_release.state import Deployed, EnvironmentState, Override
 from tf_release.stores import Stores, manifest_of
 
 
@@ -29,10 +30,14 @@ class Prepared:
     changes: ImageChanges
     deployed_version: int | None
     reused: bool = False  # the newest manifest already held these images and never ran
+    holds: tuple[Hold, ...] = ()  # rules that held it (and were overridden)
+    overridden: tuple[Override, ...] = ()
 
     def to_document(self) -> dict[str, Any]:
         return {
             "environment": self.environment,
+            "policy": self.holds[0].to_document() if self.holds else CLEAR,
+            "overrides": [item.to_document() for item in self.overridden],
             "created": self.manifest is not None and not self.reused,
             "reused": self.reused,
             "version": self.manifest.name if self.manifest else None,
@@ -50,6 +55,7 @@ class Source:
     name: str
     images: dict[str, str]
     digests: dict[str, str] = field(default_factory=dict)
+    running: Deployed | None = None  # the source environment's deployment (soak counts on it)
 
 
 @dataclass(frozen=True)
@@ -61,10 +67,24 @@ class RolledBack:
     target: Manifest
     manifest: Manifest | None
     result: DeployResult | None
+    frozen: Hold | None = None  # a freeze holds the environment: rollbacks go through it
+
+    def policy(self) -> dict[str, Any]:
+        if self.frozen is None:
+            return CLEAR
+        return {
+            **self.frozen.to_document(),
+            "held": False,
+            "note": "rollbacks are allowed during a freeze",
+        }
 
     def to_document(self) -> dict[str, Any]:
         if self.result is not None:
-            return {**self.result.to_document(), "rolled_back_to": self.target.name}
+            return {
+                **self.result.to_document(),
+                "rolled_back_to": self.target.name,
+                "policy": self.policy(),
+            }
         return {
             "environment": self.environment,
             "version": None,
@@ -73,6 +93,7 @@ class RolledBack:
             "changes": ImageChanges(unchanged=dict(self.target.images)).to_document(),
             "terraform": None,
             "rolled_back_to": self.target.name,
+            "policy": self.policy(),
         }
 
 
@@ -130,12 +151,14 @@ def prepare(
     source: str | None = None,
     force: bool = False,
     check_images: bool = False,
+    overrides: Overrides = NO_OVERRIDES,
 ) -> Prepared:
     """Create the next manifest from the source; with `images`, take only those.
 
     A retry reuses the newest manifest when it holds exactly these images and never ran, so
     failed or plan-only attempts leave no trail of identical versions (`force` writes anew).
-    With `check_images`, the images are checked in ECR before anything is written.
+    With `check_images`, the images are checked in ECR before anything is written. A freeze or
+    soak of the environment refuses it (HeldByPolicy) unless `overrides` names the rule.
     """
     env = stores.config.environment(environment)
     reason = naming.check_reason(reason)
@@ -143,6 +166,8 @@ def prepare(
     label = env.promote_from if source is None else stores.config.check_label(source)
     if label == environment:
         raise BadInput(f"cannot prepare {environment} from its own images")
+    frozen = holds.frozen(stores, env)
+    overridden = holds.check(stores, env, frozen, overrides)  # before any request
 
     with stores.progress.step(f"preparing {environment} from {label}"):
         taken = source_images(stores, label, selected)
@@ -162,15 +187,20 @@ def prepare(
             described(deployed, state.deployed.digests if state.deployed else {}),
             described(wanted, digests),
         )
+        held: tuple[Hold, ...] = (frozen,) if frozen else ()
         if changes.empty and not force:
-            return Prepared(environment, None, changes, deployed_version)
+            return Prepared(environment, None, changes, deployed_version, False, held, overridden)
+        since = holds.promoted_since(taken.running, wanted, digests, state.deployed)
+        soaking = holds.soaking(stores, env, label, since)
+        overridden += holds.check(stores, env, soaking, overrides)
+        held += (soaking,) if soaking else ()
         newest = None if force else _unused_newest(stores, environment, state, wanted, digests)
         if newest is not None:
-            return Prepared(environment, newest, changes, deployed_version, reused=True)
+            return Prepared(environment, newest, changes, deployed_version, True, held, overridden)
         manifest = _create_manifest(
             stores, environment, wanted, reason, taken.name, current, digests=digests
         )
-    return Prepared(environment, manifest, changes, deployed_version)
+    return Prepared(environment, manifest, changes, deployed_version, False, held, overridden)
 
 
 def _digests(
@@ -213,6 +243,7 @@ def source_images(stores: Stores, label: str, selected: list[str]) -> Source:
             f"{label}@{naming.format_version(running.version)}",
             dict(running.images),
             dict(running.digests),
+            running,
         )
         where = f"{label}'s deployed manifest {naming.format_version(running.version)}"
     else:
@@ -306,12 +337,19 @@ def apply(
     env = stores.config.environment(environment)
     check_unlocked(stores.states.get(environment)[0], environment)
     prepared = prepare(
-        stores, environment, reason, images, force=force, check_images=options.check_images
+        stores,
+        environment,
+        reason,
+        images,
+        force=force,
+        check_images=options.check_images,
+        overrides=options.overrides,
     )
     if prepared.manifest is None:
         return prepared, None
     current = stores.states.get(environment)
-    checked = replace(options, check_images=False)  # prepare checked them before writing
+    # prepare checked the images and the release rules before writing
+    checked = replace(options, check_images=False, overridden=prepared.overridden)
     return prepared, deploy_manifest(stores, env, prepared.manifest, current, checked)
 
 
@@ -327,8 +365,10 @@ def rollback(
     Safe to repeat: a version a rollback reverted is never again a default target, and when the
     target's images are what runs, nothing is done. Its images are checked before the new
     manifest is written, so images that ECR has expired stop the rollback before anything changes.
+    Release rules never hold a rollback: it is the way out of trouble, in a freeze too.
     """
     env = stores.config.environment(environment)
+    frozen = holds.frozen(stores, env)
     reason = naming.check_reason(reason)
     current = stores.states.get(environment)
     state = current[0]
@@ -338,7 +378,7 @@ def rollback(
     else:
         old = _rollback_target(stores, environment, state)
     if state.deployed is not None and old.held(env.pin_digests) == state.held_images:
-        return RolledBack(environment, old, None, None)
+        return RolledBack(environment, old, None, None, frozen)
     if options.check_images:
         check_images_exist(stores, state, old.held(env.pin_digests))
     reverts = state.deployed.version if state.deployed else None
@@ -352,7 +392,7 @@ def rollback(
         stores.states.get(environment),
         replace(options, check_images=False),
     )
-    return RolledBack(environment, old, manifest, result)
+    return RolledBack(environment, old, manifest, result, frozen)
 
 
 def _rollback_target(stores: Stores, environment: str, state: EnvironmentState) -> Manifest:

@@ -98,6 +98,7 @@ def rebuild(stores: Stores, environment: str) -> EnvironmentState:
                 digests=dict(manifest.digests),
                 pinned=stores.config.environment(environment).pin_digests
                 and bool(manifest.digests),
+                overrides=record.overrides,
             )
             break
     latest = probe_newest(stores, environment, EnvironmentState(latest_version=seen))

@@ -17,6 +17,29 @@ OUTCOMES = ("succeeded", "failed", "cancelled", "abandoned")
 
 
 @dataclass(frozen=True)
+class Override:
+    """A release rule an operator went past (`--override`), why, and who: kept on the record."""
+
+    rule: str  # soak or freeze
+    reason: str
+    by: str
+
+    def to_document(self) -> dict[str, str]:
+        return {"rule": self.rule, "reason": self.reason, "by": self.by}
+
+    @classmethod
+    def from_document(cls, document: dict[str, str]) -> "Override":
+        return cls(document["rule"], document["reason"], document["by"])
+
+    def describe(self) -> str:
+        return f"{self.rule} overridden by {naming.person(self.by)}: {self.reason}"
+
+
+def _overrides(documents: list[dict[str, str]] | None) -> tuple[Override, ...]:
+    return tuple(Override.from_document(item) for item in documents or ())
+
+
+@dataclass(frozen=True)
 class Deployed:
     version: int
     images: dict[str, str]  # the manifest's, as written
@@ -25,6 +48,28 @@ class Deployed:
     by: str
     digests: dict[str, str] = field(default_factory=dict)  # the manifest's
     pinned: bool = False  # SSM holds the images at their digests (`REPO@sha256:…`)
+    overrides: tuple[Override, ...] = ()  # release rules its deploy went past
+    # when an image that ran unchanged through earlier deploys started running (soak counts
+    # from there); absent: since finished_at. A cache: repair does not rebuild it.
+    since: dict[str, datetime] = field(default_factory=dict, compare=False)
+
+    def running_since(self, name: str) -> datetime:
+        return self.since.get(name, self.finished_at)
+
+    def runs(self, name: str, url: str, digest: str | None) -> bool:
+        """Whether this image, at this digest, is what runs under `name`."""
+        return self.images.get(name) == url and self.digests.get(name) == digest
+
+    def carried_from(self, before: "Deployed | None") -> "Deployed":
+        """This deployment, each image that ran unchanged before keeping when it started."""
+        if before is None:
+            return self
+        since = {
+            name: before.running_since(name)
+            for name, url in self.images.items()
+            if before.runs(name, url, self.digests.get(name))
+        }
+        return replace(self, since=since)
 
     @property
     def held(self) -> dict[str, str]:
@@ -188,6 +233,21 @@ class EnvironmentState:
                     else {}
                 ),
                 **({"pinned": True} if self.deployed.pinned else {}),
+                **(
+                    {"overrides": [item.to_document() for item in self.deployed.overrides]}
+                    if self.deployed.overrides
+                    else {}
+                ),
+                **(
+                    {
+                        "since": {
+                            name: naming.format_time(moment)
+                            for name, moment in sorted(self.deployed.since.items())
+                        }
+                    }
+                    if self.deployed.since
+                    else {}
+                ),
             },
             "lock": None if self.lock is None else self.lock.to_document(),
         }
@@ -218,6 +278,11 @@ class EnvironmentState:
                 by=deployed["by"],
                 digests=dict(deployed.get("digests", {})),
                 pinned=deployed.get("pinned", False),
+                overrides=_overrides(deployed.get("overrides")),
+                since={
+                    name: naming.parse_time(moment)
+                    for name, moment in deployed.get("since", {}).items()
+                },
             ),
             lock=None if lock is None else Lock.from_document(lock),
         )
@@ -244,6 +309,7 @@ class Deployment:
     skipped_verify: bool = False  # --skip-verify: an emergency, on the record
     rolled_back_to: int | None = None  # --atomic: the version it converged back to
     convergence: str | None = None  # how that went: succeeded or failed
+    overrides: tuple[Override, ...] = ()  # release rules this deploy went past
 
     @property
     def key(self) -> str:
@@ -279,6 +345,7 @@ class Deployment:
             "skipped_verify": self.skipped_verify or None,
             "rolled_back_to": naming.format_optional_version(self.rolled_back_to),
             "convergence": self.convergence,
+            "overrides": [item.to_document() for item in self.overrides] or None,
         }
         document.update({key: value for key, value in optional.items() if value is not None})
         return document
@@ -312,6 +379,7 @@ class Deployment:
             if "rolled_back_to" in document
             else None,
             convergence=document.get("convergence"),
+            overrides=_overrides(document.get("overrides")),
         )
 
 

@@ -7,9 +7,10 @@ sideways.
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 
+from tf_release import clock as clocks
 from tf_release import naming
 from tf_release.aws import AwsSession
 from tf_release.config import Config
@@ -21,10 +22,6 @@ from tf_release.progress import Progress, Quiet
 from tf_release.s3 import DeploymentLog, ManifestStore, StateStore
 from tf_release.ssm import ImageStore
 from tf_release.state import EnvironmentState
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -40,7 +37,7 @@ class Stores:
     ecs: EcsServices
     identify: Callable[[], str]
     session: AwsSession | None = None
-    clock: Callable[[], datetime] = utc_now
+    clock: Callable[[], datetime] = clocks.now  # TF_RELEASE_NOW sets it
     host: str = field(default_factory=socket.gethostname)
     progress: Progress = field(default_factory=Quiet)  # the CLI shows a spinner on a terminal
 

@@ -3,35 +3,102 @@ same `Stores` as the flows in release.py."""
 
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from tf_release import naming
 from tf_release.errors import BadInput, BrokenState
+from tf_release.holds import OVERRIDE_MARK, frozen, promoted_since, soaking
 from tf_release.manifest import ImageChanges, Manifest, described, diff_images
 from tf_release.release import source_images
+from tf_release.rules import CLEAR, SOAK, Hold, format_duration, format_local
 from tf_release.s3 import repair_hint
-from tf_release.state import Attempt, Deployed, DeploymentEntry, Lock
+from tf_release.state import Attempt, Deployed, DeploymentEntry, Lock, Override
 from tf_release.stores import Stores, manifest_of, probe_newest
 
 
-def diff_environment(
-    stores: Stores, environment: str, against: str | None = None
-) -> tuple[str, ImageChanges]:
+@dataclass(frozen=True)
+class Promotion:
+    """What a full promotion would change, from where ("stage@v5"), and whether a release rule
+    holds it now (`ruled`: the environment has rules at all)."""
+
+    source: str
+    changes: ImageChanges
+    hold: Hold | None = None
+    ruled: bool = False
+
+    def policy(self) -> dict[str, Any]:
+        return self.hold.to_document() if self.hold else CLEAR
+
+
+def promotion(stores: Stores, environment: str, against: str | None = None) -> Promotion:
     """What a full promotion from `against` (default: the environment's promote_from label)
-    would change in what the environment runs now, and where it would take them ("stage@v5")."""
+    would change in what the environment runs now, and whether its freeze or soak holds it."""
     env = stores.config.environment(environment)
     label = env.promote_from if against is None else stores.config.check_label(against)
     if label == environment:
         raise BadInput(f"cannot compare {environment} with itself")
     source = source_images(stores, label, [])
     running = stores.states.get(environment)[0].deployed
-    if running is None:
-        return source.name, diff_images({}, described(source.images, source.digests))
-    return source.name, diff_images(
-        described(running.images, running.digests), described(source.images, source.digests)
-    )
+    before = described(running.images, running.digests) if running else {}
+    changes = diff_images(before, described(source.images, source.digests))
+    since = promoted_since(source.running, source.images, source.digests, running)
+    hold = frozen(stores, env) or soaking(stores, env, label, since)
+    return Promotion(source.name, changes, hold, env.rules.any)
+
+
+def diff_environment(
+    stores: Stores, environment: str, against: str | None = None
+) -> tuple[str, ImageChanges]:
+    """What a full promotion would change, and where it would take the images from."""
+    found = promotion(stores, environment, against)
+    return found.source, found.changes
+
+
+@dataclass(frozen=True)
+class RuleVerdict:
+    """One release rule of an environment and whether it holds at the time asked."""
+
+    rule: str
+    setting: str  # "2h from stage", "Fri 16:00 - Mon 08:00"
+    hold: Hold | None
+    note: str = ""  # why a rule cannot hold now (nothing to promote)
+
+    def to_document(self) -> dict[str, Any]:
+        verdict = self.hold.to_document() if self.hold else CLEAR
+        detail = self.hold.detail if self.hold else self.note
+        return {**verdict, "rule": self.rule, "setting": self.setting, "detail": detail}
+
+
+def rules(stores: Stores, environment: str, at: datetime | None = None) -> list[RuleVerdict]:
+    """Each release rule of ENV and whether it holds now (or at `at`): soak against what the
+    source environment runs now, each freeze window on its own."""
+    env = stores.config.environment(environment)
+    moment = stores.clock() if at is None else at
+    verdicts = []
+    if env.rules.soak is not None:
+        source = env.promote_from
+        setting = f"{format_duration(env.rules.soak)} from {source}"
+        running = stores.states.get(source)[0].deployed
+        if running is None:
+            verdicts.append(RuleVerdict(SOAK, setting, None, f"{source} runs nothing yet"))
+        else:
+            target = stores.states.get(environment)[0].deployed
+            since = promoted_since(running, running.images, running.digests, target)
+            note = "" if since else f"{environment} already runs what {source} runs"
+            hold = env.rules.soaking(source, since, moment)
+            verdicts.append(RuleVerdict(SOAK, setting, hold, note))
+    for window in env.rules.freeze:
+        hold = replace(env.rules, freeze=(window,)).frozen(moment)
+        verdicts.append(RuleVerdict("freeze", window.text, hold))
+    return verdicts
+
+
+def describe_moment(stores: Stores, environment: str, at: datetime | None) -> str:
+    """`Fri 2026-03-27 17:00 GMT`: the time asked about, in the environment's time zone."""
+    zone = stores.config.environment(environment).rules.zone
+    return format_local((stores.clock() if at is None else at).astimezone(zone))
 
 
 def diff_versions(stores: Stores, environment: str, old: int, new: int) -> ImageChanges:
@@ -48,25 +115,44 @@ class HistoryEntry:
     manifest: Manifest
     deployments: tuple[DeploymentEntry, ...]
     reverted_by: int | None = None  # the rollback that took this version out of service
+    # deployment id → the release rules that deploy went past
+    overrides: dict[str, tuple[Override, ...]] = field(default_factory=dict)
 
     @property
     def version(self) -> int:
         return self.manifest.version
 
+    def overrides_of(self, entry: DeploymentEntry) -> tuple[Override, ...]:
+        return self.overrides.get(entry.deployment_id, ())
+
     def to_document(self) -> dict[str, Any]:
         return {
             **self.manifest.to_document(),
-            "deployments": [_entry_document(entry) for entry in self.deployments],
+            "deployments": [
+                _entry_document(entry, self.overrides_of(entry)) for entry in self.deployments
+            ],
             "reverted_by": naming.format_optional_version(self.reverted_by),
         }
 
 
-def _entry_document(entry: DeploymentEntry) -> dict[str, Any]:
+def _entry_document(entry: DeploymentEntry, overrides: tuple[Override, ...]) -> dict[str, Any]:
     return {
         "deployment_id": entry.deployment_id,
         "outcome": entry.outcome,
         "finished_at": naming.format_time(entry.finished_at),
+        "overrides": [item.to_document() for item in overrides],
     }
+
+
+def _overrides(
+    stores: Stores, used: dict[int, list[DeploymentEntry]]
+) -> dict[str, tuple[Override, ...]]:
+    """The overrides of the deploys whose id says they went past a rule: only their records
+    are read (overrides are rare; the listing alone answers everything else)."""
+    marked = [
+        e for entries in used.values() for e in entries if e.deployment_id.endswith(OVERRIDE_MARK)
+    ]
+    return {entry.deployment_id: stores.deployments.get(entry).overrides for entry in marked}
 
 
 @dataclass(frozen=True)
@@ -94,10 +180,11 @@ def history(
     manifests = [m for m in found if m is not None]
     used = _deployments_since(stores, environment, manifests)
     reverted = _reverted(manifests, used)
+    overrides = _overrides(stores, used)
     return [
         MissingManifest(version)
         if manifest is None
-        else HistoryEntry(manifest, tuple(used.get(version, ())), reverted.get(version))
+        else HistoryEntry(manifest, tuple(used.get(version, ())), reverted.get(version), overrides)
         for version, manifest in zip(versions, found, strict=True)
     ]
 
@@ -109,7 +196,10 @@ def show(stores: Stores, environment: str, version: int) -> HistoryEntry:
     used = _deployments_since(stores, environment, [manifest], every_version=True)
     later = _read_all(stores, environment, sorted(v for v in used if v > version))
     reverted = _reverted([m for m in later if m is not None], used)
-    return HistoryEntry(manifest, tuple(used.get(version, ())), reverted.get(version))
+    mine = {version: used.get(version, [])}
+    return HistoryEntry(
+        manifest, tuple(mine[version]), reverted.get(version), _overrides(stores, mine)
+    )
 
 
 def _read_all(stores: Stores, environment: str, versions: Iterable[int]) -> list[Manifest | None]:
@@ -181,6 +271,7 @@ class EnvironmentStatus:
             if self.lock is None
             else {**self.lock.to_document(), "explanation": self.describe_lock()},
             "last_attempt": None if self.last_attempt is None else self.last_attempt.to_document(),
+            "overrides": [item.to_document() for item in deployed.overrides] if deployed else [],
         }
 
 
@@ -258,6 +349,7 @@ def _status_at(stores: Stores, environment: str, at: datetime) -> EnvironmentSta
             record.deployment_id,
             record.finished_at,
             record.started_by,
+            overrides=record.overrides,
         )
         return EnvironmentStatus(environment, deployed, 0, at=at, last_attempt=attempt)
     return EnvironmentStatus(environment, None, 0, at=at, last_attempt=attempt)

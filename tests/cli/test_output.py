@@ -61,19 +61,22 @@ def test_json_shapes_are_stable(two_releases: Cli) -> None:
     [status, _] = json.loads(two_releases.ok("status", "--json"))
     assert set(status) == {
         "environment", "at", "version", "deployed_at", "deployed_by", "deployment_id",
-        "images", "latest_version", "lock", "last_attempt",
+        "images", "latest_version", "lock", "last_attempt", "overrides",
     }  # fmt: skip
     [entry] = json.loads(two_releases.ok("history", "-e", "stage", "--json"))
     assert set(entry) == {
         "project", "environment", "version", "images", "reason", "created_at", "created_by",
         "source", "sha256", "deployments", "reverted_by",
     }  # fmt: skip
-    assert set(entry["deployments"][0]) == {"deployment_id", "outcome", "finished_at"}
+    assert set(entry["deployments"][0]) == {
+        "deployment_id", "outcome", "finished_at", "overrides",
+    }  # fmt: skip
     changes = json.loads(two_releases.ok("diff", "-e", "stage", "--json"))
-    assert set(changes) == {"added", "changed", "removed", "unchanged"}
+    assert set(changes) == {"added", "changed", "removed", "unchanged", "policy"}
     prepared = json.loads(two_releases.ok("prepare", "-e", "stage", "-r", "x", "--json"))
     assert set(prepared) == {
         "environment", "created", "reused", "version", "deployed_version", "changes", "manifest",
+        "policy", "overrides",
     }  # fmt: skip
     deployed = json.loads(two_releases.ok("deploy", "-e", "stage", "--yes", "--json"))
     assert set(deployed) == {

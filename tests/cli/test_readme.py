@@ -383,3 +383,28 @@ def test_each_troubleshooting_message_is_what_the_tool_prints(
     cli = request.getfixturevalue("tf_cli" if situation in WITH_TERRAFORM else "cli")
     line = situation(cli)
     assert troubles()[index].fullmatch(line), line
+
+
+# Release policy: the session shown runs as shown.
+
+
+def test_the_release_policy_session_prints_what_the_readme_shows(cli: Cli) -> None:
+    """stage runs api 1.2 since Tuesday 10:00 UTC; prod has the README's rules."""
+    section = README.split("\n### Release policy: soak and freeze\n", 1)[1].split("\n### ", 1)[0]
+    prod = block("toml", 'soak = "2h"                ')
+    cli.write_config(f'[environments.stage]\npromote_from = "latest"\n\n{prod}')
+    cli.env["TF_RELEASE_NOW"] = "2026-03-24T10:00Z"
+    cli.ok("publish", "api", "registry.example.com/api:1.2")
+    cli.ok("apply", "--env", "stage", "--reason", "api 1.2", "--yes")
+    [session] = re.findall(r"```text\n(\$ .*?)```", section, flags=re.DOTALL)
+    for command in re.split(r"^\$ ", session, flags=re.MULTILINE)[1:]:
+        line, *shown = command.rstrip("\n").split("\n")
+        args = shlex.split(line)
+        if args[0] == "export":
+            name, value = args[1].split("=", 1)
+            cli.env[name] = value
+            continue
+        done = cli.run(*args[1:])
+        printed = (done.stdout + done.stderr).strip()
+        expected = ".+".join(map(re.escape, "\n".join(shown).split("…")))
+        assert re.fullmatch(expected, printed, flags=re.DOTALL), printed

@@ -203,3 +203,25 @@ def test_config_mistakes_are_refused_in_a_sentence_naming_the_key(
         load_config(path)
     assert str(raised.value).startswith(f"{path}: {message}")
     assert "\n" not in str(raised.value) and "valid under" not in str(raised.value)
+
+
+def test_init_writes_the_release_rules_of_the_last_environment_commented_out(
+    tmp_path: Path,
+) -> None:
+    from datetime import timedelta
+
+    from tf_release.config import starter_config
+
+    text = starter_config("catalogue", "acme-releases", ["stage", "prod"])
+    prod = text.split("[environments.prod]", 1)[1]
+    assert "# soak" in prod and "# freeze" in prod and "# timezone" in prod
+    assert "soak" not in text.split("[environments.prod]", 1)[0]
+    rules = ("# soak", "# freeze", "# timezone")
+    uncommented = "\n".join(
+        line[2:] if line.startswith(rules) else line for line in text.splitlines()
+    )
+    path = tmp_path / "tf-release.toml"
+    path.write_text(uncommented)
+    loaded = load_config(path).environments["prod"].rules
+    assert loaded.soak == timedelta(hours=2) and len(loaded.freeze) == 2
+    assert loaded.timezone == "Europe/London"

@@ -16,7 +16,7 @@ from tests.support.project import REGION, ecr_image, image, push_image
 from tests.support.scenes import died_holding_the_lock, failed_to_deploy, released
 from tf_release import deploy, external, release, views
 from tf_release.ecs import EcsServices
-from tf_release.errors import GateFailed
+from tf_release.errors import GateFailed, HeldByPolicy
 from tf_release.gates import check_rollouts
 from tf_release.progress import Quiet
 from tf_release.stores import Stores
@@ -334,3 +334,54 @@ def test_a_prepare_resolves_digests_with_one_request_per_changed_ecr_repository(
     assert prepared.manifest is not None and len(prepared.manifest.digests) == repositories
     assert counted(stores)["ecr.DescribeImages"] == repositories
     assert sum(counted(stores).values()) == 1 + 4 + repositories  # one page by path, +4 as ever
+
+
+def with_rules(stores: Stores, moment: datetime, **rules: Any) -> Stores:
+    """prod with release rules (rules.py keys), and the clock stopped at `moment`."""
+    from tf_release.rules import load_rules
+
+    prod = replace(stores.config.environments["prod"], rules=load_rules(rules, "prod"))
+    environments = {**stores.config.environments, "prod": prod}
+    stores.config = replace(stores.config, environments=environments)
+    stores.clock = lambda: moment
+    return stores
+
+
+def test_a_promotion_held_by_soak_reads_three_states_and_writes_nothing(stores: Stores) -> None:
+    """apply's lock check, the source's state, the target's: then it stops; no PUT, no lock."""
+    publish_many(stores, 10)
+    stores.clock = lambda: datetime(2026, 3, 24, 10, tzinfo=UTC)
+    release.apply(stores, "stage", "first")
+    with_rules(stores, datetime(2026, 3, 24, 11, tzinfo=UTC), soak="2h")
+    counted(stores).clear()
+    with pytest.raises(HeldByPolicy):
+        release.apply(stores, "prod", "promote")
+    assert counted(stores) == Counter({"s3.GetObject": 3})
+
+
+def test_a_frozen_prepare_makes_no_request(stores: Stores) -> None:
+    with_rules(stores, datetime(2026, 3, 28, 12, tzinfo=UTC), freeze=["Fri 16:00 - Mon 08:00"])
+    counted(stores).clear()
+    with pytest.raises(HeldByPolicy):
+        release.prepare(stores, "prod", "promote")
+    assert counted(stores) == Counter()
+
+
+def test_a_deploy_into_an_environment_with_a_soak_time_reads_the_source_state_once_more(
+    stores: Stores,
+) -> None:
+    publish_many(stores, 10)
+    stores.clock = lambda: datetime(2026, 3, 24, 10, tzinfo=UTC)
+    release.apply(stores, "stage", "first")
+    release.prepare(stores, "prod", "promote")
+    counted(stores).clear()
+    stores.__dict__.pop("caller", None)
+    deploy.deploy(stores, "prod")
+    without = counted(stores)["s3.GetObject"]
+    release.apply(stores, "stage", "again", force=True)
+    release.prepare(stores, "prod", "promote", force=True)
+    with_rules(stores, datetime(2026, 3, 24, 13, tzinfo=UTC), soak="2h")
+    counted(stores).clear()
+    stores.__dict__.pop("caller", None)
+    deploy.deploy(stores, "prod")
+    assert counted(stores)["s3.GetObject"] == without + 1, counted(stores)

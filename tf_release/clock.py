@@ -1,0 +1,16 @@
+"""The one clock every flow reads: real UTC now, or the moment TF_RELEASE_NOW names (ISO 8601),
+so that tests, and an operator asking "what if", can set time without waiting for it."""
+
+import os
+from datetime import UTC, datetime
+
+from tf_release import naming
+
+NOW_VARIABLE = "TF_RELEASE_NOW"
+
+
+def now() -> datetime:
+    fixed = os.environ.get(NOW_VARIABLE)
+    if fixed:
+        return naming.parse_time(fixed)
+    return datetime.now(UTC)
