@@ -102,19 +102,17 @@ class Board:
 
 def promotion_order(config: Config) -> list[str]:
     """Environments after the one they promote from, else in the order of the config file.
-    A cycle (refused elsewhere) cannot hang it: what is left goes last, in file order."""
-    names = list(config.environments)
+    A cycle cannot hang it: what is left goes last, in file order."""
+    sources = {name: env.promote_from for name, env in config.environments.items()}
     placed: list[str] = []
-    while len(placed) < len(names):
+    while len(placed) < len(sources):
         ready = [
             name
-            for name in names
-            if name not in placed
-            and (config.environments[name].promote_from not in names or
-                 config.environments[name].promote_from in placed)
-        ]  # fmt: skip
+            for name, source in sources.items()
+            if name not in placed and (source not in sources or source in placed)
+        ]
         if not ready:
-            return placed + [name for name in names if name not in placed]
+            return placed + [name for name in sources if name not in placed]
         placed.extend(ready)
     return placed
 

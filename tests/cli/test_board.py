@@ -5,6 +5,7 @@ The scenes are set in-process (moto); the console script runs against the moto s
 import os
 import re
 import shutil
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.support.scenes import (
 from tf_release import board
 from tf_release.config import load_config
 from tf_release.errors import BadInput
+from tf_release.state import Deployment
 from tf_release.stores import Stores, open_stores
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
@@ -144,6 +146,23 @@ def test_marks_of_one_busy_hour_stay_apart_in_order() -> None:
     xs = [placed.x for placed in board.timeline(page).marks]  # newest first
     assert all(newer - older >= board.GAP for newer, older in pairwise(xs))
     assert xs[0] <= board.WIDTH - board.RIGHT
+
+
+@dataclass(frozen=True)
+class OverridingDeployment(Deployment):
+    """A record as release rules write it (the `overrides` field comes with them)."""
+
+    overrides: tuple[dict[str, str], ...] = ()
+
+
+def test_rules_a_deploy_went_past_are_shown_with_who_and_why() -> None:
+    alice = "arn:aws:iam::123456789012:user/alice"
+    override = {"rule": "freeze", "reason": "hotfix for checkout", "by": alice}
+    record = OverridingDeployment(
+        "p", "prod", "d1", 4, "succeeded", NOW, NOW, alice, "host", 3, overrides=(override,)
+    )
+    assert board.overrides_of(record) == ("freeze: hotfix for checkout (alice)",)
+    assert board.overrides_of(replace(record, overrides=())) == ()
 
 
 def test_every_value_is_escaped(six_weeks: Boards) -> None:
