@@ -7,7 +7,7 @@ TF_RELEASE_TEST_PLUGIN_DIR ?= $(wildcard /opt/tf-plugins)
 TEST_WORKERS ?= 2
 export TF_RELEASE_TEST_PLUGIN_DIR
 
-.PHONY: install test lint format bench demo clean
+.PHONY: install test lint format bench demo board-screenshot clean
 
 install: $(VENV)/.installed
 
@@ -33,8 +33,14 @@ bench: install
 	$(PY) bench/run.py
 
 # The whole story against a moto server on 127.0.0.1, with the example Terraform stack; no AWS.
+# It ends by writing the project's release board to $(BOARD).
+BOARD ?= release-board.html
 demo: install
-	$(PY) demo/run.py
+	$(PY) demo/run.py $(BOARD)
+
+# The README's picture of the board: the demo's, as headless Chromium draws it 1280 pixels wide.
+board-screenshot: demo
+	$(PY) -m tests.support.browser $(BOARD) docs/release-board.png 1280 800
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info

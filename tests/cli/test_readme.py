@@ -212,6 +212,12 @@ def test_the_drift_check_recipes_run(tf_cli: Cli) -> None:
     assert "~ terraform terraform_data.release: replace" in drifted.stdout
 
 
+def test_the_board_picture_is_the_one_make_board_screenshot_draws() -> None:
+    [picture] = re.findall(r"!\[[^\]]*\]\((docs/[^)]+\.png)\)", README)
+    assert (ROOT / picture).read_bytes().startswith(b"\x89PNG")
+    assert f"tests.support.browser $(BOARD) {picture}" in (ROOT / "Makefile").read_text()
+
+
 # JSON output: each example has the keys the command prints, at every level.
 
 NAMED_BY_DATA = {"images", "added", "changed", "removed"}  # keys are image names, not a shape

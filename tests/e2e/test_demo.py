@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -60,6 +61,8 @@ def test_the_demo_tells_the_whole_story_and_stops_its_server() -> None:
     assert runs("shop-prod-api:2", "api:1.0.1")
     assert runs("shop-prod-worker:1", "worker:1.0.0")
     assert re.search(r"^prod +v3 ", out, re.MULTILINE)
+    [board] = re.findall(r"^The release board of the demo: (.+)$", out, re.MULTILINE)
+    assert "<h1>shop</h1>" in Path(board).read_text()
     assert_gone(server_pid(out))
 
 

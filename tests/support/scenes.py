@@ -2,6 +2,7 @@
 
 import subprocess
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -92,3 +93,42 @@ def failed_to_deploy(stores: Stores, environment: str = "stage") -> None:
     next_prepared(stores, environment)
     with pytest.raises(TerraformFailed):
         deploy.deploy(stores, environment, options=DeployOptions(terraform=FailsToApply()))
+
+
+SCRIPTED_REASON = '<script>alert("reason")</script> & more'
+
+
+def six_weeks_of_releases(stores: Stores, now: datetime) -> None:
+    """stage and prod as a board draws them at `now`, each step by a named person:
+
+    - 40 days ago (before a 30-day window): v1 of both, api, cron and worker at 1.0.0 (alice);
+    - 12 days ago: stage v2, api 1.0.1, worker 1.1.0, and web 1.0.0 is new (alice);
+    - 10 days ago: prod v2 takes only api 1.0.1 (bob); 9 days ago it is rolled back as v3 (bob);
+    - 3 days ago: stage v3 (api 1.0.2) fails in Terraform, its reason trying to be markup (carol).
+    """
+
+    def on(days: int, person: str) -> None:
+        stores.clock = lambda: now - timedelta(days=days)
+        stores.identify = lambda: f"arn:aws:sts::123456789012:assumed-role/release/{person}"
+        stores.__dict__.pop("caller", None)
+
+    on(40, "alice")
+    for name in ("api", "cron", "worker"):
+        release.publish(stores, name, image(name, "1.0.0"))
+    release.apply(stores, "stage", "first release")
+    release.apply(stores, "prod", "promote the first release")
+    on(12, "alice")
+    for name, tag in (("api", "1.0.1"), ("worker", "1.1.0"), ("web", "1.0.0")):
+        release.publish(stores, name, image(name, tag))
+    release.apply(stores, "stage", "api fix, worker 1.1, web")
+    on(10, "bob")
+    release.apply(stores, "prod", "api hotfix", images=["api"])
+    on(9, "bob")
+    release.rollback(stores, "prod", "api 1.0.1 errors in prod")
+    on(3, "carol")
+    release.publish(stores, "api", image("api", "1.0.2"))
+    with pytest.raises(TerraformFailed):
+        release.apply(
+            stores, "stage", SCRIPTED_REASON, options=DeployOptions(terraform=FailsToApply())
+        )
+    stores.clock = lambda: now

@@ -13,8 +13,13 @@ import boto3
 import pytest
 
 from tests.support.project import REGION, ecr_image, image, push_image
-from tests.support.scenes import died_holding_the_lock, failed_to_deploy, released
-from tf_release import deploy, external, release, views
+from tests.support.scenes import (
+    died_holding_the_lock,
+    failed_to_deploy,
+    released,
+    six_weeks_of_releases,
+)
+from tf_release import board, deploy, external, release, views
 from tf_release.ecs import EcsServices
 from tf_release.errors import GateFailed, HeldByPolicy
 from tf_release.gates import check_rollouts
@@ -185,6 +190,23 @@ def test_status_of_an_environment_without_state_looks_for_its_first_manifest(
     views.status(stores, ["stage"])
     assert counted(stores) == Counter(
         {"s3.GetObject": 1, "s3.ListObjectsV2": 1, "s3.HeadObject": 1}
+    )
+
+
+@pytest.mark.parametrize("days,records,manifests", [(30, 4, 4), (5, 1, 3)])
+def test_the_board_reads_one_state_and_one_listing_per_environment_and_what_the_window_shows(
+    stores: Stores, days: int, records: int, manifests: int
+) -> None:
+    """Deployments before the window cost nothing: the newest-first listing stops at the first
+    one older; then each record in the window, and each manifest shown (what runs, what was
+    deployed), once. 30 days: four deployments of four manifests; 5 days: stage's failed v3, and
+    the manifests that run (stage v2, prod v3)."""
+    now = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+    six_weeks_of_releases(stores, now)
+    counted(stores).clear()
+    board.gather(stores, days)
+    assert counted(stores) == Counter(
+        {"s3.GetObject": 2 + records + manifests, "s3.ListObjectsV2": 2}
     )
 
 

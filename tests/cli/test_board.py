@@ -1,0 +1,252 @@
+"""`tf-release board`: one self-contained page of the whole project, looked at by a real browser.
+
+The scenes are set in-process (moto); the console script runs against the moto server."""
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.conftest import Cli
+from tests.support.browser import colours, find_browser, render
+from tests.support.project import BUCKET, CONFIG, PROJECT, REGION
+from tests.support.scenes import (
+    SCRIPTED_REASON,
+    died_holding_the_lock,
+    released,
+    six_weeks_of_releases,
+)
+from tf_release import board
+from tf_release.config import load_config
+from tf_release.errors import BadInput
+from tf_release.state import Deployment
+from tf_release.stores import Stores, open_stores
+
+NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+Boards = dict[int, board.Board]  # by the days they go back
+
+
+@pytest.fixture(scope="module")
+def six_weeks(tmp_path_factory: pytest.TempPathFactory) -> Boards:
+    """The board of `six_weeks_of_releases` over 30 and 5 days, gathered once for the module
+    (a dozen deploys in moto take seconds); the tests only look."""
+    config = tmp_path_factory.mktemp("six-weeks") / "tf-release.toml"
+    config.write_text(CONFIG)
+    with pytest.MonkeyPatch.context() as patch, mock_aws():
+        for name in [name for name in os.environ if name.startswith("AWS_")]:
+            patch.delenv(name)
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        boto3.client("s3", region_name=REGION).create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        stores = open_stores(load_config(config))
+        six_weeks_of_releases(stores, NOW)
+        return {days: board.gather(stores, days) for days in (30, 5)}
+
+
+def cells(page: board.Board) -> dict[tuple[str, str], board.Cell]:
+    """(image, environment) → cell."""
+    names = [card.environment for card in page.cards]
+    return {
+        (row.image, name): cell
+        for row in page.rows
+        for name, cell in zip(names, row.cells, strict=True)
+    }
+
+
+def test_environments_stand_in_promotion_order_whatever_the_file_says(tmp_path: Path) -> None:
+    path = tmp_path / "tf-release.toml"
+    path.write_text(
+        'project = "p"\nbucket = "bucket"\n'
+        '[environments.prod]\npromote_from = "stage"\n'
+        '[environments.qa]\npromote_from = "latest"\n'
+        '[environments.stage]\npromote_from = "qa"\n'
+        '[environments.preview]\npromote_from = "latest"\n'
+    )
+    assert board.promotion_order(load_config(path)) == ["qa", "preview", "stage", "prod"]
+
+
+def test_each_card_says_what_runs_when_who_and_why(six_weeks: Boards) -> None:
+    stage, prod = six_weeks[30].cards
+    assert prod.deployed is not None and prod.deployed.version == 3
+    assert prod.deployed.finished_at == NOW - timedelta(days=9)
+    assert board.person(prod.deployed.by) == "bob"
+    assert prod.reason == "api 1.0.1 errors in prod"
+    assert prod.attempt is None and prod.lock is None
+    assert stage.deployed is not None and stage.reason == "api fix, worker 1.1, web"
+
+
+def test_a_card_shows_the_last_failed_attempt_and_the_manifest_waiting(six_weeks: Boards) -> None:
+    stage, _ = six_weeks[30].cards
+    assert stage.attempt is not None
+    assert (stage.attempt.version, stage.attempt.outcome) == (3, "failed")
+    assert stage.attempt.message == "terraform apply failed (exit 1): Error: quota"
+    assert stage.pending == 3
+
+
+def test_a_locked_environment_names_who_holds_the_lock(stores: Stores) -> None:
+    died_holding_the_lock(stores)
+    stage, _ = board.gather(stores).cards
+    assert stage.lock is not None and "started deploying v2" in stage.lock
+    html = board.render(board.gather(stores))
+    assert "Locked" in html and "stage is locked" in html  # the card, and the timeline's ring
+
+
+def test_cells_that_differ_from_the_environment_promoted_from_are_highlighted(
+    six_weeks: Boards,
+) -> None:
+    """What stage has that prod lacks: api and worker newer, web missing; cron the same."""
+    found = cells(six_weeks[30])
+    assert {key for key, cell in found.items() if cell.differs} == {
+        ("api", "prod"),
+        ("web", "prod"),
+        ("worker", "prod"),
+    }
+    assert (found["api", "stage"].text, found["api", "prod"].text) == ("1.0.1", "1.0.0")
+    assert found["web", "prod"].text == "—"
+    assert "stage runs registry.example.com/catalogue/web:1.0.0" in found["web", "prod"].title
+
+
+def test_a_cell_shows_the_tag_or_else_the_short_digest() -> None:
+    digest = "sha256:" + "ab" * 32
+    assert board.short_reference("registry.example.com/api:1.4") == "1.4"
+    assert board.short_reference(f"registry.example.com/api:1.4 ({digest[:13]}…)") == "1.4"
+    assert board.short_reference(f"registry.example.com:5000/api@{digest}") == "sha256:ababab…"
+
+
+def test_the_timeline_holds_the_deployments_of_the_last_days_only(six_weeks: Boards) -> None:
+    month = six_weeks[30]
+    assert [(m.environment, m.version, m.outcome) for m in month.marks] == [
+        ("stage", 3, "failed"),
+        ("prod", 3, "succeeded"),
+        ("prod", 2, "succeeded"),
+        ("stage", 2, "succeeded"),
+    ]
+    failed = month.marks[0]
+    assert (board.person(failed.by), failed.reason) == ("carol", SCRIPTED_REASON)
+    assert [m.version for m in six_weeks[5].marks] == [3]
+
+
+def test_marks_of_one_busy_hour_stay_apart_in_order() -> None:
+    deployed = [
+        board.Mark("stage", n, "succeeded", NOW - timedelta(minutes=10 - n), "a", "r")
+        for n in range(1, 6)
+    ]
+    lane = (board.Card("stage", "latest", None),)
+    page = board.Board("p", NOW, 30, lane, (), tuple(reversed(deployed)))
+    xs = [placed.x for placed in board.timeline(page).marks]  # newest first
+    assert all(newer - older >= board.GAP for newer, older in pairwise(xs))
+    assert xs[0] <= board.WIDTH - board.RIGHT
+
+
+@dataclass(frozen=True)
+class OverridingDeployment(Deployment):
+    """A record as release rules write it (the `overrides` field comes with them)."""
+
+    overrides: tuple[dict[str, str], ...] = ()
+
+
+def test_rules_a_deploy_went_past_are_shown_with_who_and_why() -> None:
+    alice = "arn:aws:iam::123456789012:user/alice"
+    override = {"rule": "freeze", "reason": "hotfix for checkout", "by": alice}
+    record = OverridingDeployment(
+        "p", "prod", "d1", 4, "succeeded", NOW, NOW, alice, "host", 3, overrides=(override,)
+    )
+    assert board.overrides_of(record) == ("freeze: hotfix for checkout (alice)",)
+    assert board.overrides_of(replace(record, overrides=())) == ()
+
+
+def test_every_value_is_escaped(six_weeks: Boards) -> None:
+    html = board.render(six_weeks[30])
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#34;reason&#34;)&lt;/script&gt; &amp; more" in html
+
+
+def test_the_page_loads_nothing_from_elsewhere(six_weeks: Boards) -> None:
+    html = board.render(six_weeks[30])
+    assert "default-src 'none'" in html  # the browser refuses any fetch, and says so
+    assert not re.search(r"""(src|href)=|@import|url\(""", html)
+
+
+def test_an_empty_project_gets_a_nothing_deployed_yet_page(stores: Stores) -> None:
+    page = board.gather(stores)
+    assert page.empty
+    html = board.render(page)
+    assert "Nothing deployed yet" in html
+    assert "tf-release apply --env stage" in html
+
+
+def test_the_window_is_a_day_to_a_year(stores: Stores) -> None:
+    for days in (0, 367):
+        with pytest.raises(BadInput, match="--days must be between 1 and 366"):
+            board.gather(stores, days)
+
+
+# A real browser: both widths, each in one colour scheme (a Chromium run is about a second).
+
+
+def browser_or_skip() -> None:
+    if find_browser() is not None:
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        pytest.fail("no Chromium, though it can be installed here: apt-get install -y chromium")
+    pytest.skip("no Chromium and no way to install it (not root, or no apt-get)")
+
+
+@pytest.mark.parametrize("width,dark", [(1280, False), (390, True)], ids=["1280-light", "390-dark"])
+def test_a_browser_draws_the_board_without_console_errors(
+    six_weeks: Boards, tmp_path: Path, width: int, dark: bool
+) -> None:
+    browser_or_skip()
+    page = tmp_path / "release-board.html"
+    board.write_page(page, board.render(six_weeks[30]))
+    shot = render(page, width, 900, dark=dark)
+    assert shot.console == []  # no error, and no load the page's policy had to refuse
+    found = colours(shot.png)
+    assert len(found) > 50, "a blank page"
+    background = max(found, key=lambda colour: found[colour])
+    assert (sum(background) < 150) if dark else (sum(background) > 600), background
+
+
+# The console script against the moto server.
+
+
+def test_the_board_command_writes_the_page_and_says_what_is_on_it(cli: Cli) -> None:
+    released(cli.stores())
+    out = cli.ok("board", "--output", "board.html", "--days", "7")
+    assert out == "Wrote board.html: 2 environments, 1 deployments (last 7 days).\n"
+    html = (cli.cwd / "board.html").read_text()
+    assert f"<h1>{PROJECT}</h1>" in html and "registry.example.com" in html
+
+
+def test_the_board_of_an_empty_project_says_nothing_is_deployed(cli: Cli) -> None:
+    out = cli.ok("board")
+    assert "nothing deployed yet" in out
+    assert "Nothing deployed yet" in (cli.cwd / "release-board.html").read_text()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--days", "0"], "--days must be between 1 and 366, not 0"),
+        (["--output", "no/such/folder/board.html"], "the folder no/such/folder does not exist"),
+        (["--output", "."], "cannot write .: it is a folder"),
+    ],
+)
+def test_bad_board_input_is_one_line_and_writes_nothing(
+    cli: Cli, args: list[str], message: str
+) -> None:
+    result = cli.run("board", *args)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert message in line
+    assert not list(cli.cwd.glob("*.html")) and not list(cli.cwd.glob(".*.draft"))

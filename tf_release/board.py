@@ -1,0 +1,381 @@
+"""The release board: one self-contained HTML page of the whole project, for people who would
+rather look than read.
+
+`gather` is a view: one state read per environment, each environment's deployment listing back
+to the start of the window, and the records and manifests of what it shows. `render` turns that
+plain view model into HTML through the package's Jinja2 template, every value escaped.
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tf_release import naming, views
+from tf_release.config import Config
+from tf_release.errors import BadInput
+from tf_release.manifest import Manifest, described
+from tf_release.state import Attempt, Deployed, Deployment, DeploymentEntry
+from tf_release.stores import Stores
+
+MAX_DAYS = 366
+READERS = 8  # records and manifests are read this many at a time
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One deployment on the timeline; what the hover says."""
+
+    environment: str
+    version: int
+    outcome: str
+    finished_at: datetime
+    by: str
+    reason: str
+    message: str = ""  # the first line of its error, when it did not succeed
+    overrides: tuple[str, ...] = ()  # release rules it went past, and why
+
+
+@dataclass(frozen=True)
+class Card:
+    """One environment as its card shows it."""
+
+    environment: str
+    promote_from: str
+    deployed: Deployed | None
+    latest_version: int = 0
+    reason: str = ""  # of the manifest that runs
+    overrides: tuple[str, ...] = ()  # of the deployment that put it there, if in the window
+    lock: str | None = None  # who deploys now
+    attempt: Attempt | None = None  # the newest deploy, when it did not succeed
+    problem: str | None = None  # the state cannot be used: what is wrong, and the fix
+
+    @property
+    def pending(self) -> int | None:
+        """A newer manifest than the one that runs: prepared, not (yet) deployed."""
+        running = self.deployed.version if self.deployed else 0
+        return self.latest_version if self.latest_version > running else None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What an environment runs of one image: the tag (or short digest), the whole reference
+    for the hover, and whether it differs from what its source environment runs."""
+
+    text: str
+    title: str
+    differs: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    image: str
+    cells: tuple[Cell, ...]
+
+
+@dataclass(frozen=True)
+class Board:
+    project: str
+    generated_at: datetime
+    days: int
+    cards: tuple[Card, ...]  # in promotion order
+    rows: tuple[Row, ...]  # an image each, a cell per card
+    marks: tuple[Mark, ...]  # newest first
+
+    @property
+    def since(self) -> datetime:
+        return self.generated_at - timedelta(days=self.days)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to show: no environment runs, deploys or failed anything."""
+        return not self.marks and all(
+            card.deployed is None and card.lock is None and card.problem is None
+            for card in self.cards
+        )
+
+
+def promotion_order(config: Config) -> list[str]:
+    """Environments after the one they promote from, else in the order of the config file.
+    A cycle cannot hang it: what is left goes last, in file order."""
+    sources = {name: env.promote_from for name, env in config.environments.items()}
+    placed: list[str] = []
+    while len(placed) < len(sources):
+        ready = [
+            name
+            for name, source in sources.items()
+            if name not in placed and (source not in sources or source in placed)
+        ]
+        if not ready:
+            return placed + [name for name in sources if name not in placed]
+        placed.extend(ready)
+    return placed
+
+
+def gather(stores: Stores, days: int = 30) -> Board:
+    """Everything the board shows, read once: the requests grow with the deployments in the
+    window, not with the project's history."""
+    if not 1 <= days <= MAX_DAYS:
+        raise BadInput(f"--days must be between 1 and {MAX_DAYS}, not {days}")
+    now = stores.clock()
+    since = now - timedelta(days=days)
+    order = promotion_order(stores.config)
+    statuses = views.status(stores, order)
+    entries = [
+        entry
+        for status in statuses
+        if status.problem is None
+        for entry in _entries_since(stores, status.environment, since)
+    ]
+    records = _read_parallel(stores.deployments.get, entries)
+    wanted = sorted(
+        {(record.environment, record.version) for record in records}
+        | {(status.environment, status.deployed.version) for status in statuses if status.deployed}
+    )
+    manifests = dict(
+        zip(wanted, _read_parallel(lambda key: stores.manifests.get(*key), wanted), strict=True)
+    )
+    marks = tuple(
+        _mark(record, manifests.get((record.environment, record.version))) for record in records
+    )
+    cards = tuple(_card(stores.config, status, manifests, records) for status in statuses)
+    return Board(
+        project=stores.config.project,
+        generated_at=now,
+        days=days,
+        cards=cards,
+        rows=_rows(stores.config, cards),
+        marks=tuple(sorted(marks, key=lambda mark: mark.finished_at, reverse=True)),
+    )
+
+
+def _entries_since(stores: Stores, environment: str, since: datetime) -> Iterable[DeploymentEntry]:
+    """The listing is newest first: it stops at the first deployment older than the window."""
+    for entry in stores.deployments.entries(environment):
+        if entry.finished_at < since:
+            return
+        yield entry
+
+
+def _read_parallel(read: Callable[[T], R], keys: Iterable[T]) -> list[R]:
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        return list(pool.map(read, keys))
+
+
+def _reason(manifest: Manifest | None, environment: str, version: int) -> str:
+    if manifest is None:
+        return f"(manifest {naming.format_version(version)} of {environment} is missing)"
+    return manifest.reason
+
+
+def overrides_of(record: Deployment) -> tuple[str, ...]:
+    """`rule: reason (by)` for each release rule the deploy went past; none on records that
+    predate overrides (dicts or objects with `rule`, `reason` and `by`)."""
+    found: Sequence[Any] = getattr(record, "overrides", None) or ()
+
+    def field(item: Any, name: str) -> str:
+        return str(item.get(name, "") if isinstance(item, dict) else getattr(item, name, ""))
+
+    return tuple(
+        f"{field(item, 'rule')}: {field(item, 'reason')} ({person(field(item, 'by'))})"
+        for item in found
+    )
+
+
+def _mark(record: Deployment, manifest: Manifest | None) -> Mark:
+    return Mark(
+        environment=record.environment,
+        version=record.version,
+        outcome=record.outcome,
+        finished_at=record.finished_at,
+        by=record.started_by,
+        reason=_reason(manifest, record.environment, record.version),
+        message=record.message.splitlines()[0] if record.message else "",
+        overrides=overrides_of(record),
+    )
+
+
+def _card(
+    config: Config,
+    status: views.EnvironmentStatus,
+    manifests: dict[tuple[str, int], Manifest | None],
+    records: list[Deployment],
+) -> Card:
+    environment, deployed = status.environment, status.deployed
+    overrides: tuple[str, ...]
+    reason, overrides = "", ()
+    if deployed is not None:
+        reason = _reason(
+            manifests.get((environment, deployed.version)), environment, deployed.version
+        )
+        overrides = next(
+            (overrides_of(r) for r in records if r.deployment_id == deployed.deployment_id), ()
+        )
+    return Card(
+        environment=environment,
+        promote_from=config.environments[environment].promote_from,
+        deployed=deployed,
+        latest_version=status.latest_version,
+        reason=reason,
+        overrides=overrides,
+        lock=status.describe_lock(),
+        attempt=status.last_attempt if status.lock is None else None,
+        problem=status.problem,
+    )
+
+
+def _rows(config: Config, cards: tuple[Card, ...]) -> tuple[Row, ...]:
+    """An image a row, an environment a column; a cell differs when its environment runs
+    something else than the environment it promotes from (a moved tag's digest counts)."""
+    running = {
+        card.environment: described(card.deployed.images, card.deployed.digests)
+        for card in cards
+        if card.deployed is not None
+    }
+    images = sorted({name for described_images in running.values() for name in described_images})
+    return tuple(
+        Row(image, tuple(_cell(card, image, running) for card in cards)) for image in images
+    )
+
+
+def _cell(card: Card, image: str, running: dict[str, dict[str, str]]) -> Cell:
+    mine = running.get(card.environment, {}).get(image)
+    source = running.get(card.promote_from)
+    differs = source is not None and card.environment in running and source.get(image) != mine
+    text = "—" if mine is None else short_reference(mine)
+    title = mine or f"{card.environment} does not run {image}"
+    if differs:
+        theirs = source.get(image) if source else None
+        title += f"; {card.promote_from} runs {theirs or 'none'}"
+    return Cell(text, title, differs)
+
+
+def short_reference(url: str) -> str:
+    """What tells two images of a repository apart at a glance: the tag, else the short digest
+    (`registry/api:1.4 (sha256:ab12…)` → `1.4`, `registry/api@sha256:…` → `sha256:ab12…`)."""
+    reference = url.split(" ", 1)[0]
+    name = reference.split("@", 1)[0].rsplit("/", 1)[-1]
+    if ":" in name:
+        return name.split(":", 1)[1]
+    digest = naming.digest_in(reference)
+    return naming.short_digest(digest) if digest else reference
+
+
+def person(arn: str) -> str:
+    """Who, without the account and role: `arn:aws:sts::…:assumed-role/deploy/alice` → alice."""
+    return arn.rsplit("/", 1)[-1] if arn.startswith("arn:") else arn
+
+
+def when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
+
+
+# The timeline, drawn as inline SVG: geometry here, shapes in the template.
+
+WIDTH = 1000
+LEFT = 90  # lane labels
+RIGHT = 24
+TOP = 34  # date labels
+LANE = 44
+GAP = 24  # the least distance between two marks of a lane, so each stays visible
+
+
+@dataclass(frozen=True)
+class Placed:
+    mark: Mark
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class Tick:
+    x: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Timeline:
+    height: float
+    lanes: tuple[tuple[str, float], ...]  # environment, y
+    ticks: tuple[Tick, ...]
+    marks: tuple[Placed, ...]
+    locks: tuple[tuple[Card, float], ...]  # a deploy in progress: its card and lane's y
+    now: float
+    width: int = WIDTH
+
+
+def timeline(board: Board) -> Timeline:
+    """A lane per environment; each deployment where it finished, nudged left (never past an
+    older one) when it would cover the one after it, so a busy hour stays readable."""
+    start, span = board.since, (board.generated_at - board.since).total_seconds()
+    right = WIDTH - RIGHT
+
+    def x_of(moment: datetime) -> float:
+        share = (moment - start).total_seconds() / span
+        return LEFT + min(max(share, 0.0), 1.0) * (right - LEFT)
+
+    lanes = tuple((card.environment, TOP + LANE * (i + 0.5)) for i, card in enumerate(board.cards))
+    y_of = dict(lanes)
+    placed: list[Placed] = []
+    for environment, y in lanes:
+        lane = [mark for mark in board.marks if mark.environment == environment]  # newest first
+        gap = min(GAP, (right - LEFT) / max(len(lane), 1))
+        edge = right + gap
+        for mark in lane:
+            edge = max(min(x_of(mark.finished_at), edge - gap), LEFT)
+            placed.append(Placed(mark, round(edge, 1), y))
+    step = max(1, -(-board.days // 6))  # about six date labels
+    first = (start + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    ticks = tuple(
+        Tick(round(x_of(day), 1), day.strftime("%d %b") if (day - first).days % step == 0 else "")
+        for day in _days(first, board.generated_at)
+    )
+    locks = tuple((card, y_of[card.environment]) for card in board.cards if card.lock)
+    return Timeline(TOP + LANE * len(lanes) + 8, lanes, ticks, tuple(placed), locks, right)
+
+
+def _days(first: datetime, end: datetime) -> list[datetime]:
+    count = max(0, (end - first).days + 1)
+    return [first + timedelta(days=n) for n in range(count) if first + timedelta(days=n) <= end]
+
+
+def render(board: Board) -> str:
+    """The page: HTML with its styles inline and a policy that lets it load nothing else."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    environment = Environment(
+        loader=PackageLoader("tf_release", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(version=naming.format_version, person=person, when=when)
+    template = environment.get_template("board.html.j2")
+    return template.render(board=board, timeline=timeline(board))
+
+
+def check_output(path: Path) -> Path:
+    """Refused before anything is read: a page that could not be written is not worth reading."""
+    if not path.parent.is_dir():
+        raise BadInput(f"cannot write {path}: the folder {path.parent} does not exist")
+    if path.is_dir():
+        raise BadInput(f"cannot write {path}: it is a folder")
+    return path
+
+
+def write_page(path: Path, html: str) -> None:
+    """Whole or not at all: a draft beside it takes the name once written, as `init` does."""
+    check_output(path)
+    draft = path.with_name(f".{path.name}.draft")
+    try:
+        draft.write_text(html, encoding="utf-8")
+        draft.replace(path)
+    except OSError as error:
+        draft.unlink(missing_ok=True)
+        raise BadInput(f"cannot write {path}: {error.strerror or error}") from None
