@@ -6,12 +6,12 @@ to the start of the window, and the records and manifests of what it shows. `ren
 plain view model into HTML through the package's Jinja2 template, every value escaped.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from tf_release import naming, views
 from tf_release.config import Config
@@ -143,7 +143,7 @@ def gather(stores: Stores, days: int = 30) -> Board:
     marks = tuple(
         _mark(record, manifests.get((record.environment, record.version))) for record in records
     )
-    cards = tuple(_card(stores.config, status, manifests, records) for status in statuses)
+    cards = tuple(_card(stores.config, status, manifests) for status in statuses)
     return Board(
         project=stores.config.project,
         generated_at=now,
@@ -173,18 +173,9 @@ def _reason(manifest: Manifest | None, environment: str, version: int) -> str:
     return manifest.reason
 
 
-def overrides_of(record: Deployment) -> tuple[str, ...]:
-    """`rule: reason (by)` for each release rule the deploy went past; none on records that
-    predate overrides (dicts or objects with `rule`, `reason` and `by`)."""
-    found: Sequence[Any] = getattr(record, "overrides", None) or ()
-
-    def field(item: Any, name: str) -> str:
-        return str(item.get(name, "") if isinstance(item, dict) else getattr(item, name, ""))
-
-    return tuple(
-        f"{field(item, 'rule')}: {field(item, 'reason')} ({person(field(item, 'by'))})"
-        for item in found
-    )
+def overrides_of(record: Deployment | Deployed) -> tuple[str, ...]:
+    """`freeze overridden by alice: the reason` for each release rule the deploy went past."""
+    return tuple(override.describe() for override in record.overrides)
 
 
 def _mark(record: Deployment, manifest: Manifest | None) -> Mark:
@@ -204,7 +195,6 @@ def _card(
     config: Config,
     status: views.EnvironmentStatus,
     manifests: dict[tuple[str, int], Manifest | None],
-    records: list[Deployment],
 ) -> Card:
     environment, deployed = status.environment, status.deployed
     overrides: tuple[str, ...]
@@ -213,9 +203,7 @@ def _card(
         reason = _reason(
             manifests.get((environment, deployed.version)), environment, deployed.version
         )
-        overrides = next(
-            (overrides_of(r) for r in records if r.deployment_id == deployed.deployment_id), ()
-        )
+        overrides = overrides_of(deployed)
     return Card(
         environment=environment,
         promote_from=config.environments[environment].promote_from,
@@ -264,15 +252,6 @@ def short_reference(url: str) -> str:
         return name.split(":", 1)[1]
     digest = naming.digest_in(reference)
     return naming.short_digest(digest) if digest else reference
-
-
-def person(arn: str) -> str:
-    """Who, without the account and role: `arn:aws:sts::…:assumed-role/deploy/alice` → alice."""
-    return arn.rsplit("/", 1)[-1] if arn.startswith("arn:") else arn
-
-
-def when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
 
 
 # The timeline, drawn as inline SVG: geometry here, shapes in the template.
@@ -355,7 +334,9 @@ def render(board: Board) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(version=naming.format_version, person=person, when=when)
+    environment.filters.update(
+        version=naming.format_version, person=naming.person, when=naming.format_minute
+    )
     template = environment.get_template("board.html.j2")
     return template.render(board=board, timeline=timeline(board))
 

@@ -5,7 +5,7 @@ The scenes are set in-process (moto); the console script runs against the moto s
 import os
 import re
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -23,10 +23,10 @@ from tests.support.scenes import (
     released,
     six_weeks_of_releases,
 )
-from tf_release import board
+from tf_release import board, naming
 from tf_release.config import load_config
 from tf_release.errors import BadInput
-from tf_release.state import Deployment
+from tf_release.state import Deployment, Override
 from tf_release.stores import Stores, open_stores
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
@@ -79,7 +79,7 @@ def test_each_card_says_what_runs_when_who_and_why(six_weeks: Boards) -> None:
     stage, prod = six_weeks[30].cards
     assert prod.deployed is not None and prod.deployed.version == 3
     assert prod.deployed.finished_at == NOW - timedelta(days=9)
-    assert board.person(prod.deployed.by) == "bob"
+    assert naming.person(prod.deployed.by) == "bob"
     assert prod.reason == "api 1.0.1 errors in prod"
     assert prod.attempt is None and prod.lock is None
     assert stage.deployed is not None and stage.reason == "api fix, worker 1.1, web"
@@ -132,7 +132,7 @@ def test_the_timeline_holds_the_deployments_of_the_last_days_only(six_weeks: Boa
         ("stage", 2, "succeeded"),
     ]
     failed = month.marks[0]
-    assert (board.person(failed.by), failed.reason) == ("carol", SCRIPTED_REASON)
+    assert (naming.person(failed.by), failed.reason) == ("carol", SCRIPTED_REASON)
     assert [m.version for m in six_weeks[5].marks] == [3]
 
 
@@ -148,20 +148,13 @@ def test_marks_of_one_busy_hour_stay_apart_in_order() -> None:
     assert xs[0] <= board.WIDTH - board.RIGHT
 
 
-@dataclass(frozen=True)
-class OverridingDeployment(Deployment):
-    """A record as release rules write it (the `overrides` field comes with them)."""
-
-    overrides: tuple[dict[str, str], ...] = ()
-
-
 def test_rules_a_deploy_went_past_are_shown_with_who_and_why() -> None:
     alice = "arn:aws:iam::123456789012:user/alice"
-    override = {"rule": "freeze", "reason": "hotfix for checkout", "by": alice}
-    record = OverridingDeployment(
-        "p", "prod", "d1", 4, "succeeded", NOW, NOW, alice, "host", 3, overrides=(override,)
-    )
-    assert board.overrides_of(record) == ("freeze: hotfix for checkout (alice)",)
+    record = Deployment(
+        "p", "prod", "d1", 4, "succeeded", NOW, NOW, alice, "host", 3,
+        overrides=(Override("freeze", "hotfix for checkout", alice),),
+    )  # fmt: skip
+    assert board.overrides_of(record) == ("freeze overridden by alice: hotfix for checkout",)
     assert board.overrides_of(replace(record, overrides=())) == ()
 
 
