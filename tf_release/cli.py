@@ -5,7 +5,10 @@ import os
 import signal
 import sys
 import traceback
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any, NoReturn
@@ -117,6 +120,21 @@ OverrideReason = Annotated[
 LockTimeout = Annotated[
     float, typer.Option("--lock-timeout", help="Seconds to wait for another deploy to finish.")
 ]
+SummaryFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--summary",
+        metavar="FILE",
+        help="Append a Markdown summary to FILE (default: $GITHUB_STEP_SUMMARY, when set).",
+    ),
+]
+NoSummary = Annotated[
+    bool,
+    typer.Option(
+        "--no-summary", help="Write no Markdown summary, not even to GITHUB_STEP_SUMMARY."
+    ),
+]
+STEP_SUMMARY_VARIABLE = "GITHUB_STEP_SUMMARY"  # GitHub Actions shows this file on the run page
 
 
 def _version(text: str | None) -> int | None:
@@ -207,6 +225,60 @@ def _confirmer(yes: bool, as_json: bool, plan_only: bool = False) -> Any:
         return typer.confirm("Go ahead?", default=False, err=as_json)
 
     return ask
+
+
+def _summary_file(path: Path | None, off: bool) -> Path | None:
+    """Where the Markdown summary goes: --summary, else $GITHUB_STEP_SUMMARY, else nowhere.
+    A --summary that names a directory, or a file in no directory, is bad input, refused before
+    anything is done; GITHUB_STEP_SUMMARY is the CI's own, and only warned about when written."""
+    if path is not None and off:
+        raise BadInput("give --summary FILE or --no-summary, not both")
+    if off:
+        return None
+    if path is None:
+        named = os.environ.get(STEP_SUMMARY_VARIABLE)
+        return Path(named) if named else None
+    if path.is_dir():
+        raise BadInput(f"--summary {path} is a directory: name a file to append the summary to")
+    if not path.parent.is_dir():
+        raise BadInput(f"--summary {path}: there is no directory {path.parent}")
+    return path
+
+
+def _append_summary(path: Path | None, text: str | None) -> None:
+    """Append (never truncate), creating the file; a summary that cannot be written is a
+    warning, never the command's failure: the deploy's outcome stands."""
+    if path is None or text is None:
+        return
+    try:
+        with path.open("a", encoding="utf-8") as file:
+            if file.tell():
+                file.write("\n")  # a blank line after what the job wrote before
+            file.write(text)
+    except OSError as error:
+        why = error.strerror or str(error)
+        typer.echo(f"tf-release: warning: summary not written to {path}: {why}", err=True)
+
+
+@contextmanager
+def _summarised(path: Path | None, report: Any, stores: Any) -> Iterator[None]:
+    """A deploy that fails, is refused (locked) or is interrupted is summarised too, with its
+    error's first line; the error then goes on to the usual one line and exit code."""
+    try:
+        yield
+    except BaseException as error:
+        if path is not None:
+            summary = report.failed(error, _caller(stores))
+            _append_summary(path, summary.to_markdown() if summary else None)
+        raise
+
+
+def _caller(stores: Any) -> str | None:
+    """Who ran it, for a summary: None when even that cannot be found out."""
+    try:
+        return str(stores.caller)
+    except ReleaseError:
+        return None
 
 
 def _print_deploy(result: Any, head: str | None = None) -> None:
@@ -330,12 +402,16 @@ def deploy(
     override: OverrideRules = None,
     override_reason: OverrideReason = None,
     as_json: Json = False,
+    summary: SummaryFile = None,
+    no_summary: NoSummary = False,
 ) -> None:
     """Step 3: write a manifest's images to SSM, run Terraform, and record the deployment."""
     from tf_release import deploy as deploying
+    from tf_release.summary import Report
 
     number = _version(version)
     overrides = _overrides(override, override_reason)
+    markdown = _summary_file(summary, no_summary)
     stores = _stores(ctx)
     options = _deploy_options(
         stores,
@@ -349,8 +425,11 @@ def deploy(
         plan_only=plan_only,
         overrides=overrides,
     )
-    result = deploying.deploy(stores, env, number, options)
+    report = Report("deploy", env, version=naming.format_optional_version(number))
+    with _summarised(markdown, report, stores):
+        result = deploying.deploy(stores, env, number, replace(options, observe=report.observe))
     _print_json(result.to_document()) if as_json else _print_deploy(result)
+    _append_summary(markdown, report.finished(result).to_markdown())
 
 
 @app.command()
@@ -369,11 +448,15 @@ def apply(
     override: OverrideRules = None,
     override_reason: OverrideReason = None,
     as_json: Json = False,
+    summary: SummaryFile = None,
+    no_summary: NoSummary = False,
 ) -> None:
     """Prepare and deploy in one step: the everyday command."""
     from tf_release import release
+    from tf_release.summary import Report
 
     overrides = _overrides(override, override_reason)
+    markdown = _summary_file(summary, no_summary)
     stores = _stores(ctx)
     options = _deploy_options(
         stores,
@@ -387,7 +470,11 @@ def apply(
         plan_only=plan_only,
         overrides=overrides,
     )
-    prepared, result = release.apply(stores, env, reason, image or (), force, options)
+    report = Report("apply", env, reason=reason)
+    with _summarised(markdown, report, stores):
+        prepared, result = release.apply(
+            stores, env, reason, image or (), force, replace(options, observe=report.observe)
+        )
     if as_json:
         document = prepared.to_document()
         document["deployment"] = result.to_document() if result else None
@@ -396,6 +483,12 @@ def apply(
         typer.echo(f"{env} already runs these images; nothing to deploy (use --force).")
     else:
         _print_deploy(result)
+    done = (
+        report.unchanged(f"{env} already runs these images", prepared.changes)
+        if result is None
+        else report.finished(result)
+    )
+    _append_summary(markdown, done.to_markdown())
 
 
 @app.command()
@@ -413,11 +506,16 @@ def rollback(
     atomic: Atomic = None,
     skip_verify: SkipVerify = False,
     as_json: Json = False,
+    summary: SummaryFile = None,
+    no_summary: NoSummary = False,
 ) -> None:
     """Deploy an old manifest again, under a new version number."""
     from tf_release import holds, release
+    from tf_release.manifest import ImageChanges
+    from tf_release.summary import Report
 
     target = _version(to)
+    markdown = _summary_file(summary, no_summary)
     stores = _stores(ctx)
     frozen = holds.frozen(stores, stores.config.environment(env))
     if frozen is not None and not as_json:  # said first: the deploy's own story follows
@@ -432,7 +530,11 @@ def rollback(
         atomic=atomic,
         skip_verify=skip_verify,
     )
-    rolled = release.rollback(stores, env, reason, target, options)
+    report = Report("rollback", env, reason=reason)
+    with _summarised(markdown, report, stores):
+        rolled = release.rollback(
+            stores, env, reason, target, replace(options, observe=report.observe)
+        )
     if as_json:
         _print_json(rolled.to_document())
         return
@@ -441,6 +543,20 @@ def rollback(
     else:
         head = f"Rolled {env} back to {rolled.target.name} as {rolled.manifest.name}."
         _print_deploy(rolled.result, head)
+    done = (
+        report.unchanged(
+            f"{env} already runs the images of {rolled.target.name}",
+            ImageChanges(unchanged=dict(rolled.target.images)),
+        )
+        if rolled.result is None
+        else report.finished(rolled.result)
+    )
+    _append_summary(markdown, done.to_markdown())
+
+
+class DiffFormat(StrEnum):
+    text = "text"
+    markdown = "markdown"
 
 
 @app.command()
@@ -455,10 +571,22 @@ def diff(
         typer.Option(help="Label or environment to promote from (default: ENV's promote_from)."),
     ] = None,
     as_json: Json = False,
+    output: Annotated[
+        DiffFormat,
+        typer.Option("--format", help="text, or markdown: the changes table, for a PR comment."),
+    ] = DiffFormat.text,
+    summary: SummaryFile = None,
+    no_summary: NoSummary = False,
 ) -> None:
     """What a promotion would change (ENV against a label), or what changed between versions."""
     from tf_release import views
+    from tf_release.summary import diff_markdown
 
+    if as_json and output is not DiffFormat.text:
+        raise BadInput("give --json or --format, not both")
+    markdown = _summary_file(summary, no_summary)
+    document: dict[str, Any] = {}  # what --json adds to the changes: a promotion's policy
+    rules = ""  # a promotion's rules, said first
     if versions:
         if len(versions) != 2 or against is not None:
             raise BadInput("give two versions (diff --env ENV vA vB) or --against, not both")
@@ -467,21 +595,25 @@ def diff(
         title = f"{env} {versions[0]} → {versions[1]}:"
     else:
         found = views.promotion(_stores(ctx), env, against)
-        if as_json:
-            _print_json({**found.changes.to_document(), "policy": found.policy()})
-            return
-        if found.hold is not None:
-            typer.echo(f"Promotion held: {found.hold.describe(env)}.")
-        elif found.ruled:
-            typer.echo(f"No release rule holds a promotion into {env} now.")
         changes, title = found.changes, f"{env} ← {found.source}:"
+        document = {"policy": found.policy()}
+        if found.hold is not None:
+            rules = f"Promotion held: {found.hold.describe(env)}."
+        elif found.ruled:
+            rules = f"No release rule holds a promotion into {env} now."
+    table = diff_markdown(title.removesuffix(":"), changes)
     if as_json:
-        _print_json(changes.to_document())
-        return
-    typer.echo(title)
-    _print_changes(changes)
-    if changes.empty:
-        typer.echo("  no changes")
+        _print_json({**changes.to_document(), **document})
+    elif output is DiffFormat.markdown:
+        typer.echo(table, nl=False)
+    else:
+        if rules:
+            typer.echo(rules)
+        typer.echo(title)
+        _print_changes(changes)
+        if changes.empty:
+            typer.echo("  no changes")
+    _append_summary(markdown, table)
 
 
 DRIFT_FOUND = 4  # `verify` saw a difference: not a failure of the tool, but CI must notice

@@ -109,6 +109,9 @@ class DeployOptions:
     announce: Announce = _silent
     overrides: Overrides = NO_OVERRIDES
     overridden: tuple[Override, ...] = ()
+    # told each plan as it becomes known (the image changes, then Terraform's counts), so that
+    # a face can report a deploy that fails afterwards (the CLI's Markdown summary)
+    observe: Announce = _silent
 
 
 def deploy(
@@ -184,6 +187,7 @@ def deploy_manifest(
             )
         plan = DeployPlan(env.name, manifest, diff_images(before, held), running=previous_version)
         options.announce(plan)
+        options.observe(plan)
         if terraform is None:
             if plan_only:
                 return _finish_plan_only(stores, lock, plan, locked)
@@ -199,6 +203,7 @@ def deploy_manifest(
             phase = "plan"
             with stores.progress.step(f"terraform plan ({env.name})"):
                 plan = replace(plan, terraform=terraform.plan())
+            options.observe(plan)
             if plan_only:
                 _put_back(stores, env.name, before, previous_version)
                 return _finish_plan_only(stores, lock, plan, locked)

@@ -70,6 +70,12 @@ class PlanSummary:
     def empty(self) -> bool:
         return not (self.add or self.change or self.destroy)
 
+    @property
+    def replaced(self) -> tuple[str, ...]:
+        """The addresses Terraform destroys and creates again (a replaced task definition)."""
+        suffix = " (replace)"
+        return tuple(r.removesuffix(suffix) for r in self.resources if r.endswith(suffix))
+
     def describe(self) -> str:
         return f"{self.add} to add, {self.change} to change, {self.destroy} to destroy"
 

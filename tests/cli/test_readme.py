@@ -21,6 +21,7 @@ from tests.conftest import BIN, Cli
 from tests.e2e.test_interrupts_and_locks import deploy_in_apply, slow_project
 from tests.support.faults import FaultProxy, Rule
 from tests.support.iam import enforce_iam, user_with
+from tests.support.markdown import parse
 from tests.support.project import BUCKET, ECR_REGISTRY, ROOT, push_image
 from tests.support.scenes import died_holding_the_lock, holding_the_lock, next_prepared, released
 from tests.support.terraform import garbled_show
@@ -130,16 +131,44 @@ def test_the_github_actions_recipe_runs(cli: Cli) -> None:
     image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:0a1b2c3"
     push_images(cli, image)
     ran = []
-    for job in workflow["jobs"].values():  # stage, then prod (needs: stage)
+    for name, job in workflow["jobs"].items():  # stage, then prod (needs: stage)
+        page = cli.cwd / f"{name}-summary.md"  # what Actions shows on the job's page
         for step in job["steps"]:
             env = {"GITHUB_SHA": "0a1b2c3d", **{k: image for k in step.get("env", {})}}
             for line in tf_release_lines(step.get("run", "")):
-                run_line(cli, line, env)
+                run_line(cli, line, {**env, "GITHUB_STEP_SUMMARY": str(page)})
                 ran.append(line)
+        summary = parse(page.read_text())
+        assert summary.headings == [f"tf-release apply: {name} v1 succeeded"]
+        [_, (name, before, after)] = summary.tables[0]  # the image pinned to its digest
+        assert (name, before) == ("api", "—") and after.startswith(image.split(":0")[0] + "@")
     assert len(ran) == 3
     [stage, prod] = json.loads(cli.ok("status", "--json"))
     assert stage["version"] == "v1" and prod["version"] == "v1"
     assert stage["images"] == prod["images"] == {"api": image}
+
+
+def test_the_pull_request_comment_recipe_prints_the_table_shown(cli: Cli) -> None:
+    """Stage runs api 1.1.0 (its v2), prod 1.0.0; the recipe's `tf-release diff` line, as the
+    job's shell runs it, writes the comment the README shows (`…` a digest)."""
+    registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    push_images(cli, f"{registry}/api:1.0.0 {registry}/api:1.1.0 {registry}/worker:1.0.0")
+    cli.ok("publish", "worker", f"{registry}/worker:1.0.0")
+    cli.ok("publish", "api", f"{registry}/api:1.0.0")
+    cli.ok("apply", "--env", "stage", "--reason", "1.0.0", "--yes")
+    cli.ok("apply", "--env", "prod", "--reason", "1.0.0", "--yes")
+    cli.ok("publish", "api", f"{registry}/api:1.1.0")
+    cli.ok("apply", "--env", "stage", "--reason", "api 1.1.0", "--yes")
+    workflow = yaml.safe_load(block("yaml", "gh pr comment"))
+    steps = workflow["jobs"]["diff"]["steps"]
+    [line] = [line for step in steps for line in tf_release_lines(step.get("run", ""))]
+    done = subprocess.run(
+        ["bash", "-c", line], env=shell_env(cli), cwd=cli.cwd, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    written = (cli.cwd / line.rsplit("> ", 1)[1]).read_text()
+    shown = block("markdown", "tf-release diff:")
+    assert re.fullmatch(".+".join(map(re.escape, shown.split("…"))), written), written
 
 
 def run_make(cli: Cli, *args: str) -> subprocess.CompletedProcess[str]:
