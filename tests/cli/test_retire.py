@@ -1,10 +1,9 @@
 """`tf-release retire IMAGE`: an image leaves `latest`, and the next promotion removes it."""
 
-import os
-import pty
-import time
+from functools import partial
 
 from tests.conftest import Cli
+from tests.support.processes import answer_prompt
 from tests.support.project import image
 
 API = "/catalogue/image_ids/latest/api"
@@ -62,19 +61,11 @@ def test_retiring_an_image_not_in_latest_is_bad_input(cli: Cli) -> None:
 
 def answer(cli: Cli, reply: bytes) -> tuple[int, str]:
     """`retire api` on a terminal, answering its question with `reply`."""
-    controller, terminal = pty.openpty()
-    run = cli.start("retire", "api", stdin=terminal, stdout=terminal)
-    os.close(terminal)
-    seen = b""
-    deadline = time.monotonic() + 60
-    while b"Remove api from latest? [y/N]" not in seen:
-        assert time.monotonic() < deadline, seen
-        seen += os.read(controller, 4096)
-    os.write(controller, reply)
-    _, err = run.communicate(timeout=60)
-    os.close(controller)
+    code, seen, err = answer_prompt(
+        partial(cli.start, "retire", "api"), b"Remove api from latest? [y/N]", reply
+    )
     assert f"latest has api = {image('api', 'one')}".encode() in seen
-    return run.returncode, err.strip()  # input() echoes the prompt's last space on stderr
+    return code, err.strip()  # input() echoes the prompt's last space on stderr
 
 
 def test_on_a_terminal_retire_asks_first(cli: Cli) -> None:

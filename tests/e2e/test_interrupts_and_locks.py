@@ -1,14 +1,14 @@
 """Deploys that are interrupted, declined, or meet another deploy, with real Terraform."""
 
 import json
-import os
-import pty
 import signal
 import subprocess
 import time
 from collections.abc import Callable
+from functools import partial
 
 from tests.conftest import Cli
+from tests.support.processes import answer_prompt
 from tests.support.project import image
 
 
@@ -68,19 +68,11 @@ def test_sigterm_during_apply_restores_ssm_records_cancelled_and_unlocks(tf_cli:
 
 def test_a_declined_plan_restores_ssm_and_records_cancelled(tf_cli: Cli) -> None:
     slow_project(tf_cli, seconds=1)
-    controller, terminal = pty.openpty()
-    run = tf_cli.start("deploy", "-e", "stage", stdin=terminal, stdout=terminal)
-    os.close(terminal)
-    seen = b""
-    deadline = time.monotonic() + 120
-    while b"Go ahead? [y/N]" not in seen:
-        assert time.monotonic() < deadline, seen
-        seen += os.read(controller, 4096)
+    code, seen, err = answer_prompt(
+        partial(tf_cli.start, "deploy", "-e", "stage"), b"Go ahead? [y/N]", b"n\n", wait=120
+    )
     assert b"~ api:" in seen and b"Terraform: 1 to add, 0 to change, 1 to destroy" in seen
-    os.write(controller, b"n\n")
-    _, err = run.communicate(timeout=60)
-    os.close(controller)
-    assert run.returncode == 1
+    assert code == 1
     assert err.strip() == "tf-release: error: plan declined; SSM was put back as it was"
     assert api_pointer(tf_cli) == image("api", "one")
     history = json.loads(tf_cli.ok("history", "-e", "stage", "--json"))

@@ -2,7 +2,11 @@
 
 import contextlib
 import os
+import pty
 import signal
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -26,3 +30,22 @@ def kill_tree(pid: int) -> None:
     for target in [pid, *descendants(pid)]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(target, signal.SIGKILL)
+
+
+def answer_prompt(
+    start: Callable[..., subprocess.Popen[str]], prompt: bytes, reply: bytes, wait: float = 60
+) -> tuple[int, bytes, str]:
+    """Run a command on a terminal, wait for its `prompt`, type `reply`: its exit code, what the
+    terminal showed until the prompt, and its stderr."""
+    controller, terminal = pty.openpty()
+    run = start(stdin=terminal, stdout=terminal)
+    os.close(terminal)
+    seen = b""
+    deadline = time.monotonic() + wait
+    while prompt not in seen:
+        assert time.monotonic() < deadline, seen
+        seen += os.read(controller, 4096)
+    os.write(controller, reply)
+    _, err = run.communicate(timeout=60)
+    os.close(controller)
+    return run.returncode, seen, err
