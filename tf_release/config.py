@@ -1,5 +1,6 @@
 """tf-release.toml: which project, bucket and environments a release works on."""
 
+import json
 import math
 import os
 import tomllib
@@ -229,10 +230,12 @@ def starter_config(
     lines = [
         "# tf-release configuration: see the README for every key.",
         f'project = "{project}"          # SSM: /{project}/image_ids/<label>/<image>',
-        f'bucket  = "{bucket}"   # S3: manifests, environment state, deployment records',
+        f"bucket  = {json.dumps(bucket)}   # S3: manifests, environment state, deployment records",
     ]
     lines.append(
-        f'region  = "{region}"' if region else '# region = "eu-west-1"   # default: the AWS chain'
+        f"region  = {json.dumps(region)}"
+        if region
+        else '# region = "eu-west-1"   # default: the AWS chain'
     )
     lines += [
         '# images = ["api", "worker"]   # optional allow-list of image names',

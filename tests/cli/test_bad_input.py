@@ -96,6 +96,14 @@ def test_a_promotion_cycle_in_the_config_is_refused_in_a_sentence(
             ["--project", "catalogue", "--bucket", BUCKET, "--env", "latest"],
             "invalid environment name 'latest'",
         ),
+        (
+            ["--project", "catalogue", "--bucket", 'a"b'],
+            "tf-release.toml: bucket: 'a\"b' is not an S3 bucket name: 3 to 63 lowercase letters",
+        ),
+        (
+            ["--project", "catalogue", "--bucket", BUCKET, "--region", 'eu"x'],
+            "tf-release.toml: region: 'eu\"x' is not an AWS region name, like eu-west-1",
+        ),
     ],
 )
 def test_init_says_what_is_wrong_with_a_name_and_writes_nothing(

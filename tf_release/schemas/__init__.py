@@ -24,7 +24,10 @@ def validate(name: str, document: object, where: str) -> None:
     if error is None:
         return
     path = ".".join(str(part) for part in error.absolute_path)
-    raise BadInput(f"{where}: {path + ': ' if path else ''}{error.message}")
+    message = error.message
+    if error.validator == "pattern" and "description" in error.schema:  # a sentence, not a regex
+        message = f"{error.instance!r} is not {error.schema['description']}"
+    raise BadInput(f"{where}: {path + ': ' if path else ''}{message}")
 
 
 def load(name: str, data: bytes, where: str) -> Any:
