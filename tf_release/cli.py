@@ -897,8 +897,9 @@ def release_policy(
     """ENV's release rules (soak, freeze windows) and whether each holds now, or at --at."""
     from tf_release import views
 
-    moment = None if at is None else naming.parse_time(at)
+    asked = None if at is None else naming.parse_time(at)
     stores = _stores(ctx)
+    moment = stores.clock() if asked is None else asked
     verdicts = views.rules(stores, env, moment)
     rules = stores.config.environment(env).rules
     when = views.describe_moment(stores, env, moment)
@@ -906,7 +907,7 @@ def release_policy(
         _print_json(
             {
                 "environment": env,
-                "at": when,
+                "at": naming.format_time(moment),
                 "timezone": rules.timezone,
                 "rules": [verdict.to_document() for verdict in verdicts],
             }

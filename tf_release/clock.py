@@ -5,6 +5,7 @@ import os
 from datetime import UTC, datetime
 
 from tf_release import naming
+from tf_release.errors import BadInput
 
 NOW_VARIABLE = "TF_RELEASE_NOW"
 
@@ -12,5 +13,8 @@ NOW_VARIABLE = "TF_RELEASE_NOW"
 def now() -> datetime:
     fixed = os.environ.get(NOW_VARIABLE)
     if fixed:
-        return naming.parse_time(fixed)
+        try:
+            return naming.parse_time(fixed)
+        except BadInput as error:
+            raise BadInput(f"{NOW_VARIABLE}: {error}") from None
     return datetime.now(UTC)

@@ -121,19 +121,20 @@ def deploy(
     options: DeployOptions = DeployOptions(),
 ) -> DeployResult:
     """Deploy a manifest (default: the newest) to its environment, unless a release rule holds
-    it (a rollback's manifest is never held)."""
+    it. A rollback's manifest is never held by soak (its images ran here), but only `rollback`
+    goes through a freeze: a deploy is a deploy, whatever manifest it takes."""
     env = stores.config.environment(environment)
     current = stores.states.get(environment)
     number = version if version is not None else newest_version(stores, environment, current[0])
     manifest = manifest_of(stores, environment, number)
+    overridden = holds.freeze(stores, env, options.overrides)
     if manifest.reverts is None:
-        overridden = holds.freeze(stores, env, options.overrides)
         source, running = holds.source_of(stores, env, manifest.source)
         since = holds.promoted_since(
             running, manifest.images, manifest.digests, current[0].deployed
         )
         overridden += holds.soak(stores, env, source, since, options.overrides)
-        options = replace(options, overridden=options.overridden + overridden)
+    options = replace(options, overridden=options.overridden + overridden)
     return deploy_manifest(stores, env, manifest, current, options)
 
 

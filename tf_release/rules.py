@@ -166,7 +166,7 @@ class Hold:
         return {
             "held": True,
             "rule": self.rule,
-            "until": None if self.until is None else self.until.isoformat(timespec="minutes"),
+            "until": None if self.until is None else naming.format_time(self.until),
         }
 
 

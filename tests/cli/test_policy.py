@@ -183,6 +183,16 @@ def test_a_rollback_goes_through_a_freeze_and_says_so(ruled: Cli) -> None:
     assert rolled["policy"]["rule"] == "freeze" and rolled["policy"]["held"] is False
 
 
+def test_only_rollback_goes_through_a_freeze_not_a_deploy_of_a_rollback_manifest(
+    ruled: Cli,
+) -> None:
+    promoted_twice(ruled)
+    at(ruled, "2026-03-24T15:40Z").ok("rollback", "--env", "prod", "--reason", "bad", "--yes")
+    held = at(ruled, "2026-03-28T10:00Z").run("deploy", "--env", "prod", "--version", "v3", "--yes")
+    assert held.returncode == HELD
+    assert held.stderr.startswith("tf-release: error: prod is frozen (Fri 16:00 - Mon 08:00)")
+
+
 def test_diff_says_first_whether_a_promotion_is_held_and_until_when(ruled: Cli) -> None:
     at(ruled, "2026-03-24T11:00Z")
     out = ruled.ok("diff", "--env", "prod")
@@ -191,7 +201,7 @@ def test_diff_says_first_whether_a_promotion_is_held_and_until_when(ruled: Cli) 
         "Tue 2026-03-24 12:00 GMT."
     )
     document = json.loads(ruled.ok("diff", "--env", "prod", "--json"))
-    assert document["policy"] == {"held": True, "rule": "soak", "until": "2026-03-24T12:00+00:00"}
+    assert document["policy"] == {"held": True, "rule": "soak", "until": "2026-03-24T12:00:00.000Z"}
     clear = json.loads(at(ruled, "2026-03-24T12:00Z").ok("diff", "--env", "prod", "--json"))
     assert clear["policy"] == {"held": False, "rule": None, "until": None}
 
@@ -227,12 +237,12 @@ def test_policy_at_a_time_says_which_rules_hold_then(ruled: Cli) -> None:
     document = json.loads(
         ruled.ok("policy", "--env", "prod", "--at", "2026-12-25T12:00Z", "--json")
     )
-    assert document["at"] == "Fri 2026-12-25 12:00 GMT"
+    assert document["at"] == "2026-12-25T12:00:00.000Z"
     held = {(rule["setting"], rule["held"], rule["until"]) for rule in document["rules"]}
     assert held == {
         ("2h from stage", False, None),
         ("Fri 16:00 - Mon 08:00", False, None),
-        ("2026-12-22 - 2027-01-04", True, "2027-01-05T00:00+00:00"),
+        ("2026-12-22 - 2027-01-04", True, "2027-01-05T00:00:00.000Z"),
     }
 
 
