@@ -601,7 +601,7 @@ def diff(
             rules = f"Promotion held: {found.hold.describe(env)}."
         elif found.ruled:
             rules = f"No release rule holds a promotion into {env} now."
-    table = diff_markdown(title.removesuffix(":"), changes)
+    table = diff_markdown(title.removesuffix(":"), changes, rules)
     if as_json:
         _print_json({**changes.to_document(), **document})
     elif output is DiffFormat.markdown:

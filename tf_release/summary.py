@@ -8,10 +8,17 @@ output) passes through `escape`, so it can neither break a table nor inject mark
 
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from tf_release.errors import BadInput, Cancelled, LockHeld, ReleaseError, internal_error
+from tf_release.errors import (
+    BadInput,
+    Cancelled,
+    HeldByPolicy,
+    LockHeld,
+    ReleaseError,
+    internal_error,
+)
 from tf_release.manifest import ImageChanges
 
 if TYPE_CHECKING:  # types only: rendering needs neither Terraform nor the deploy
@@ -71,9 +78,12 @@ def changes_table(changes: ImageChanges) -> list[str]:
     return lines
 
 
-def diff_markdown(title: str, changes: ImageChanges) -> str:
-    """`diff --format markdown`: a heading naming both sides, then the changes table."""
-    return "\n".join([f"### tf-release diff: {escape(title)}", "", *changes_table(changes)]) + "\n"
+def diff_markdown(title: str, changes: ImageChanges, rules: str = "") -> str:
+    """`diff --format markdown`: a heading naming both sides, whether a release rule holds the
+    promotion (a PR comment must not promise what exit 5 will refuse), then the changes table."""
+    said = [escape(rules), ""] if rules else []
+    lines = [f"### tf-release diff: {escape(title)}", "", *said, *changes_table(changes)]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,7 @@ class Summary:
 
     command: str
     environment: str
-    outcome: str  # succeeded, failed, cancelled, locked, planned or unchanged
+    outcome: str  # succeeded, failed, cancelled, locked, held, planned or unchanged
     version: str | None = None
     reason: str | None = None
     by: str | None = None
@@ -91,6 +101,7 @@ class Summary:
     changes: ImageChanges | None = None
     terraform: "PlanSummary | None" = None
     checks: Sequence[Mapping[str, Any]] = ()  # gates.Check documents
+    overrides: Sequence[str] = ()  # release rules the deploy went past, as Override.describe()
 
     def to_markdown(self) -> str:
         title = " ".join(part for part in (self.environment, self.version) if part)
@@ -102,6 +113,7 @@ class Summary:
             ("by", self.by),
             ("source", self.source),
             ("outcome", outcome),
+            *(("override", override) for override in self.overrides),
         ]
         if self.terraform is not None:
             facts.append(("terraform", self.terraform.describe()))
@@ -147,7 +159,8 @@ class Report:
         deployment = result.deployment
         if deployment is None:
             return self._summary("planned", None, "nothing was deployed (--plan-only)")
-        return self._summary(deployment.outcome, deployment.started_by, checks=deployment.checks)
+        summary = self._summary(deployment.outcome, deployment.started_by, checks=deployment.checks)
+        return replace(summary, overrides=tuple(item.describe() for item in deployment.overrides))
 
     def unchanged(self, detail: str, changes: ImageChanges) -> Summary:
         """Nothing was deployed because the environment already runs these images."""
@@ -172,6 +185,8 @@ class Report:
         outcome = "failed"
         if isinstance(error, LockHeld):
             outcome = "locked"
+        elif isinstance(error, HeldByPolicy):
+            outcome = "held"
         elif isinstance(error, Cancelled):
             outcome = "cancelled"
         message = str(error) if isinstance(error, ReleaseError) else internal_error(error)

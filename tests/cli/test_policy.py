@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tests.conftest import Cli
+from tests.support.markdown import parse
 from tests.support.project import BUCKET, image
 
 RULES = """\
@@ -270,3 +271,34 @@ def test_a_soak_behind_a_label_is_bad_input(cli: Cli) -> None:
     cli.write_config('[environments.stage]\npromote_from = "latest"\nsoak = "1h"\n')
     result = cli.run("status")
     assert result.returncode == 2 and "environments.stage.soak: needs promote_from" in result.stderr
+
+
+def test_a_held_apply_is_summarised_as_held(ruled: Cli) -> None:
+    summary = ruled.cwd / "summary.md"
+    held = at(ruled, "2026-03-24T11:00Z").run(
+        "apply", "--env", "prod", "--reason", "promote", "--yes", "--summary", str(summary)
+    )
+    assert held.returncode == HELD
+    shown = parse(summary.read_text())
+    assert shown.headings == ["tf-release apply: prod held"]
+    assert shown.fact("outcome").startswith("held: prod is held by soak")
+
+
+def test_an_overridden_rule_is_in_the_job_summary(ruled: Cli) -> None:
+    summary = ruled.cwd / "summary.md"
+    at(ruled, "2026-03-24T11:00Z").ok(
+        "apply", "--env", "prod", "--reason", "promote", "--yes", "--summary", str(summary),
+        "--override", "soak", "--override-reason", "hotfix for INC-42",
+    )  # fmt: skip
+    shown = parse(summary.read_text())
+    assert shown.fact("override") == "soak overridden by moto: hotfix for INC-42"
+
+
+def test_a_pull_request_comment_says_the_promotion_is_held(ruled: Cli) -> None:
+    at(ruled, "2026-03-24T11:00Z")
+    shown = parse(ruled.ok("diff", "--env", "prod", "--format", "markdown"))
+    assert shown.paragraphs[0] == (
+        "Promotion held: prod is held by soak (stage has run api, worker for 1h of 2h) until "
+        "Tue 2026-03-24 12:00 GMT."
+    )
+    assert shown.tables[0][0] == ["image", "from", "to"]
