@@ -40,6 +40,17 @@ class Mark:
     message: str = ""  # the first line of its error, when it did not succeed
     overrides: tuple[str, ...] = ()  # release rules it went past, and why
 
+    @property
+    def hover(self) -> str:
+        """A line each: what, when and who; why; how it failed; the rules it went past."""
+        head = (
+            f"{self.environment} {naming.format_version(self.version)}: {self.outcome} at "
+            f"{naming.format_minute(self.finished_at)} by {naming.person(self.by)}"
+        )
+        extra = [self.message] if self.message else []
+        lines = [head, self.reason, *extra, *(f"override: {o}" for o in self.overrides)]
+        return "\n".join(lines)
+
 
 @dataclass(frozen=True)
 class Card:

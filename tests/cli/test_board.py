@@ -158,6 +158,19 @@ def test_rules_a_deploy_went_past_are_shown_with_who_and_why() -> None:
     assert board.overrides_of(replace(record, overrides=())) == ()
 
 
+def test_a_marks_hover_has_a_line_for_each_fact(six_weeks: Boards) -> None:
+    mark = board.Mark(
+        "prod", 4, "succeeded", NOW, "arn:aws:iam::123456789012:user/alice", "api 1.2",
+        overrides=("freeze overridden by alice: hotfix",),
+    )  # fmt: skip
+    assert mark.hover.splitlines() == [
+        f"prod v4: succeeded at {naming.format_minute(NOW)} by alice",
+        "api 1.2",
+        "override: freeze overridden by alice: hotfix",
+    ]
+    assert f"<title>{mark.hover}</title>" in board.render(replace(six_weeks[30], marks=(mark,)))
+
+
 def test_every_value_is_escaped(six_weeks: Boards) -> None:
     html = board.render(six_weeks[30])
     assert "<script>" not in html
