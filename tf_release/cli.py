@@ -588,8 +588,11 @@ def diff(
     document: dict[str, Any] = {}  # what --json adds to the changes: a promotion's policy
     rules = ""  # a promotion's rules, said first
     if versions:
-        if len(versions) != 2 or against is not None:
+        if against is not None:
             raise BadInput("give two versions (diff --env ENV vA vB) or --against, not both")
+        if len(versions) != 2:
+            given = len(versions)
+            raise BadInput(f"give two versions to compare (diff --env ENV vA vB), not {given}")
         old, new = (naming.parse_version(text) for text in versions)
         changes = views.diff_versions(_stores(ctx), env, old, new)
         title = f"{env} {versions[0]} → {versions[1]}:"
