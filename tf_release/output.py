@@ -52,9 +52,12 @@ def first_line(reason: str) -> str:
 
 def _reason(reason: str, wide: bool) -> Text:
     """Its first line, cut to the column with `…`; the whole reason when wide."""
-    if wide:
-        return Text(reason)
-    return Text(first_line(reason), no_wrap=True, overflow="ellipsis")
+    return Text(reason) if wide else _cut(first_line(reason), wide)
+
+
+def _cut(text: str, wide: bool) -> Text:
+    """On one line, cut to its column with `…`, unless wide."""
+    return Text(text) if wide else Text(text, no_wrap=True, overflow="ellipsis")
 
 
 def intent(out: Console, plan: Any, plan_only: bool = False) -> None:
@@ -110,7 +113,7 @@ def history(out: Console, entries: list[Any], wide: bool = False) -> None:
             _who(manifest.created_by, wide),
             manifest.source,
             _reason(manifest.reason, wide),
-            _changed_names(older.get(id(entry)), manifest),
+            _cut(_changed_names(older.get(id(entry)), manifest), wide),
             _deployments(entry, wide),
         )
     out.print(table)
@@ -141,12 +144,12 @@ def _overridden(overrides: Any) -> str:
 
 
 def _changed_names(before: Any, after: Any) -> str:
-    """`~api +web -old`: what changed from the manifest before (a digest-only change too)."""
-    if before is None:
+    """`~api +web -old`: what changed from the manifest before (a digest-only change too);
+    a first manifest adds all it holds, and a row whose manifest before is not shown is blank."""
+    if before is None and after.version != 1:
         return ""
-    changes = diff_images(
-        described(before.images, before.digests), described(after.images, after.digests)
-    )
+    was = described(before.images, before.digests) if before is not None else {}
+    changes = diff_images(was, described(after.images, after.digests))
     marks = (
         [f"+{name}" for name in changes.added]
         + [f"~{name}" for name in changes.changed]

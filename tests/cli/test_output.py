@@ -33,6 +33,16 @@ def test_history_is_a_table_newest_first(two_releases: Cli) -> None:
     assert lines[2].startswith("v1 ")
 
 
+def test_history_shows_a_first_manifest_adding_its_images_and_leaves_unknown_blank(
+    two_releases: Cli,
+) -> None:
+    two_releases.ok("apply", "-e", "stage", "-r", "fix search", "--yes")
+    first = two_releases.ok("history", "-e", "stage").splitlines()[2]
+    assert re.search(r" first release +\+api \+worker +succeeded", first)
+    [newest] = two_releases.ok("history", "-e", "stage", "--limit", "1").splitlines()[1:]
+    assert re.fullmatch(rf"v2 +{MINUTE} +moto +latest +fix search +succeeded", newest.rstrip())
+
+
 def test_status_is_a_table_with_locks_explained_below(two_releases: Cli) -> None:
     lines = [line.rstrip() for line in two_releases.ok("status").splitlines()]
     assert lines[0].split() == ["environment", "version", "deployed", "by", "newest"]
@@ -171,7 +181,7 @@ def test_tables_fit_80_columns_keeping_version_person_and_outcome(alices_release
         assert re.match(rf"v\d +{MINUTE} +alice +(v1|latest) +\S", row)
     assert rows["v3"].rstrip().endswith(" succeeded")
     assert rows["v2"].rstrip().endswith(" reverted by v3")
-    assert re.search(r" latest +first[^…]*… +succeeded", rows["v1"])  # the reason gives way
+    assert re.search(r" latest +first[^…]*… +\+api \S*… +succeeded", rows["v1"])  # both give way
     assert "CAT-1234" not in "\n".join(history)
     assert re.fullmatch(rf"stage +v3 +{MINUTE} +alice +v3", status[1].rstrip())
 
