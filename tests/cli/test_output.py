@@ -37,6 +37,7 @@ def test_history_shows_a_first_manifest_adding_its_images_and_leaves_unknown_bla
     two_releases: Cli,
 ) -> None:
     two_releases.ok("apply", "-e", "stage", "-r", "fix search", "--yes")
+    two_releases.env["COLUMNS"] = "200"  # whatever the terminal the suite runs from
     first = two_releases.ok("history", "-e", "stage").splitlines()[2]
     assert re.search(r" first release +\+api \+worker +succeeded", first)
     [newest] = two_releases.ok("history", "-e", "stage", "--limit", "1").splitlines()[1:]
