@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +21,13 @@ from tf_release.config import Config, load_config
 from tf_release.stores import Stores, open_stores
 
 BIN = Path(sys.executable).parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Console scripts the tests start must hear Ctrl-C as from a terminal. A suite started in
+    the background by a shell without job control (a CI script's `&`) has SIGINT ignored, and
+    its children would inherit that and never see the tests' SIGINT."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
