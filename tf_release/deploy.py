@@ -290,7 +290,7 @@ def _pass_gates(
         )
     try:
         rollouts = check_rollouts(
-            stores.ecs, env.ecs_services, held, env.ecs_timeout, stores.progress
+            stores.ecs_of(env.name), env.ecs_services, held, env.ecs_timeout, stores.progress
         )
     except GateFailed as failed:
         raise GateFailed(str(failed), failed.phase, [*checks, *failed.checks]) from None

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tf_release import naming
+from tf_release.ecs import EcsServices
 from tf_release.errors import BadInput
 from tf_release.gates import image_problem, rollout_of, runs_of
 from tf_release.ssm import ReleasePointer
@@ -126,7 +127,9 @@ def verify(
             differences += _terraform_differences(terraform.drift())
         checked.append("terraform")
     if ecs:
-        differences += _ecs_differences(stores, env.ecs_services, deployed)
+        with stores.progress.step(f"describing {len(env.ecs_services)} ECS service(s)"):
+            ecs_of = stores.ecs_of(environment)
+            differences += _ecs_differences(ecs_of, env.ecs_services, deployed)
         checked.append("ecs")
     return Verification(
         environment, deployed.version, tuple(differences), tuple(checked), state.lock, tuple(notes)
@@ -216,16 +219,15 @@ def _terraform_differences(plan: PlanSummary) -> list[Difference]:
 
 
 def _ecs_differences(
-    stores: Stores, services: tuple[str, ...], deployed: Deployed
+    ecs: EcsServices, services: tuple[str, ...], deployed: Deployed
 ) -> list[Difference]:
     """What each service runs now, with no waiting: a rollout still going on is a difference."""
-    with stores.progress.step(f"describing {len(services)} ECS service(s)"):
-        described = stores.ecs.describe(services)
+    described = ecs.describe(services)
     found = []
     for service in dict.fromkeys(services):
         description = described[service]
         task_definition = description.get("taskDefinition", "")
-        running = stores.ecs.images(task_definition) if task_definition else {}
+        running = ecs.images(task_definition) if task_definition else {}
         runs = runs_of(task_definition, running)
         rollout = rollout_of(description)
         if rollout.waiting:

@@ -38,6 +38,16 @@ def _image_pointers(config: Config, labels: list[str]) -> dict[str, Any]:
     }
 
 
+ECS_ROLLOUTS = {
+    # Read only. DescribeTaskDefinition has no resource-level permissions, and service ARNs
+    # scoped by cluster would deny services with ECS's old short ARNs.
+    "Sid": "CheckEcsRollouts",
+    "Effect": "Allow",
+    "Action": ["ecs:DescribeServices", "ecs:DescribeTaskDefinition"],
+    "Resource": "*",
+}
+
+
 def least_privilege_policy(config: Config) -> dict[str, Any]:
     """The policy of whoever runs tf-release (CI, operators)."""
     project = config.project
@@ -80,17 +90,8 @@ def least_privilege_policy(config: Config) -> dict[str, Any]:
             "Resource": "arn:aws:ecr:*:*:repository/*",
         },
     ]
-    if any(env.ecs_services for env in config.environments.values()):
-        statements.append(
-            {
-                # Read only. DescribeTaskDefinition has no resource-level permissions, and
-                # service ARNs scoped by cluster would deny services with ECS's old short ARNs.
-                "Sid": "CheckEcsRollouts",
-                "Effect": "Allow",
-                "Action": ["ecs:DescribeServices", "ecs:DescribeTaskDefinition"],
-                "Resource": "*",
-            }
-        )
+    if any(env.ecs_services and not env.role_arn for env in config.environments.values()):
+        statements.append(ECS_ROLLOUTS)  # an environment with a role reads ECS through it
     roles = sorted({env.role_arn for env in config.environments.values() if env.role_arn})
     if roles:
         statements.append(
@@ -105,8 +106,12 @@ def least_privilege_policy(config: Config) -> dict[str, Any]:
 
 
 def role_policy(config: Config, environment: str) -> dict[str, Any]:
-    """The policy of an environment's `role_arn`: its own image pointers, in its own account."""
+    """The policy of an environment's `role_arn`: its own image pointers, and the ECS services
+    its deploys check, in its own account."""
     env = config.environment(environment)
     if not env.role_arn:
         raise BadInput(f"environment {environment!r} has no role_arn in {config.path}")
-    return {"Version": "2012-10-17", "Statement": [_image_pointers(config, [environment])]}
+    statements = [_image_pointers(config, [environment])]
+    if env.ecs_services:
+        statements.append(ECS_ROLLOUTS)
+    return {"Version": "2012-10-17", "Statement": statements}

@@ -5,7 +5,7 @@ sideways.
 """
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -37,6 +37,7 @@ class Stores:
     ecs: EcsServices
     identify: Callable[[], str]
     session: AwsSession | None = None
+    roles: Mapping[str, AwsSession] = field(default_factory=dict)  # environment → its role
     clock: Callable[[], datetime] = clocks.now  # TF_RELEASE_NOW sets it
     host: str = field(default_factory=socket.gethostname)
     progress: Progress = field(default_factory=Quiet)  # the CLI shows a spinner on a terminal
@@ -44,6 +45,11 @@ class Stores:
     @cached_property
     def caller(self) -> str:
         return self.identify()
+
+    def ecs_of(self, environment: str) -> EcsServices:
+        """ECS where the environment's stack runs: its role's account when it has a role_arn."""
+        role = self.roles.get(environment)
+        return self.ecs if role is None else EcsServices(role)
 
 
 def open_stores(
@@ -55,8 +61,9 @@ def open_stores(
     """The stores of a project on the caller's session (standard credential chain).
 
     An environment with a `role_arn` keeps its image pointers in that role's account: its SSM
-    parameters go through the assumed role. The bucket, ECR and the caller's identity stay on
-    the caller's own session, so records name the person, not the role.
+    parameters, and the ECS services its deploys check, go through the assumed role. The bucket,
+    ECR and the caller's identity stay on the caller's own session, so records name the person,
+    not the role.
     """
     session = AwsSession(profile=profile, region=region or config.region)
     roles = {
@@ -74,6 +81,7 @@ def open_stores(
         ecs=EcsServices(session),
         identify=session.caller_arn,
         session=session,
+        roles=roles,
         progress=progress or Quiet(),
     )
 

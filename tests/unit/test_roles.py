@@ -1,15 +1,19 @@
 """Per-environment `role_arn`: an environment's image pointers live in its role's account."""
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from tests.support.project import BUCKET, CONFIG, PROJECT, REGION, image
+from tests.unit.test_ecs_rollouts import service, task_definition
 from tf_release import release
 from tf_release.config import load_config
+from tf_release.drift import verify
 from tf_release.errors import BadInput
 from tf_release.policy import least_privilege_policy, role_policy
 from tf_release.stores import Stores, open_stores
@@ -24,12 +28,16 @@ WITH_ROLE = CONFIG.replace(
 
 def ssm_in(account: str | None) -> object:
     """An SSM client in the caller's account (None) or, through the prod role, prod's."""
+    return client_in("ssm", account)
+
+
+def client_in(service: str, account: str | None) -> Any:
     if account is None:
-        return boto3.client("ssm", region_name=REGION)
+        return boto3.client(service, region_name=REGION)
     sts = boto3.client("sts", region_name=REGION)
     credentials = sts.assume_role(RoleArn=PROD_ROLE, RoleSessionName="test")["Credentials"]
     return boto3.client(
-        "ssm",
+        service,
         region_name=REGION,
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
@@ -128,3 +136,29 @@ def test_the_role_policy_covers_only_its_environment_parameters(tmp_path: Path) 
     ]
     with pytest.raises(BadInput, match="environment 'stage' has no role_arn"):
         role_policy(load_config(path), "stage")
+
+
+def test_the_ecs_services_of_an_environment_with_a_role_are_read_in_its_account(
+    role_stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "2")  # services finish rolling out
+    release.publish(role_stores, "api", image("api", "one"))
+    release.apply(role_stores, "stage", "first")
+    release.apply(role_stores, "prod", "promote")
+    ecs = client_in("ecs", PROD_ACCOUNT)
+    api = service(ecs, "api", task_definition(ecs, "api", {"api": image("api", "one")}))
+    prod = replace(role_stores.config.environments["prod"], ecs_services=(api,))
+    environments = {**role_stores.config.environments, "prod": prod}
+    stores = replace(role_stores, config=replace(role_stores.config, environments=environments))
+    checked = verify(stores, "prod", ecs=True)
+    assert checked.differences == () and "ecs" in checked.checked
+
+
+def test_the_role_policy_may_read_the_ecs_services_of_its_environment(tmp_path: Path) -> None:
+    path = tmp_path / "tf-release.toml"
+    path.write_text(WITH_ROLE.replace("role_arn =", 'ecs_services = ["main/api"]\nrole_arn ='))
+    config = load_config(path)
+    sids = [statement["Sid"] for statement in role_policy(config, "prod")["Statement"]]
+    assert sids == ["ImagePointers", "CheckEcsRollouts"]
+    caller = [statement["Sid"] for statement in least_privilege_policy(config)["Statement"]]
+    assert "CheckEcsRollouts" not in caller
