@@ -125,6 +125,14 @@ def check_role_arn(arn: str) -> str:
     return arn
 
 
+def first_line(text: str) -> str:
+    """The first line, and `…` when there were more: a reason or an error shown on one line
+    (a table cell, an announcement, a Markdown summary)."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    first = lines[0] if lines else ""
+    return f"{first} …" if len(lines) > 1 else first
+
+
 def check_reason(reason: str) -> str:
     reason = reason.strip()
     if not reason:

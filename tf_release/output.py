@@ -44,15 +44,9 @@ def _when(moment: Any, wide: bool) -> str:
     return naming.format_time(moment) if wide else naming.format_minute(moment)
 
 
-def first_line(reason: str) -> str:
-    """A reason of several lines as its first line and `…`."""
-    first, *more = reason.splitlines() or [""]
-    return first + (" …" if more else "")
-
-
 def _reason(reason: str, wide: bool) -> Text:
     """Its first line, cut to the column with `…`; the whole reason when wide."""
-    return Text(reason) if wide else _cut(first_line(reason), wide)
+    return Text(reason) if wide else _cut(naming.first_line(reason), wide)
 
 
 def _cut(text: str, wide: bool) -> Text:
@@ -72,7 +66,7 @@ def intent(out: Console, plan: Any, plan_only: bool = False) -> None:
         head = f"Deploying {name} to {environment}"
     running = plan.running
     now = "nothing deployed yet" if running is None else f"now {naming.format_version(running)}"
-    out.print(Text(f"{head} ({now}): {first_line(plan.manifest.reason)}"))
+    out.print(Text(f"{head} ({now}): {naming.first_line(plan.manifest.reason)}"))
     if plan.changes.empty:
         out.print(Text("  no image changes"))
     changes(out, plan.changes)

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from tf_release import naming
 from tf_release.errors import (
     BadInput,
     Cancelled,
@@ -30,19 +31,12 @@ BACKSLASHED = "\\`*_[]|~$"  # code, emphasis, links, table cells, strikethrough,
 ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}  # raw HTML and autolinks
 
 
-def one_line(text: str) -> str:
-    """The first line, and `…` when there were more: a summary line stays one line."""
-    lines = [line.strip() for line in text.strip().splitlines()]
-    first = lines[0] if lines else ""
-    return f"{first} …" if len(lines) > 1 else first
-
-
 def escape(text: str) -> str:
     """Text as Markdown shows it, literally and on one line: its first line, control characters
     as spaces, Markdown's punctuation backslashed and `<`, `>`, `&` as HTML entities. Safe in a
     table cell, a list item or a heading (never at the start of a line)."""
     shown = []
-    for char in one_line(text):
+    for char in naming.first_line(text):
         if char in ENTITIES:
             shown.append(ENTITIES[char])
         elif char in BACKSLASHED:
@@ -191,7 +185,7 @@ class Report:
             outcome = "cancelled"
         message = str(error) if isinstance(error, ReleaseError) else internal_error(error)
         checks = [check.to_document() for check in getattr(error, "checks", ())]
-        return self._summary(outcome, by, one_line(message) or outcome, checks=checks)
+        return self._summary(outcome, by, naming.first_line(message) or outcome, checks=checks)
 
     def _summary(
         self,
