@@ -1,6 +1,7 @@
 """The example project the tests release: names, the config, image URLs."""
 
 import contextlib
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -35,14 +36,24 @@ def ecr_image(name: str, tag: str) -> str:
     return f"{ECR_REGISTRY}/{name}:{tag}"
 
 
-def push_image(ecr: Any, name: str, tag: str) -> str:
+def image_manifest(name: str, tag: str, build: str = "1") -> str:
+    """An image manifest with its own digest for each name, tag and build.
+
+    moto digests a manifest from its layers, and gives one without layers one of 101 random
+    digests: two images would then share a digest about once in a hundred pushes."""
+    content = hashlib.sha256(f"{name}:{tag}:{build}".encode()).hexdigest()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "layers": [{"digest": f"sha256:{content}"}],
+        }
+    )
+
+
+def push_image(ecr: Any, name: str, tag: str, build: str = "1") -> str:
     """What `docker push` leaves behind, as far as tf-release can tell: ECR has `name:tag`."""
     with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
         ecr.create_repository(repositoryName=name)
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "annotations": {"image": f"{name}:{tag}"},  # each tag its own digest
-    }
-    ecr.put_image(repositoryName=name, imageManifest=json.dumps(manifest), imageTag=tag)
+    ecr.put_image(repositoryName=name, imageManifest=image_manifest(name, tag, build), imageTag=tag)
     return ecr_image(name, tag)
