@@ -1,8 +1,8 @@
 """The release board: one self-contained HTML page of the whole project, for people who would
 rather look than read.
 
-`gather` is a view: one state read per environment, each environment's deployment listing back
-to the start of the window, and the records and manifests of what it shows. `render` turns that
+`gather` is a view: one state read per environment (the state remembers its newest deployments)
+and each environment's deployment listing back to the start of the window. `render` turns that
 plain view model into HTML through the package's Jinja2 template, every value escaped.
 """
 
@@ -17,7 +17,7 @@ from tf_release import naming, views
 from tf_release.config import Config
 from tf_release.errors import BadInput
 from tf_release.manifest import Manifest, described
-from tf_release.state import Attempt, Deployed, Deployment, DeploymentEntry
+from tf_release.state import Attempt, Deployed, Deployment, DeploymentEntry, Recent
 from tf_release.stores import Stores
 
 MAX_DAYS = 366
@@ -129,32 +129,37 @@ def promotion_order(config: Config) -> list[str]:
 
 
 def gather(stores: Stores, days: int = 30) -> Board:
-    """Everything the board shows, read once: the requests grow with the deployments in the
-    window, not with the project's history."""
+    """Everything the board shows, read once: a state per environment, which remembers its
+    newest deployments, and a listing per environment back to the start of the window. Only a
+    deployment the state no longer remembers (or a state written before it did) costs a read of
+    its record and manifest."""
     if not 1 <= days <= MAX_DAYS:
         raise BadInput(f"--days must be between 1 and {MAX_DAYS}, not {days}")
     now = stores.clock()
     since = now - timedelta(days=days)
     order = promotion_order(stores.config)
     statuses = views.status(stores, order)
+    remembered = {item.deployment_id: item for status in statuses for item in status.recent}
     entries = [
-        entry
+        (status.environment, entry)
         for status in statuses
         if status.problem is None
         for entry in _entries_since(stores, status.environment, since)
     ]
-    records = _read_parallel(stores.deployments.get, entries)
-    wanted = sorted(
-        {(record.environment, record.version) for record in records}
-        | {(status.environment, status.deployed.version) for status in statuses if status.deployed}
-    )
-    manifests = dict(
-        zip(wanted, _read_parallel(lambda key: stores.manifests.get(*key), wanted), strict=True)
-    )
+    forgotten = [entry for _, entry in entries if entry.deployment_id not in remembered]
+    for record in _read_parallel(stores.deployments.get, forgotten):
+        remembered[record.deployment_id] = Recent.of(record, None)
+    shown = [(environment, remembered[entry.deployment_id]) for environment, entry in entries]
+    running = [
+        (status.environment, status.deployed.version, remembered.get(status.deployed.deployment_id))
+        for status in statuses
+        if status.deployed is not None
+    ]
+    reasons = _reasons(stores, [*((e, item.version, item) for e, item in shown), *running])
     marks = tuple(
-        _mark(record, manifests.get((record.environment, record.version))) for record in records
+        _mark(environment, item, reasons[environment, item.version]) for environment, item in shown
     )
-    cards = tuple(_card(stores.config, status, manifests) for status in statuses)
+    cards = tuple(_card(stores.config, status, reasons) for status in statuses)
     return Board(
         project=stores.config.project,
         generated_at=now,
@@ -178,42 +183,59 @@ def _read_parallel(read: Callable[[T], R], keys: Iterable[T]) -> list[R]:
         return list(pool.map(read, keys))
 
 
+def _reasons(
+    stores: Stores, shown: list[tuple[str, int, Recent | None]]
+) -> dict[tuple[str, int], str]:
+    """The reason of each (environment, version) shown: as the state remembers it, else read
+    from its manifest."""
+    known: dict[tuple[str, int], str | None] = {}
+    for environment, version, item in shown:
+        remembered = item.reason if item else None
+        known[environment, version] = known.get((environment, version)) or remembered
+    wanted = sorted(key for key, reason in known.items() if reason is None)
+    read = dict(
+        zip(wanted, _read_parallel(lambda key: stores.manifests.get(*key), wanted), strict=True)
+    )
+    return {
+        key: reason if reason is not None else _reason(read[key], *key)
+        for key, reason in known.items()
+    }
+
+
 def _reason(manifest: Manifest | None, environment: str, version: int) -> str:
     if manifest is None:
         return f"(manifest {naming.format_version(version)} of {environment} is missing)"
     return manifest.reason
 
 
-def overrides_of(record: Deployment | Deployed) -> tuple[str, ...]:
+def overrides_of(record: Deployment | Deployed | Recent) -> tuple[str, ...]:
     """`freeze overridden by alice: the reason` for each release rule the deploy went past."""
     return tuple(override.describe() for override in record.overrides)
 
 
-def _mark(record: Deployment, manifest: Manifest | None) -> Mark:
+def _mark(environment: str, deployment: Recent, reason: str) -> Mark:
     return Mark(
-        environment=record.environment,
-        version=record.version,
-        outcome=record.outcome,
-        finished_at=record.finished_at,
-        by=record.started_by,
-        reason=_reason(manifest, record.environment, record.version),
-        message=record.message.splitlines()[0] if record.message else "",
-        overrides=overrides_of(record),
+        environment=environment,
+        version=deployment.version,
+        outcome=deployment.outcome,
+        finished_at=deployment.finished_at,
+        by=deployment.by,
+        reason=reason,
+        message=deployment.message,
+        overrides=overrides_of(deployment),
     )
 
 
 def _card(
     config: Config,
     status: views.EnvironmentStatus,
-    manifests: dict[tuple[str, int], Manifest | None],
+    reasons: dict[tuple[str, int], str],
 ) -> Card:
     environment, deployed = status.environment, status.deployed
     overrides: tuple[str, ...]
     reason, overrides = "", ()
     if deployed is not None:
-        reason = _reason(
-            manifests.get((environment, deployed.version)), environment, deployed.version
-        )
+        reason = reasons[environment, deployed.version]
         overrides = overrides_of(deployed)
     return Card(
         environment=environment,

@@ -236,7 +236,7 @@ def deploy_manifest(
                 _finish(
                     stores, env.name, lock, "failed", previous_version,
                     f"{failure}; {converged.note}", _still_ours(stores, env.name, lock),
-                    extra=_record(phase, checks, options) | converged.record,
+                    manifest.reason, extra=_record(phase, checks, options) | converged.record,
                 )  # fmt: skip
                 raise _noted(failure, converged.note) from None
         if written:
@@ -253,13 +253,13 @@ def deploy_manifest(
         outcome = "cancelled" if isinstance(failure, Cancelled) else "failed"
         _finish(
             stores, env.name, lock, outcome, previous_version, str(failure), locked,
-            extra=_record(phase, checks, options),
+            manifest.reason, extra=_record(phase, checks, options),
         )  # fmt: skip
         if isinstance(error, (KeyboardInterrupt, ReleaseError)):
             raise failure from None
         raise  # a ReleaseError as it is; anything else reaches the face as an internal error
     deployment = _finish(
-        stores, env.name, lock, "succeeded", previous_version, "", locked,
+        stores, env.name, lock, "succeeded", previous_version, "", locked, manifest.reason,
         _ran(manifest, env, options.overridden), extra=_record(None, checks, options),
     )  # fmt: skip
     return DeployResult(deployment, plan)
@@ -459,16 +459,19 @@ def _release_lock(
     lock: Lock,
     deployed: Deployed | None,
     current: tuple[EnvironmentState, str | None] | None = None,
-    ended: Deployment | None = None,
+    ended: tuple[Deployment, str] | None = None,
 ) -> None:
-    """Release the lock; with `ended` (the deploy's record), remember how it went: a failure
-    stays in the state as its last attempt until a deploy succeeds."""
+    """Release the lock; with `ended` (the deploy's record and its manifest's reason), remember
+    how it went: among the recent deployments, and a failure as the last attempt until a deploy
+    succeeds."""
 
     def release(state: EnvironmentState) -> EnvironmentState:
         _check_ours(state, environment, lock, recorded=True)
         attempt = state.last_attempt
         if ended is not None:
-            attempt = None if ended.outcome == "succeeded" else Attempt.ended(ended)
+            record, reason = ended
+            attempt = None if record.outcome == "succeeded" else Attempt.ended(record)
+            state = state.remembering(record, reason)
         return replace(
             state,
             lock=None,
@@ -510,11 +513,12 @@ def _finish(
     previous_version: int | None,
     message: str,
     locked: tuple[EnvironmentState, str],
+    reason: str,
     ran: Deployed | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Deployment:
     """Record how the deploy ended, then release the lock (and, on success, mark it deployed).
-    `extra`: the record's optional fields (phase, checks, convergence)."""
+    `reason`: the manifest's; `extra`: the record's optional fields (phase, checks, convergence)."""
     finished_at = stores.clock()
     deployment = Deployment(
         project=stores.config.project,
@@ -536,7 +540,7 @@ def _finish(
         deployed = replace(
             ran, deployment_id=lock.deployment_id, finished_at=finished_at, by=lock.holder
         )
-    _release_lock(stores, environment, lock, deployed, current=locked, ended=deployment)
+    _release_lock(stores, environment, lock, deployed, locked, (deployment, reason))
     return deployment
 
 
@@ -607,7 +611,11 @@ def unlock(stores: Stores, environment: str, force: bool = False) -> Lock | None
 
     def clear(state: EnvironmentState) -> EnvironmentState:
         ours = state.lock is not None and state.lock.deployment_id == lock.deployment_id
-        return replace(state, lock=None, last_attempt=Attempt.ended(abandoned)) if ours else state
+        if not ours:
+            return state
+        return replace(
+            state.remembering(abandoned, None), lock=None, last_attempt=Attempt.ended(abandoned)
+        )
 
     stores.states.update(environment, clear, current=(state, etag))
     return lock

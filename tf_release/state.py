@@ -165,9 +165,8 @@ class Attempt:
 
     @classmethod
     def ended(cls, record: "Deployment") -> "Attempt":
-        first_line = record.message.splitlines()[0] if record.message else ""
         return cls(
-            record.version, record.outcome, record.finished_at, record.started_by, first_line
+            record.version, record.outcome, record.finished_at, record.started_by, record.headline
         )
 
     def to_document(self) -> dict[str, Any]:
@@ -191,6 +190,66 @@ class Attempt:
         )
 
 
+RECENT = 100  # the newest deployments a state remembers, for the board
+
+
+@dataclass(frozen=True)
+class Recent:
+    """One of the environment's newest deployments as the board shows it, kept in the state so
+    the board reads neither its record nor its manifest."""
+
+    deployment_id: str
+    version: int
+    outcome: str
+    finished_at: datetime
+    by: str
+    reason: str | None  # the manifest's; None where the deploy that ended did not know it
+    message: str = ""  # the first line of its error
+    overrides: tuple[Override, ...] = ()
+
+    @classmethod
+    def of(cls, record: "Deployment", reason: str | None) -> "Recent":
+        return cls(
+            record.deployment_id,
+            record.version,
+            record.outcome,
+            record.finished_at,
+            record.started_by,
+            reason,
+            record.headline,
+            record.overrides,
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "deployment_id": self.deployment_id,
+            "version": naming.format_version(self.version),
+            "outcome": self.outcome,
+            "finished_at": naming.format_time(self.finished_at),
+            "by": self.by,
+        }
+        if self.reason is not None:
+            document["reason"] = self.reason
+        if self.message:
+            document["message"] = self.message
+        if self.overrides:
+            document["overrides"] = [item.to_document() for item in self.overrides]
+        return document
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> "Recent":
+        return cls(
+            document["deployment_id"],
+            naming.parse_version(document["version"]),
+            document["outcome"],
+            naming.parse_time(document["finished_at"]),
+            document["by"],
+            document.get("reason"),
+            document.get("message", ""),
+            _overrides(document.get("overrides")),
+        )
+
+
 @dataclass(frozen=True)
 class EnvironmentState:
     latest_version: int = 0
@@ -198,6 +257,8 @@ class EnvironmentState:
     lock: Lock | None = None
     latest_images: str | None = None  # images_digest of the newest manifest: spots a retry
     last_attempt: Attempt | None = None  # None when the newest deploy succeeded
+    # the newest deployments, newest first, at most RECENT. A cache: repair does not rebuild it
+    recent: tuple[Recent, ...] = field(default=(), compare=False)
 
     @property
     def deployed_images(self) -> dict[str, str]:
@@ -215,6 +276,11 @@ class EnvironmentState:
         if version < self.latest_version:
             return self
         return replace(self, latest_version=version, latest_images=images)
+
+    def remembering(self, record: "Deployment", reason: str | None) -> "EnvironmentState":
+        """This state with `record` the newest of its recent deployments."""
+        kept = [item for item in self.recent if item.deployment_id != record.deployment_id]
+        return replace(self, recent=(Recent.of(record, reason), *kept)[:RECENT])
 
     def to_json(self) -> bytes:
         document: dict[str, Any] = {
@@ -255,6 +321,8 @@ class EnvironmentState:
             document["latest_images"] = self.latest_images
         if self.last_attempt is not None:
             document["last_attempt"] = self.last_attempt.to_document()
+        if self.recent:
+            document["recent"] = [item.to_document() for item in self.recent]
         schemas.validate("state", document, "environment state")
         return json.dumps(document, indent=2).encode()
 
@@ -268,6 +336,7 @@ class EnvironmentState:
             last_attempt=Attempt.from_document(document["last_attempt"])
             if document.get("last_attempt")
             else None,
+            recent=tuple(Recent.from_document(item) for item in document.get("recent", ())),
             deployed=None
             if deployed is None
             else Deployed(
@@ -310,6 +379,11 @@ class Deployment:
     rolled_back_to: int | None = None  # --atomic: the version it converged back to
     convergence: str | None = None  # how that went: succeeded or failed
     overrides: tuple[Override, ...] = ()  # release rules this deploy went past
+
+    @property
+    def headline(self) -> str:
+        """The first line of its error; empty when it succeeded."""
+        return self.message.splitlines()[0] if self.message else ""
 
     @property
     def key(self) -> str:

@@ -14,7 +14,7 @@ from tf_release.manifest import ImageChanges, Manifest, described, diff_images
 from tf_release.release import source_images
 from tf_release.rules import CLEAR, SOAK, Hold, format_duration, format_local
 from tf_release.s3 import repair_hint
-from tf_release.state import Attempt, Deployed, DeploymentEntry, Lock, Override
+from tf_release.state import Attempt, Deployed, DeploymentEntry, Lock, Override, Recent
 from tf_release.stores import Stores, manifest_of, probe_newest
 
 
@@ -244,6 +244,7 @@ class EnvironmentStatus:
     at: datetime | None = None
     last_attempt: Attempt | None = None
     problem: str | None = None  # the state cannot be used: what is wrong, and the fix
+    recent: tuple[Recent, ...] = ()  # the newest deployments, as the state remembers them
 
     def describe_lock(self) -> str | None:
         if self.lock is None:
@@ -302,11 +303,16 @@ def _status_now(stores: Stores, environment: str) -> EnvironmentStatus:
             state.latest_version,
             state.lock,
             last_attempt=Attempt.running(state.lock),
+            recent=state.recent,
         )
     if etag is None and _released(stores, environment, stores.deployments.newest(environment)):
         return EnvironmentStatus(environment, None, 0, problem=_missing_state(stores, environment))
     return EnvironmentStatus(
-        environment, state.deployed, state.latest_version, last_attempt=state.last_attempt
+        environment,
+        state.deployed,
+        state.latest_version,
+        last_attempt=state.last_attempt,
+        recent=state.recent,
     )
 
 

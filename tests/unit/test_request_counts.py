@@ -27,6 +27,8 @@ from tf_release.progress import Quiet
 from tf_release.stores import Stores
 from tf_release.terraform import PlanSummary
 
+BOARD_NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+
 
 def counted(stores: Stores) -> Counter[str]:
     assert stores.session is not None
@@ -193,18 +195,32 @@ def test_status_of_an_environment_without_state_looks_for_its_first_manifest(
     )
 
 
-@pytest.mark.parametrize("days,records,manifests", [(30, 4, 4), (5, 1, 3)])
-def test_the_board_reads_one_state_and_one_listing_per_environment_and_what_the_window_shows(
-    stores: Stores, days: int, records: int, manifests: int
+@pytest.mark.parametrize("days", [30, 5])
+def test_the_board_reads_one_state_and_one_listing_per_environment(
+    stores: Stores, days: int
 ) -> None:
-    """Deployments before the window cost nothing: the newest-first listing stops at the first
-    one older; then each record in the window, and each manifest shown (what runs, what was
-    deployed), once. 30 days: four deployments of four manifests; 5 days: stage's failed v3, and
-    the manifests that run (stage v2, prod v3)."""
-    now = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
-    six_weeks_of_releases(stores, now)
+    """Each state remembers its newest deployments (who, why, how each ended), and the
+    newest-first listing stops at the first deployment older than the window."""
+    six_weeks_of_releases(stores, BOARD_NOW)
     counted(stores).clear()
     board.gather(stores, days)
+    assert counted(stores) == Counter({"s3.GetObject": 2, "s3.ListObjectsV2": 2})
+
+
+@pytest.mark.parametrize("days,records,manifests", [(30, 4, 4), (5, 1, 3)])
+def test_a_board_of_states_that_remember_no_deployments_reads_what_the_window_shows(
+    stores: Stores, days: int, records: int, manifests: int
+) -> None:
+    """States written before they remembered deployments, or rebuilt by `repair`: each record in
+    the window and each manifest shown is read, once, and the board is the same. 30 days: four
+    deployments of four manifests; 5 days: stage's failed v3, and the manifests that run
+    (stage v2, prod v3)."""
+    six_weeks_of_releases(stores, BOARD_NOW)
+    remembered = board.gather(stores, days)
+    for environment in ("stage", "prod"):
+        stores.states.update(environment, lambda state: replace(state, recent=()))
+    counted(stores).clear()
+    assert board.gather(stores, days) == remembered
     assert counted(stores) == Counter(
         {"s3.GetObject": 2 + records + manifests, "s3.ListObjectsV2": 2}
     )
