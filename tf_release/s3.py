@@ -27,6 +27,7 @@ LOST = {"PreconditionFailed", "412"}  # the condition failed: another writer got
 # that took this for a loss would skip a version number or drop a record).
 IN_FLIGHT = {"ConditionalRequestConflict", "409"}
 IN_FLIGHT_ATTEMPTS = 5
+STATE_ATTEMPTS = 10  # a state that changes under every one of these is not settling: give up
 NEWEST_PAGE = 10  # a few keys, in case a stray object sorts first
 
 
@@ -216,16 +217,18 @@ class StateStore(_Bucket):
         `change` may raise to give up (a held lock, say); `current` (the state and its ETag)
         saves a read when the caller has it. Returns the new state and ETag, for the next change.
         """
-        attempt = 0
-        while True:
+        for attempt in range(1, STATE_ATTEMPTS + 1):
             state, etag = current or self.get(environment)
             current = None
             new = change(state)
             written = self.replace(environment, new, etag)
             if written:
                 return new, written
-            attempt += 1
             time.sleep(min(0.05 * attempt, 0.5))
+        raise AwsFailure(
+            f"{self.where(environment)} changed under each of {STATE_ATTEMPTS} attempts to "
+            "update it: another run keeps writing it; try again in a moment"
+        )
 
 
 class DeploymentLog(_Bucket):

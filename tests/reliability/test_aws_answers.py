@@ -12,8 +12,9 @@ from tests.conftest import Cli
 from tests.support.faults import FaultProxy, Request, Rule
 from tests.support.project import BUCKET, CONFIG, PROJECT, image
 from tf_release import release
-from tf_release.errors import BadInput
+from tf_release.errors import AwsFailure, BadInput
 from tf_release.manifest import Manifest
+from tf_release.s3 import STATE_ATTEMPTS
 from tf_release.state import EnvironmentState
 from tf_release.stores import Stores
 
@@ -74,6 +75,27 @@ def test_a_state_update_that_meets_a_conditional_request_conflict_reads_again_an
     assert conflict.applied == 1
     assert stores.session.requests == {"s3.GetObject": 2, "s3.PutObject": 2}
     assert stores.states.get("stage")[0].latest_version == 2
+
+
+def test_a_state_update_that_never_gets_through_gives_up_in_one_line(
+    cli: Cli, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compare-and-swap that meets a conflict every time is not settling: after ten attempts
+    (about two seconds of backing off) it fails, rather than retrying for ever."""
+    stores = proxied(cli, monkeypatch, proxy)
+    stores.states.update("stage", later(1))
+    conflict = proxy.add(
+        Rule(
+            conditional_put(STATE, "if-match"),
+            "fail",
+            code="ConditionalRequestConflict",
+            status=409,
+        )
+    )
+    with pytest.raises(AwsFailure, match="changed under each of 10 attempts to update it"):
+        stores.states.update("stage", later(2))
+    assert conflict.applied == STATE_ATTEMPTS
+    assert stores.states.get("stage")[0].latest_version == 1
 
 
 def test_a_manifest_create_that_meets_a_conditional_request_conflict_keeps_its_number(
