@@ -32,6 +32,10 @@ class Prepared:
     reused: bool = False  # the newest manifest already held these images and never ran
     holds: tuple[Hold, ...] = ()  # rules that held it (and were overridden)
     overridden: tuple[Override, ...] = ()
+    # the environment's state and ETag as prepare left them: a deploy next need not read it
+    state: tuple[EnvironmentState, str | None] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -152,6 +156,7 @@ def prepare(
     force: bool = False,
     check_images: bool = False,
     overrides: Overrides = NO_OVERRIDES,
+    current: tuple[EnvironmentState, str | None] | None = None,
 ) -> Prepared:
     """Create the next manifest from the source; with `images`, take only those.
 
@@ -159,6 +164,7 @@ def prepare(
     failed or plan-only attempts leave no trail of identical versions (`force` writes anew).
     With `check_images`, the images are checked in ECR before anything is written. A freeze or
     soak of the environment refuses it (HeldByPolicy) unless `overrides` names the rule.
+    `current`: the environment's state and ETag, when the caller has read them.
     """
     env = stores.config.environment(environment)
     reason = naming.check_reason(reason)
@@ -171,7 +177,7 @@ def prepare(
 
     with stores.progress.step(f"preparing {environment} from {label}"):
         taken = source_images(stores, label, selected)
-        current = stores.states.get(environment)
+        current = current or stores.states.get(environment)
         state = current[0]
         deployed = state.deployed_images
         wanted = (
@@ -196,11 +202,15 @@ def prepare(
         held += (soaking,) if soaking else ()
         newest = None if force else _unused_newest(stores, environment, state, wanted, digests)
         if newest is not None:
-            return Prepared(environment, newest, changes, deployed_version, True, held, overridden)
-        manifest = _create_manifest(
+            return Prepared(
+                environment, newest, changes, deployed_version, True, held, overridden, current
+            )
+        manifest, after = _create_manifest(
             stores, environment, wanted, reason, taken.name, current, digests=digests
         )
-    return Prepared(environment, manifest, changes, deployed_version, False, held, overridden)
+    return Prepared(
+        environment, manifest, changes, deployed_version, False, held, overridden, after
+    )
 
 
 def _digests(
@@ -296,7 +306,8 @@ def _create_manifest(
     current: tuple[EnvironmentState, str | None],
     reverts: int | None = None,
     digests: dict[str, str] | None = None,
-) -> Manifest:
+) -> tuple[Manifest, tuple[EnvironmentState, str]]:
+    """The next manifest, and the environment's state and ETag once it names it as the newest."""
     created_by = stores.caller
     created_at = stores.clock()
 
@@ -316,10 +327,10 @@ def _create_manifest(
 
     manifest = stores.manifests.create_next(build, after=current[0].latest_version)
     digest = images_digest(images, digests or {})
-    stores.states.update(
+    after = stores.states.update(
         environment, lambda s: s.with_latest(manifest.version, digest), current=current
     )
-    return manifest
+    return manifest, after
 
 
 # Steps 2 and 3 together, and rollback (deploy.py deploys)
@@ -335,7 +346,8 @@ def apply(
 ) -> tuple[Prepared, DeployResult | None]:
     """Prepare and deploy in one step; nothing is deployed when nothing would change."""
     env = stores.config.environment(environment)
-    check_unlocked(stores.states.get(environment)[0], environment)
+    current = stores.states.get(environment)
+    check_unlocked(current[0], environment)
     prepared = prepare(
         stores,
         environment,
@@ -344,13 +356,15 @@ def apply(
         force=force,
         check_images=options.check_images,
         overrides=options.overrides,
+        current=current,
     )
     if prepared.manifest is None:
         return prepared, None
-    current = stores.states.get(environment)
     # prepare checked the images and the release rules before writing
     checked = replace(options, check_images=False, overridden=prepared.overridden)
-    return prepared, deploy_manifest(stores, env, prepared.manifest, current, checked)
+    return prepared, deploy_manifest(
+        stores, env, prepared.manifest, prepared.state or current, checked
+    )
 
 
 def rollback(
@@ -382,16 +396,10 @@ def rollback(
     if options.check_images:
         check_images_exist(stores, state, old.held(env.pin_digests))
     reverts = state.deployed.version if state.deployed else None
-    manifest = _create_manifest(
+    manifest, after = _create_manifest(
         stores, environment, old.images, reason, old.name, current, reverts, old.digests
     )
-    result = deploy_manifest(
-        stores,
-        env,
-        manifest,
-        stores.states.get(environment),
-        replace(options, check_images=False),
-    )
+    result = deploy_manifest(stores, env, manifest, after, replace(options, check_images=False))
     return RolledBack(environment, old, manifest, result, frozen)
 
 

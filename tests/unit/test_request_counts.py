@@ -385,8 +385,9 @@ def with_rules(stores: Stores, moment: datetime, **rules: Any) -> Stores:
     return stores
 
 
-def test_a_promotion_held_by_soak_reads_three_states_and_writes_nothing(stores: Stores) -> None:
-    """apply's lock check, the source's state, the target's: then it stops; no PUT, no lock."""
+def test_a_promotion_held_by_soak_reads_two_states_and_writes_nothing(stores: Stores) -> None:
+    """The target's state (its lock, what runs) and the source's: then it stops; no PUT, no
+    lock."""
     publish_many(stores, 10)
     stores.clock = lambda: datetime(2026, 3, 24, 10, tzinfo=UTC)
     release.apply(stores, "stage", "first")
@@ -394,7 +395,30 @@ def test_a_promotion_held_by_soak_reads_three_states_and_writes_nothing(stores: 
     counted(stores).clear()
     with pytest.raises(HeldByPolicy):
         release.apply(stores, "prod", "promote")
-    assert counted(stores) == Counter({"s3.GetObject": 3})
+    assert counted(stores) == Counter({"s3.GetObject": 2})
+
+
+def test_an_apply_reads_the_environments_state_once(stores: Stores) -> None:
+    """Its lock check, the prepare and the deploy share one read: the state's ETag is chained
+    through the manifest's number, the lock, and its release."""
+    publish_many(stores, 3)
+    release.apply(stores, "stage", "first")
+    publish_many(stores, 3, tag="two")
+    counted(stores).clear()
+    release.apply(stores, "stage", "second")
+    assert counted(stores)["s3.GetObject"] == 1
+    assert counted(stores)["s3.PutObject"] == 5  # manifest, state, lock, record, release
+
+
+def test_a_rollback_reads_the_environments_state_once(stores: Stores) -> None:
+    publish_many(stores, 3)
+    release.apply(stores, "stage", "first")
+    publish_many(stores, 3, tag="two")
+    release.apply(stores, "stage", "second")
+    counted(stores).clear()
+    release.rollback(stores, "stage", "second is broken")
+    # the state, and the two manifests the walk back to the target reads (v2, then v1)
+    assert counted(stores)["s3.GetObject"] == 1 + 2
 
 
 def test_a_frozen_prepare_makes_no_request(stores: Stores) -> None:
