@@ -73,18 +73,25 @@ class RuleVerdict:
 
 def rules(stores: Stores, environment: str, at: datetime | None = None) -> list[RuleVerdict]:
     """Each release rule of ENV and whether it holds now (or at `at`): soak against what the
-    source environment runs now, each freeze window on its own."""
+    source environment runs (at a past `at`, what ran then, counted from the deploy that put it
+    there), each freeze window on its own."""
     env = stores.config.environment(environment)
-    moment = stores.clock() if at is None else at
+    now = stores.clock()
+    moment = now if at is None else at
     verdicts = []
     if env.rules.soak is not None:
         source = env.promote_from
         setting = f"{format_duration(env.rules.soak)} from {source}"
-        running = stores.states.get(source)[0].deployed
+        if moment < now:  # what ran then
+            found = status(stores, [source, environment], moment)
+            running, target = (item.deployed for item in found)
+        else:
+            running, target = (
+                stores.states.get(name)[0].deployed for name in (source, environment)
+            )
         if running is None:
             verdicts.append(RuleVerdict(SOAK, setting, None, f"{source} runs nothing yet"))
         else:
-            target = stores.states.get(environment)[0].deployed
             since = promoted_since(running, running.images, running.digests, target)
             note = "" if since else f"{environment} already runs what {source} runs"
             hold = env.rules.soaking(source, since, moment)
@@ -355,6 +362,7 @@ def _status_at(stores: Stores, environment: str, at: datetime) -> EnvironmentSta
             record.deployment_id,
             record.finished_at,
             record.started_by,
+            digests=dict(manifest.digests),
             overrides=record.overrides,
         )
         return EnvironmentStatus(environment, deployed, 0, at=at, last_attempt=attempt)
