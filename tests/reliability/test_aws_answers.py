@@ -2,6 +2,7 @@
 409 on conditional writes, SSM's short pages and its parameter limits."""
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,11 +29,16 @@ def proxied(cli: Cli, monkeypatch: pytest.MonkeyPatch, proxy: FaultProxy) -> Sto
     return cli.stores()
 
 
-def conditional_put(key: str, header: str) -> "object":
+def conditional_put(key: str, header: str) -> Callable[[Request], bool]:
     def match(request: Request) -> bool:
         return request.operation == "s3.PUT" and request.path == key and header in request.headers
 
     return match
+
+
+def conflicting(match: Callable[[Request], bool], times: int | None = None) -> Rule:
+    """S3's 409 ConditionalRequestConflict: another conditional write of the key is in flight."""
+    return Rule(match, "fail", times=times, code="ConditionalRequestConflict", status=409)
 
 
 def later(version: int) -> "object":
@@ -60,15 +66,7 @@ def test_a_state_update_that_meets_a_conditional_request_conflict_reads_again_an
 ) -> None:
     stores = proxied(cli, monkeypatch, proxy)
     stores.states.update("stage", later(1))
-    conflict = proxy.add(
-        Rule(
-            conditional_put(STATE, "if-match"),
-            "fail",
-            times=1,
-            code="ConditionalRequestConflict",
-            status=409,
-        )
-    )
+    conflict = proxy.add(conflicting(conditional_put(STATE, "if-match"), times=1))
     assert stores.session is not None
     stores.session.requests.clear()
     stores.states.update("stage", lambda state: replace(state, latest_version=2))
@@ -84,14 +82,7 @@ def test_a_state_update_that_never_gets_through_gives_up_in_one_line(
     (about two seconds of backing off) it fails, rather than retrying for ever."""
     stores = proxied(cli, monkeypatch, proxy)
     stores.states.update("stage", later(1))
-    conflict = proxy.add(
-        Rule(
-            conditional_put(STATE, "if-match"),
-            "fail",
-            code="ConditionalRequestConflict",
-            status=409,
-        )
-    )
+    conflict = proxy.add(conflicting(conditional_put(STATE, "if-match")))
     with pytest.raises(AwsFailure, match="changed under each of 10 attempts to update it"):
         stores.states.update("stage", later(2))
     assert conflict.applied == STATE_ATTEMPTS
@@ -103,15 +94,7 @@ def test_a_manifest_create_that_meets_a_conditional_request_conflict_keeps_its_n
 ) -> None:
     stores = proxied(cli, monkeypatch, proxy)
     key = f"/{BUCKET}/{PROJECT}/release_manifests/stage/v1.json"
-    conflict = proxy.add(
-        Rule(
-            conditional_put(key, "if-none-match"),
-            "fail",
-            times=2,
-            code="ConditionalRequestConflict",
-            status=409,
-        )
-    )
+    conflict = proxy.add(conflicting(conditional_put(key, "if-none-match"), times=2))
 
     def build(version: int) -> Manifest:
         return Manifest(
