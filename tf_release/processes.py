@@ -1,10 +1,12 @@
 """Child processes that stop when tf-release stops: Terraform and verification commands.
 
 Each runs from an argument list (never a shell) in a session of its own, with its output kept and
-shown live; an interrupt reaches it as one SIGINT, and so does tf-release's death (Linux).
+shown live; an interrupt reaches its process group as one SIGINT, and so does tf-release's death
+(Linux). Once it ends, or is stopped, nothing it started is left running.
 """
 
 import codecs
+import contextlib
 import ctypes
 import functools
 import os
@@ -100,10 +102,12 @@ def run(
         _stop(process, grace)
         raise
     finally:
+        _signal_group(process, signal.SIGKILL)  # nothing it started outlives it
         for reader in readers:
             reader.join(timeout=10)
-        for stream in streams:
-            stream.close()
+        for reader, stream in zip(readers, streams, strict=True):
+            if not reader.is_alive():  # closing under a blocked read would wait for it
+                stream.close()
     return Finished(code, "".join(out), "".join(err), timed_out)
 
 
@@ -151,12 +155,18 @@ def _tee(stream: IO[bytes], kept: list[str], live: TextIO | None) -> None:
 
 
 def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
-    """Ask the child to stop as on Ctrl-C (Terraform finishes its step and saves state)."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    """Ask the child's whole process group to stop, as Ctrl-C on a terminal does (Terraform
+    finishes its step and saves state); after `grace` seconds, or once the child has ended, kill
+    whatever of the group is left (a check script's `sleep` would hold our pipes)."""
+    if process.poll() is None:
+        _signal_group(process, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace)
+    _signal_group(process, signal.SIGKILL)
+    process.wait()
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    """The child leads a session of its own (start_new_session): its group is its pid."""
+    with contextlib.suppress(ProcessLookupError):  # nothing of it is left
+        os.killpg(process.pid, signum)

@@ -1,8 +1,12 @@
 """Verification commands: argument lists run in order after apply, the first failure fails the
 deploy (gates.run_verifications)."""
 
+import contextlib
 import json
+import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,3 +103,46 @@ def test_output_streams_live(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         live=Output(sys.stdout, sys.stderr),
     )
     assert "smoke ok" in capsys.readouterr().out
+
+
+def stopped(pid: int) -> bool:
+    """Gone, or a zombie waiting for whoever inherited it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def assert_left_nothing(folder: Path) -> None:
+    """The `sleep` a script started (its pid in child.pid) is stopped (killed here if not)."""
+    child = int((folder / "child.pid").read_text())
+    try:
+        for _ in range(50):  # SIGKILL is sent before the gate returns; the kernel may lag
+            if stopped(child):
+                break
+            time.sleep(0.1)
+        assert stopped(child)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.timeout(60)  # a hang guard: before the fix, the gate waited for the `sleep`
+def test_a_command_stopped_for_taking_too_long_leaves_nothing_it_started_running(
+    tmp_path: Path,
+) -> None:
+    """A check script's own children are stopped with it: a `sleep` left behind would hold the
+    output pipe, and tf-release its lock, until it ended."""
+    script = "sleep 100 & echo $! > child.pid; wait"
+    with pytest.raises(GateFailed, match=r"timed out after 0.5 s"):
+        run_verifications([["sh", "-c", script]], tmp_path, VARIABLES, 0.5, Quiet())
+    assert_left_nothing(tmp_path)
+
+
+@pytest.mark.timeout(60)  # a hang guard, as above
+def test_a_command_that_succeeds_leaves_nothing_it_started_running(tmp_path: Path) -> None:
+    script = "sleep 100 & echo $! > child.pid"
+    [check] = run_verifications([["sh", "-c", script]], tmp_path, VARIABLES, 10, Quiet())
+    assert check.ok
+    assert_left_nothing(tmp_path)
