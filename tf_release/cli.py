@@ -118,7 +118,8 @@ OverrideReason = Annotated[
     typer.Option("--override-reason", help="Why a release rule is overridden (with --override)."),
 ]
 LockTimeout = Annotated[
-    float, typer.Option("--lock-timeout", help="Seconds to wait for another deploy to finish.")
+    float,
+    typer.Option("--lock-timeout", min=0, help="Seconds to wait for another deploy to finish."),
 ]
 SummaryFile = Annotated[
     Path | None,
