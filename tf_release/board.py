@@ -265,6 +265,8 @@ def _rows(config: Config, cards: tuple[Card, ...]) -> tuple[Row, ...]:
 
 
 def _cell(card: Card, image: str, running: dict[str, dict[str, str]]) -> Cell:
+    if card.problem is not None:  # what runs there is unknown, not nothing
+        return Cell("?", f"unknown: {card.problem}")
     mine = running.get(card.environment, {}).get(image)
     source = running.get(card.promote_from)
     differs = source is not None and card.environment in running and source.get(image) != mine

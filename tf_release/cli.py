@@ -774,7 +774,8 @@ def board_page(
     ),
     days: Annotated[int, typer.Option(help="How many days the timeline goes back.")] = 30,
 ) -> None:
-    """One self-contained HTML page: what runs where, what differs, the last days' deploys."""
+    """One self-contained HTML page: what runs where, what differs, the last days' deploys.
+    A broken environment state is drawn as unknown, then named on stderr (exit 1)."""
     from tf_release import board
 
     board.check_output(output)
@@ -782,6 +783,11 @@ def board_page(
     board.write_page(output, board.render(page))
     shown = "nothing deployed yet" if page.empty else f"{len(page.marks)} deployments"
     typer.echo(f"Wrote {output}: {len(page.cards)} environments, {shown} (last {days} days).")
+    broken = [card.problem for card in page.cards if card.problem is not None]
+    for problem in broken:  # one line each; the page shows the rest
+        _error_line(problem)
+    if broken:
+        raise typer.Exit(1)
 
 
 @app.command()

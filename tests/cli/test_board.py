@@ -23,7 +23,7 @@ from tests.support.scenes import (
     released,
     six_weeks_of_releases,
 )
-from tf_release import board, naming
+from tf_release import board, naming, views
 from tf_release.config import load_config
 from tf_release.errors import BadInput
 from tf_release.state import Deployment, Override
@@ -290,3 +290,34 @@ def test_a_mark_with_room_stays_put_and_two_close_ones_share_the_nudge() -> None
     true = middle + (board.WIDTH - board.RIGHT - board.LEFT) * 10 / 30
     assert x[2] - x[3] == board.GAP
     assert abs((x[2] + x[3]) / 2 - true) <= 1  # the pair's middle: each moved half the gap
+
+
+def broken_prod(cli: Cli) -> str:
+    """stage runs v1; prod's state is overwritten with `{}`. The problem status names."""
+    released(cli.stores())
+    key = f"{PROJECT}/environments/prod/state.json"
+    cli.client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"{}")
+    [prod] = [item for item in views.status(cli.stores()) if item.environment == "prod"]
+    assert prod.problem is not None
+    return prod.problem
+
+
+def test_a_broken_state_makes_its_cells_unknown_not_empty(cli: Cli) -> None:
+    problem = broken_prod(cli)
+    found = cells(board.gather(cli.stores()))
+    for image in ("api", "worker"):
+        assert found[image, "prod"].text == "?"
+        assert found[image, "prod"].title == f"unknown: {problem}"
+        assert not found[image, "prod"].differs
+
+
+def test_the_board_with_a_broken_state_writes_the_page_then_fails_in_a_line(cli: Cli) -> None:
+    problem = broken_prod(cli)
+    result = cli.run("board")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"tf-release: error: {problem.splitlines()[0]}"]
+    assert result.stdout.startswith("Wrote release-board.html: 2 environments")
+    html = (cli.cwd / "release-board.html").read_text()
+    assert "does not run" not in html
+    assert html.count('title="unknown: the state of prod is broken') == 2
+    assert 'class="note problem">the state of prod is broken' in html
