@@ -321,3 +321,11 @@ def test_the_board_with_a_broken_state_writes_the_page_then_fails_in_a_line(cli:
     assert "does not run" not in html
     assert html.count('title="unknown: the state of prod is broken') == 2
     assert 'class="note problem">the state of prod is broken' in html
+
+
+def test_the_board_goes_to_stdout_with_output_dash(cli: Cli) -> None:
+    released(cli.stores())
+    page = cli.ok("board", "--output", "-")
+    assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
+    assert f"<h1>{PROJECT}</h1>" in page
+    assert not (cli.cwd / "-").exists() and not list(cli.cwd.glob(".*.draft"))
