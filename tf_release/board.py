@@ -265,6 +265,8 @@ def _rows(config: Config, cards: tuple[Card, ...]) -> tuple[Row, ...]:
 
 
 def _cell(card: Card, image: str, running: dict[str, dict[str, str]]) -> Cell:
+    if card.problem is not None:  # what runs there is unknown, not nothing
+        return Cell("?", f"unknown: {card.problem}")
     mine = running.get(card.environment, {}).get(image)
     source = running.get(card.promote_from)
     differs = source is not None and card.environment in running and source.get(image) != mine
@@ -322,8 +324,10 @@ class Timeline:
 
 
 def timeline(board: Board) -> Timeline:
-    """A lane per environment; each deployment where it finished, nudged left (never past an
-    older one) when it would cover the one after it, so a busy hour stays readable."""
+    """A lane per environment; each deployment where it finished, unless it would cover a
+    neighbour in its lane: then the marks too close spread around their true times, each moved
+    as little as can be, so a mark is not drawn before (or after) another lane's by more than
+    its burst needs."""
     start, span = board.since, (board.generated_at - board.since).total_seconds()
     right = WIDTH - RIGHT
 
@@ -335,12 +339,9 @@ def timeline(board: Board) -> Timeline:
     y_of = dict(lanes)
     placed: list[Placed] = []
     for environment, y in lanes:
-        lane = [mark for mark in board.marks if mark.environment == environment]  # newest first
-        gap = min(GAP, (right - LEFT) / max(len(lane), 1))
-        edge = right + gap
-        for mark in lane:
-            edge = max(min(x_of(mark.finished_at), edge - gap), LEFT)
-            placed.append(Placed(mark, round(edge, 1), y))
+        lane = [mark for mark in board.marks if mark.environment == environment][::-1]
+        xs = spread([x_of(mark.finished_at) for mark in lane], LEFT, right)
+        placed.extend(Placed(mark, x, y) for mark, x in reversed(list(zip(lane, xs, strict=True))))
     step = max(1, -(-board.days // 6))  # about six date labels
     first = (start + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     ticks = tuple(
@@ -349,6 +350,27 @@ def timeline(board: Board) -> Timeline:
     )
     locks = tuple((card, y_of[card.environment]) for card in board.cards if card.lock)
     return Timeline(TOP + LANE * len(lanes) + 8, lanes, ticks, tuple(placed), locks, right)
+
+
+def spread(xs: list[float], low: int, high: int) -> list[float]:
+    """Whole-pixel places for marks at `xs` (ascending), GAP apart (less when the lane holds
+    too many to fit), within low..high: each as near its own x as can be (least squares, by
+    pooling adjacent violators), so a mark with room stays put and a burst spreads evenly
+    around the middle of its true times."""
+    count = len(xs)
+    gap = min(GAP, (high - low) // max(count - 1, 1))
+    blocks: list[tuple[float, int]] = []  # runs of marks set side by side: their mean, size
+    for i, x in enumerate(xs):
+        mean, size = x - i * gap, 1  # less its share of the gaps: then a run is one value
+        while blocks and blocks[-1][0] > mean:
+            before, together = blocks.pop()
+            mean, size = (before * together + mean * size) / (together + size), together + size
+        blocks.append((mean, size))
+    starts = [round(mean) for mean, size in blocks for _ in range(size)]
+    return [
+        float(max(min(at + i * gap, high - (count - 1 - i) * gap), low + i * gap))
+        for i, at in enumerate(starts)
+    ]
 
 
 def _days(first: datetime, end: datetime) -> list[datetime]:

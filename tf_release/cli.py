@@ -118,7 +118,8 @@ OverrideReason = Annotated[
     typer.Option("--override-reason", help="Why a release rule is overridden (with --override)."),
 ]
 LockTimeout = Annotated[
-    float, typer.Option("--lock-timeout", help="Seconds to wait for another deploy to finish.")
+    float,
+    typer.Option("--lock-timeout", min=0, help="Seconds to wait for another deploy to finish."),
 ]
 SummaryFile = Annotated[
     Path | None,
@@ -768,19 +769,34 @@ def status(
 @app.command("board")
 def board_page(
     ctx: typer.Context,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
-        "release-board.html"
-    ),
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="The HTML file to write; - writes it to stdout."
+        ),
+    ] = "release-board.html",
     days: Annotated[int, typer.Option(help="How many days the timeline goes back.")] = 30,
 ) -> None:
-    """One self-contained HTML page: what runs where, what differs, the last days' deploys."""
+    """One self-contained HTML page: what runs where, what differs, the last days' deploys.
+    A broken environment state is drawn as unknown, then named on stderr (exit 1)."""
     from tf_release import board
 
-    board.check_output(output)
+    to_stdout = output == "-"  # a string, so `./-` still names a file
+    path = Path(output)
+    if not to_stdout:
+        board.check_output(path)
     page = board.gather(_stores(ctx), days)
-    board.write_page(output, board.render(page))
-    shown = "nothing deployed yet" if page.empty else f"{len(page.marks)} deployments"
-    typer.echo(f"Wrote {output}: {len(page.cards)} environments, {shown} (last {days} days).")
+    if to_stdout:
+        typer.echo(board.render(page))
+    else:
+        board.write_page(path, board.render(page))
+        shown = "nothing deployed yet" if page.empty else f"{len(page.marks)} deployments"
+        typer.echo(f"Wrote {output}: {len(page.cards)} environments, {shown} (last {days} days).")
+    broken = [card.problem for card in page.cards if card.problem is not None]
+    for problem in broken:  # one line each; the page shows the rest
+        _error_line(problem)
+    if broken:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -288,7 +288,7 @@ def status(
 ) -> list[EnvironmentStatus]:
     """Which version each environment runs now, or ran at `at`, and how its newest deploy went.
     An environment whose state cannot be used says so; the others are still shown."""
-    names = list(environments) if environments else list(stores.config.environments)
+    names = list(dict.fromkeys(environments or stores.config.environments))  # once each, in order
     for name in names:
         stores.config.environment(name)
     if at is not None:

@@ -46,6 +46,12 @@ def released(cli: Cli) -> Cli:
         (["history", "-e", "stage", "--limit", "0"], "--limit must be at least 1"),
         (["prepare", "-e", "stage"], "Missing option '--reason'"),
         (["deploy", "-e", "stage", "--colour", "red"], "No such option: --colour"),
+        (["deploy", "-e", "stage", "--lock-timeout", "-1", "--yes"], "--lock-timeout"),
+        (["apply", "-e", "stage", "-r", "x", "--lock-timeout", "-1", "--yes"], "--lock-timeout"),
+        (
+            ["rollback", "-e", "stage", "-r", "x", "--lock-timeout", "-0.5", "--yes"],
+            "--lock-timeout",
+        ),
     ],
 )
 def test_bad_arguments_are_refused(released: Cli, args: list[str], message: str) -> None:

@@ -23,7 +23,7 @@ from tests.support.scenes import (
     released,
     six_weeks_of_releases,
 )
-from tf_release import board, naming
+from tf_release import board, naming, views
 from tf_release.config import load_config
 from tf_release.errors import BadInput
 from tf_release.state import Deployment, Override
@@ -256,3 +256,76 @@ def test_bad_board_input_is_one_line_and_writes_nothing(
     [line] = result.stderr.splitlines()
     assert message in line
     assert not list(cli.cwd.glob("*.html")) and not list(cli.cwd.glob(".*.draft"))
+
+
+def test_marks_keep_their_time_order_across_lanes() -> None:
+    """A lane's burst spreads around its true times: stage v2 (13:00) stays right of prod v1
+    (12:30), and stage v1 (10:00) is not pushed a day or more early."""
+    day = datetime(2026, 3, 24, tzinfo=UTC)
+    deployed = [
+        board.Mark("stage", 1, "succeeded", day + timedelta(hours=10), "a", "r"),
+        board.Mark("prod", 1, "succeeded", day + timedelta(hours=12, minutes=30), "a", "r"),
+        board.Mark("stage", 2, "succeeded", day + timedelta(hours=13), "a", "r"),
+        board.Mark("stage", 3, "failed", day + timedelta(hours=15), "a", "r"),
+    ]
+    lanes = (board.Card("stage", "latest", None), board.Card("prod", "stage", None))
+    page = board.Board("p", day + timedelta(days=2), 30, lanes, (), tuple(reversed(deployed)))
+    x = {(p.mark.environment, p.mark.version): p.x for p in board.timeline(page).marks}
+    assert x["stage", 1] < x["prod", 1] < x["stage", 2] < x["stage", 3]
+    per_hour = (board.WIDTH - board.RIGHT - board.LEFT) / (30 * 24)
+    assert (x["prod", 1] - x["stage", 1]) / per_hour < 24  # less than a day early
+    assert x["stage", 3] - x["stage", 2] >= board.GAP
+
+
+def test_a_mark_with_room_stays_put_and_two_close_ones_share_the_nudge() -> None:
+    lone = board.Mark("stage", 1, "succeeded", NOW - timedelta(days=15), "a", "r")
+    pair = [
+        board.Mark("stage", n, "succeeded", NOW - timedelta(days=5, minutes=10 * n), "a", "r")
+        for n in (2, 3)
+    ]
+    page = board.Board("p", NOW, 30, (board.Card("stage", "latest", None),), (), (*pair, lone))
+    x = {placed.mark.version: placed.x for placed in board.timeline(page).marks}
+    middle = (board.LEFT + board.WIDTH - board.RIGHT) / 2
+    assert abs(x[1] - middle) <= 0.5
+    true = middle + (board.WIDTH - board.RIGHT - board.LEFT) * 10 / 30
+    assert x[2] - x[3] == board.GAP
+    assert abs((x[2] + x[3]) / 2 - true) <= 1  # the pair's middle: each moved half the gap
+
+
+def broken_prod(cli: Cli) -> str:
+    """stage runs v1; prod's state is overwritten with `{}`. The problem status names."""
+    released(cli.stores())
+    key = f"{PROJECT}/environments/prod/state.json"
+    cli.client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"{}")
+    [prod] = [item for item in views.status(cli.stores()) if item.environment == "prod"]
+    assert prod.problem is not None
+    return prod.problem
+
+
+def test_a_broken_state_makes_its_cells_unknown_not_empty(cli: Cli) -> None:
+    problem = broken_prod(cli)
+    found = cells(board.gather(cli.stores()))
+    for image in ("api", "worker"):
+        assert found[image, "prod"].text == "?"
+        assert found[image, "prod"].title == f"unknown: {problem}"
+        assert not found[image, "prod"].differs
+
+
+def test_the_board_with_a_broken_state_writes_the_page_then_fails_in_a_line(cli: Cli) -> None:
+    problem = broken_prod(cli)
+    result = cli.run("board")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"tf-release: error: {problem.splitlines()[0]}"]
+    assert result.stdout.startswith("Wrote release-board.html: 2 environments")
+    html = (cli.cwd / "release-board.html").read_text()
+    assert "does not run" not in html
+    assert html.count('title="unknown: the state of prod is broken') == 2
+    assert 'class="note problem">the state of prod is broken' in html
+
+
+def test_the_board_goes_to_stdout_with_output_dash(cli: Cli) -> None:
+    released(cli.stores())
+    page = cli.ok("board", "--output", "-")
+    assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
+    assert f"<h1>{PROJECT}</h1>" in page
+    assert not (cli.cwd / "-").exists() and not list(cli.cwd.glob(".*.draft"))

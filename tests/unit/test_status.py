@@ -88,3 +88,9 @@ def test_a_deleted_state_with_only_manifests_is_broken_not_empty(stores: Stores)
 def test_an_environment_never_released_is_not_broken(stores: Stores) -> None:
     [stage, prod] = views.status(stores)
     assert stage.problem is None and prod.problem is None and stage.deployed is None
+
+
+def test_an_environment_asked_for_twice_is_shown_once_in_the_order_asked(stores: Stores) -> None:
+    released(stores)
+    statuses = views.status(stores, ["prod", "stage", "prod", "stage"])
+    assert [item.environment for item in statuses] == ["prod", "stage"]
