@@ -389,6 +389,7 @@ def rollback(
     check_unlocked(state, environment)
     if to is not None:
         old = manifest_of(stores, environment, to)
+        _check_ran(stores, environment, state, to)
     else:
         old = _rollback_target(stores, environment, state)
     if state.deployed is not None and old.held(env.pin_digests) == state.held_images:
@@ -401,6 +402,21 @@ def rollback(
     )
     result = deploy_manifest(stores, env, manifest, after, replace(options, check_images=False))
     return RolledBack(environment, old, manifest, result, frozen)
+
+
+def _check_ran(stores: Stores, environment: str, state: EnvironmentState, version: int) -> None:
+    """A rollback goes back to what ran: a manifest that never did is not let past the release
+    rules under a rollback's name."""
+    if state.deployed is not None and state.deployed.version == version:
+        return
+    for entry in stores.deployments.entries(environment):
+        if entry.version == version and entry.outcome == "succeeded":
+            return
+    name = naming.format_version(version)
+    raise BadInput(
+        f"{environment} never ran {name} (no deploy of it succeeded), so there is nothing to roll "
+        f"back to: deploy it with `tf-release deploy --env {environment} --version {name}`"
+    )
 
 
 def _rollback_target(stores: Stores, environment: str, state: EnvironmentState) -> Manifest:

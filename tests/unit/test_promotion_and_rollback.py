@@ -191,6 +191,19 @@ def test_a_reverted_version_is_never_a_default_rollback_target(rolled_back_once:
     assert ssm_image("stage", "api") == image("api", "good")
 
 
+def test_a_rollback_to_a_version_that_never_ran_is_refused(stores: Stores) -> None:
+    """A rollback goes back to what ran: a manifest that never did (prepared, or held by a
+    release rule) is deployed with `deploy --version`, which the rules judge."""
+    release.publish(stores, "api", image("api", "good"))
+    release.apply(stores, "stage", "good")
+    release.publish(stores, "api", image("api", "untried"))
+    release.prepare(stores, "stage", "untried")  # v2
+    with pytest.raises(BadInput, match=r"stage never ran v2 .*deploy --env stage --version v2"):
+        release.rollback(stores, "stage", "not really a rollback", to=2)
+    assert manifest_keys("stage") == ["v1.json", "v2.json"]
+    assert ssm_image("stage", "api") == image("api", "good")
+
+
 def test_history_marks_reverted_versions(rolled_back_once: Stores) -> None:
     entries = {entry.manifest.name: entry for entry in views.history(rolled_back_once, "stage")}
     assert entries["v2"].reverted_by == 3
