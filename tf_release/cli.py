@@ -58,11 +58,15 @@ def options(
     ctx.obj = Options(config, profile, region)
 
 
-def _stores(ctx: typer.Context) -> Any:
-    """Load the config and open the stores; boto3 is imported only from here on."""
+def _stores(ctx: typer.Context, writes: bool = False) -> Any:
+    """Load the config and open the stores; boto3 is imported only from here on. A command
+    that `writes` runs on the real clock (or a rehearsal's)."""
+    from tf_release import clock
     from tf_release.progress import for_terminal
     from tf_release.stores import open_stores
 
+    if writes:
+        clock.check_writes()
     return open_stores(_config(ctx), ctx.obj.profile, ctx.obj.region, for_terminal(sys.stderr))
 
 
@@ -312,7 +316,9 @@ def publish(
     """Step 1: record a freshly pushed image under /{project}/image_ids/{label}/{image}."""
     from tf_release import release
 
-    name = release.publish(_stores(ctx), image, url, label, check_image=not skip_image_check)
+    name = release.publish(
+        _stores(ctx, writes=True), image, url, label, check_image=not skip_image_check
+    )
     typer.echo(f"Published {name} = {url}")
 
 
@@ -337,7 +343,7 @@ def retire(
         typer.echo(f"{label} has {image} = {url}")
         return typer.confirm(f"Remove {image} from {label}?", default=False)
 
-    stores = _stores(ctx)
+    stores = _stores(ctx, writes=True)
     url = release.retire(stores, image, label, ask)
     promoting = [
         name for name, env in stores.config.environments.items() if env.promote_from == label
@@ -368,7 +374,7 @@ def prepare(
     from tf_release import release
 
     overrides = _overrides(override, override_reason)
-    stores = _stores(ctx)
+    stores = _stores(ctx, writes=True)
     prepared = release.prepare(stores, env, reason, image or (), source, force, overrides=overrides)
     if as_json:
         _print_json(prepared.to_document())
@@ -413,7 +419,7 @@ def deploy(
     number = _version(version)
     overrides = _overrides(override, override_reason)
     markdown = _summary_file(summary, no_summary)
-    stores = _stores(ctx)
+    stores = _stores(ctx, writes=True)
     options = _deploy_options(
         stores,
         env,
@@ -458,7 +464,7 @@ def apply(
 
     overrides = _overrides(override, override_reason)
     markdown = _summary_file(summary, no_summary)
-    stores = _stores(ctx)
+    stores = _stores(ctx, writes=True)
     options = _deploy_options(
         stores,
         env,
@@ -517,7 +523,7 @@ def rollback(
 
     target = _version(to)
     markdown = _summary_file(summary, no_summary)
-    stores = _stores(ctx)
+    stores = _stores(ctx, writes=True)
     frozen = holds.frozen(stores, stores.config.environment(env))
     if frozen is not None and not as_json:  # said first: the deploy's own story follows
         typer.echo(f"{frozen.describe(env)}: rollbacks are allowed during a freeze.")
@@ -673,7 +679,7 @@ def unlock(
     """Clear the lock of a deploy that died; SSM goes back to the deployed images."""
     from tf_release import deploy as deploying
 
-    stores = _stores(ctx)
+    stores = _stores(ctx, writes=True)
     held = deploying.current_lock(stores, env)
     if held is None:
         typer.echo(f"{env} is not locked.")
@@ -804,7 +810,7 @@ def repair(ctx: typer.Context, env: Env, yes: Yes = False, as_json: Json = False
     """Rebuild ENV's state from its deployment records and manifests, after confirmation."""
     from tf_release import repair as repairing
 
-    stores = _stores(ctx)
+    stores = _stores(ctx, writes=True)
     plan = repairing.plan(stores, env)
     if not plan.needed:
         if as_json:

@@ -25,7 +25,9 @@ HELD = 5
 
 
 def at(cli: Cli, moment: str) -> Cli:
+    """The clock at `moment`, for reads and (a rehearsal) writes."""
     cli.env["TF_RELEASE_NOW"] = moment
+    cli.env["TF_RELEASE_NOW_WRITES"] = "1"
     return cli
 
 
@@ -48,6 +50,26 @@ def ruled(cli: Cli) -> Cli:
 def prod_keys(cli: Cli) -> list[str]:
     listed = cli.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="catalogue/")
     return [item["Key"] for item in listed.get("Contents", []) if "/prod/" in item["Key"]]
+
+
+def test_a_set_clock_answers_what_if_but_writes_nothing_unless_rehearsing(ruled: Cli) -> None:
+    """A forgotten `export TF_RELEASE_NOW` would date a release falsely and walk it past a rule."""
+    what_if = at(ruled, "2026-03-27T17:00Z")
+    del what_if.env["TF_RELEASE_NOW_WRITES"]
+    assert "freeze Fri 16:00 - Mon 08:00: holds" in what_if.ok("policy", "--env", "prod")
+    for command in (
+        ["apply", "--env", "prod", "--reason", "promote", "--yes"],
+        ["publish", "api", image("api", "2")],
+        ["rollback", "--env", "stage", "--reason", "back", "--yes"],
+    ):
+        result = what_if.run(*command)
+        assert result.returncode == 2
+        assert result.stderr.strip() == (
+            "tf-release: error: TF_RELEASE_NOW is set (2026-03-27T17:00Z): it is for asking what "
+            "if (policy, diff, status); unset it to write, or set TF_RELEASE_NOW_WRITES=1 to "
+            "rehearse against a scratch bucket"
+        )
+    assert prod_keys(ruled) == []
 
 
 def test_a_promotion_younger_than_the_soak_time_exits_5_and_writes_nothing(ruled: Cli) -> None:

@@ -429,6 +429,7 @@ def test_the_release_policy_session_prints_what_the_readme_shows(cli: Cli) -> No
     prod = block("toml", 'soak = "2h"                ')
     cli.write_config(f'[environments.stage]\npromote_from = "latest"\n\n{prod}')
     cli.env["TF_RELEASE_NOW"] = "2026-03-24T10:00Z"
+    cli.env["TF_RELEASE_NOW_WRITES"] = "1"
     cli.ok("publish", "api", "registry.example.com/api:1.2")
     cli.ok("apply", "--env", "stage", "--reason", "api 1.2", "--yes")
     [session] = re.findall(r"```text\n(\$ .*?)```", section, flags=re.DOTALL)
@@ -436,8 +437,7 @@ def test_the_release_policy_session_prints_what_the_readme_shows(cli: Cli) -> No
         line, *shown = command.rstrip("\n").split("\n")
         args = shlex.split(line)
         if args[0] == "export":
-            name, value = args[1].split("=", 1)
-            cli.env[name] = value
+            cli.env.update(assignment.split("=", 1) for assignment in args[1:])
             continue
         done = cli.run(*args[1:])
         printed = (done.stdout + done.stderr).strip()
