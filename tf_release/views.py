@@ -10,8 +10,8 @@ from typing import Any
 from tf_release import naming
 from tf_release.errors import BadInput, BrokenState
 from tf_release.holds import OVERRIDE_MARK, frozen, promoted_since, soaking
-from tf_release.manifest import ImageChanges, Manifest, described, diff_images
-from tf_release.release import source_images
+from tf_release.manifest import ImageChanges, Manifest, compare_images
+from tf_release.release import known_digests, source_images
 from tf_release.rules import CLEAR, SOAK, Hold, format_duration, format_local
 from tf_release.s3 import repair_hint
 from tf_release.state import Attempt, Deployed, DeploymentEntry, Lock, Override, Recent
@@ -41,9 +41,14 @@ def promotion(stores: Stores, environment: str, against: str | None = None) -> P
         raise BadInput(f"cannot compare {environment} with itself")
     source = source_images(stores, label, [])
     running = stores.states.get(environment)[0].deployed
-    before = described(running.images, running.digests) if running else {}
-    changes = diff_images(before, described(source.images, source.digests))
-    since = promoted_since(source.running, source.images, source.digests, running)
+    digests, _ = known_digests(source.images, running, source)  # as prepare would record them
+    changes = compare_images(
+        running.images if running else {},
+        running.digests if running else {},
+        source.images,
+        digests,
+    )
+    since = promoted_since(source.running, source.images, digests, running)
     hold = frozen(stores, env) or soaking(stores, env, label, since)
     return Promotion(source.name, changes, hold, env.rules.any)
 
@@ -112,9 +117,7 @@ def diff_versions(stores: Stores, environment: str, old: int, new: int) -> Image
     """What deploying manifest `new` after manifest `old` changes."""
     stores.config.environment(environment)
     before, after = manifest_of(stores, environment, old), manifest_of(stores, environment, new)
-    return diff_images(
-        described(before.images, before.digests), described(after.images, after.digests)
-    )
+    return compare_images(before.images, before.digests, after.images, after.digests)
 
 
 @dataclass(frozen=True)

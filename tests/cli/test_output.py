@@ -6,7 +6,7 @@ import re
 import pytest
 
 from tests.conftest import Cli
-from tests.support.project import BUCKET, image, push_image
+from tests.support.project import BUCKET, ecr_image, image, push_image
 from tests.support.scenes import failed_to_deploy, released
 from tf_release import release
 
@@ -66,6 +66,21 @@ def test_changes_are_coloured_on_a_terminal_only(two_releases: Cli) -> None:
     assert f"{ESCAPE}33m  ~ api: {image('api', 'one')} → {image('api', 'two')}" in coloured
     two_releases.env["NO_COLOR"] = "1"
     assert ESCAPE not in two_releases.ok("diff", "-e", "stage")
+
+
+def test_diff_json_names_ecr_images_with_their_whole_digests(cli: Cli) -> None:
+    ecr = cli.client("ecr")
+    for name in ("api", "worker"):
+        cli.ok("publish", name, push_image(ecr, name, "1.0.0"))
+    cli.ok("apply", "-e", "stage", "-r", "first", "--yes")
+    cli.ok("publish", "api", push_image(ecr, "api", "1.1.0"))
+    [running] = ecr.describe_images(repositoryName="api", imageIds=[{"imageTag": "1.0.0"}])[
+        "imageDetails"
+    ]
+    changes = json.loads(cli.ok("diff", "-e", "stage", "--json"))
+    old, new = ecr_image("api", "1.0.0"), ecr_image("api", "1.1.0")
+    assert changes["changed"] == {"api": {"from": f"{old}@{running['imageDigest']}", "to": new}}
+    assert changes["unchanged"] == ["worker"]
 
 
 def test_json_shapes_are_stable(two_releases: Cli) -> None:
