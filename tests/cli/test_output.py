@@ -33,15 +33,18 @@ def test_history_is_a_table_newest_first(two_releases: Cli) -> None:
     assert lines[2].startswith("v1 ")
 
 
-def test_history_shows_a_first_manifest_adding_its_images_and_leaves_unknown_blank(
-    two_releases: Cli,
-) -> None:
+def test_history_shows_a_first_manifest_adding_its_images(two_releases: Cli) -> None:
     two_releases.ok("apply", "-e", "stage", "-r", "fix search", "--yes")
     two_releases.env["COLUMNS"] = "200"  # whatever the terminal the suite runs from
     first = two_releases.ok("history", "-e", "stage").splitlines()[2]
     assert re.search(r" first release +\+api \+worker +succeeded", first)
+
+
+def test_history_with_a_limit_shows_the_changes_of_its_oldest_row_too(two_releases: Cli) -> None:
+    """An empty cell would read as "changed nothing": the manifest before it is read too."""
+    two_releases.ok("apply", "-e", "stage", "-r", "fix search", "--yes")
     [newest] = two_releases.ok("history", "-e", "stage", "--limit", "1").splitlines()[1:]
-    assert re.fullmatch(rf"v2 +{MINUTE} +moto +latest +fix search +succeeded", newest.rstrip())
+    assert re.fullmatch(rf"v2 +{MINUTE} +moto +latest +fix search +~api +succeeded", newest.strip())
 
 
 def test_status_is_a_table_with_locks_explained_below(two_releases: Cli) -> None:
