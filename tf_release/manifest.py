@@ -2,7 +2,8 @@
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -104,10 +105,23 @@ def pinned(images: dict[str, str], digests: dict[str, str]) -> dict[str, str]:
 def described(images: dict[str, str], digests: dict[str, str]) -> dict[str, str]:
     """Images as people compare them: a tag with the digest it named (`…:1.4 (sha256:ab12…)`),
     so a moved tag shows as a change."""
+    return _with_digests(
+        images, digests, lambda url, digest: f"{url} ({naming.short_digest(digest)})"
+    )
+
+
+def referenced(images: dict[str, str], digests: dict[str, str]) -> dict[str, str]:
+    """Images whole, as programs read them: a tag with the digest it named (`…:1.4@sha256:…`,
+    a reference Docker and `publish` accept)."""
+    return _with_digests(images, digests, lambda url, digest: f"{url}@{digest}")
+
+
+def _with_digests(
+    images: dict[str, str], digests: dict[str, str], form: Callable[[str, str], str]
+) -> dict[str, str]:
+    """Each image with the digest recorded for it, unless its URL names one itself."""
     return {
-        name: f"{url} ({naming.short_digest(digests[name])})"
-        if name in digests and naming.digest_in(url) is None
-        else url
+        name: form(url, digests[name]) if name in digests and naming.digest_in(url) is None else url
         for name, url in images.items()
     }
 
@@ -127,6 +141,8 @@ class ImageChanges:
     changed: dict[str, tuple[str, str]] = field(default_factory=dict)
     removed: dict[str, str] = field(default_factory=dict)
     unchanged: dict[str, str] = field(default_factory=dict)
+    # an image as shown → the whole reference it stands for (`…:1.4@sha256:…`): for --json
+    whole: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def count(self) -> int:
@@ -138,14 +154,41 @@ class ImageChanges:
         return self.count == 0
 
     def to_document(self) -> dict[str, Any]:
+        """Digests whole: what a program reads is never the shortened text people see."""
+
+        def whole(shown: str) -> str:
+            return self.whole.get(shown, shown)
+
         return {
-            "added": self.added,
+            "added": {name: whole(url) for name, url in self.added.items()},
             "changed": {
-                name: {"from": old, "to": new} for name, (old, new) in self.changed.items()
+                name: {"from": whole(old), "to": whole(new)}
+                for name, (old, new) in self.changed.items()
             },
-            "removed": self.removed,
+            "removed": {name: whole(url) for name, url in self.removed.items()},
             "unchanged": sorted(self.unchanged),
         }
+
+
+def compare_images(
+    before: dict[str, str],
+    before_digests: dict[str, str],
+    after: dict[str, str],
+    after_digests: dict[str, str],
+) -> ImageChanges:
+    """What moving from one set of images (with the digests their tags named) to another
+    changes, compared as people read them (a moved tag is a change); its document keeps the
+    digests whole."""
+    shown_before, shown_after = described(before, before_digests), described(after, after_digests)
+    whole = {
+        shown[name]: reference
+        for shown, images, digests in (
+            (shown_before, before, before_digests),
+            (shown_after, after, after_digests),
+        )
+        for name, reference in referenced(images, digests).items()
+    }
+    return replace(diff_images(shown_before, shown_after), whole=whole)
 
 
 def diff_images(before: dict[str, str], after: dict[str, str]) -> ImageChanges:

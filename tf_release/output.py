@@ -8,7 +8,6 @@ to the minute, a reason's first line; `--wide` shows them whole.
 
 import os
 import sys
-from itertools import pairwise
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -16,7 +15,6 @@ from rich.table import Table
 from rich.text import Text
 
 from tf_release import naming
-from tf_release.manifest import described, diff_images
 
 PIPED_WIDTH = 200
 WIDE_WIDTH = 10_000  # --wide: no column is squeezed; the terminal wraps what it must
@@ -93,8 +91,6 @@ def history(out: Console, entries: list[Any], wide: bool = False) -> None:
     for header in ("reason", "changes"):
         table.add_column(header)  # these give way when the width is short
     table.add_column("deployments", no_wrap=not wide)
-    shown = [entry for entry in entries if not getattr(entry, "missing", False)]
-    older = {id(newer): before.manifest for newer, before in pairwise(shown)}
     for entry in entries:
         if getattr(entry, "missing", False):
             name = naming.format_version(entry.version)
@@ -107,7 +103,7 @@ def history(out: Console, entries: list[Any], wide: bool = False) -> None:
             _who(manifest.created_by, wide),
             manifest.source,
             _reason(manifest.reason, wide),
-            _cut(_changed_names(older.get(id(entry)), manifest), wide),
+            _cut(_changed_names(entry.changes), wide),
             _deployments(entry, wide),
         )
     out.print(table)
@@ -137,13 +133,11 @@ def _overridden(overrides: Any) -> str:
     return "".join(f" (override {item.rule}: {item.reason})" for item in overrides)
 
 
-def _changed_names(before: Any, after: Any) -> str:
+def _changed_names(changes: Any) -> str:
     """`~api +web -old`: what changed from the manifest before (a digest-only change too);
-    a first manifest adds all it holds, and a row whose manifest before is not shown is blank."""
-    if before is None and after.version != 1:
+    blank when none before it could be read (missing from the bucket)."""
+    if changes is None:
         return ""
-    was = described(before.images, before.digests) if before is not None else {}
-    changes = diff_images(was, described(after.images, after.digests))
     marks = (
         [f"+{name}" for name in changes.added]
         + [f"~{name}" for name in changes.changed]

@@ -17,7 +17,7 @@ from tf_release.deploy import (
     deploy_manifest,
 )
 from tf_release.errors import BadInput, Cancelled, ImagesMissing
-from tf_release.manifest import ImageChanges, Manifest, described, diff_images, images_digest
+from tf_release.manifest import ImageChanges, Manifest, compare_images, images_digest
 from tf_release.rules import CLEAR, NO_OVERRIDES, Hold, Overrides
 from tf_release.state import Deployed, EnvironmentState, Override
 from tf_release.stores import Stores, manifest_of
@@ -189,9 +189,8 @@ def prepare(
         if check_images:
             check_images_exist(stores, state, wanted)  # those running are not asked
         digests = _digests(stores, wanted, state, taken)
-        changes = diff_images(
-            described(deployed, state.deployed.digests if state.deployed else {}),
-            described(wanted, digests),
+        changes = compare_images(
+            deployed, state.deployed.digests if state.deployed else {}, wanted, digests
         )
         held: tuple[Hold, ...] = (frozen,) if frozen else ()
         if changes.empty and not force:
@@ -216,10 +215,22 @@ def prepare(
 def _digests(
     stores: Stores, images: dict[str, str], state: EnvironmentState, taken: Source
 ) -> dict[str, str]:
-    """The digest each ECR image names: what the source environment ran for one promoted from
-    it (a moved tag is then a change), kept from what runs for an image that stays, else asked
+    """The digest each ECR image names: known without asking (see `known_digests`), else asked
     of ECR (one request per repository). Images ECR cannot resolve are left unpinned."""
-    deployed = state.deployed
+    digests, ask = known_digests(images, state.deployed, taken)
+    if ask:
+        with stores.progress.step(f"resolving {len(ask)} image(s) to their digests"):
+            resolved = stores.registry.digests(images[name] for name in ask)
+        digests.update({name: resolved[images[name]] for name in ask if images[name] in resolved})
+    return digests
+
+
+def known_digests(
+    images: dict[str, str], deployed: Deployed | None, taken: Source
+) -> tuple[dict[str, str], list[str]]:
+    """The digests known without asking ECR: what the source environment ran for an image
+    promoted from it (a moved tag is then a change), what runs for an image that stays; and the
+    ECR images whose digest only ECR knows. `diff` shows what `prepare` would record by it."""
     digests: dict[str, str] = {}
     ask = []
     for name, url in images.items():
@@ -230,11 +241,7 @@ def _digests(
                 digests[name] = deployed.digests[name]
         elif naming.parse_ecr(url) is not None:  # other registries stay unpinned
             ask.append(name)
-    if ask:
-        with stores.progress.step(f"resolving {len(ask)} image(s) to their digests"):
-            resolved = stores.registry.digests(images[name] for name in ask)
-        digests.update({name: resolved[images[name]] for name in ask if images[name] in resolved})
-    return digests
+    return digests, ask
 
 
 def source_images(stores: Stores, label: str, selected: list[str]) -> Source:

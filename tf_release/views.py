@@ -10,8 +10,8 @@ from typing import Any
 from tf_release import naming
 from tf_release.errors import BadInput, BrokenState
 from tf_release.holds import OVERRIDE_MARK, frozen, promoted_since, soaking
-from tf_release.manifest import ImageChanges, Manifest, described, diff_images
-from tf_release.release import source_images
+from tf_release.manifest import ImageChanges, Manifest, compare_images
+from tf_release.release import known_digests, source_images
 from tf_release.rules import CLEAR, SOAK, Hold, format_duration, format_local
 from tf_release.s3 import repair_hint
 from tf_release.state import Attempt, Deployed, DeploymentEntry, Lock, Override, Recent
@@ -41,9 +41,14 @@ def promotion(stores: Stores, environment: str, against: str | None = None) -> P
         raise BadInput(f"cannot compare {environment} with itself")
     source = source_images(stores, label, [])
     running = stores.states.get(environment)[0].deployed
-    before = described(running.images, running.digests) if running else {}
-    changes = diff_images(before, described(source.images, source.digests))
-    since = promoted_since(source.running, source.images, source.digests, running)
+    digests, _ = known_digests(source.images, running, source)  # as prepare would record them
+    changes = compare_images(
+        running.images if running else {},
+        running.digests if running else {},
+        source.images,
+        digests,
+    )
+    since = promoted_since(source.running, source.images, digests, running)
     hold = frozen(stores, env) or soaking(stores, env, label, since)
     return Promotion(source.name, changes, hold, env.rules.any)
 
@@ -112,9 +117,7 @@ def diff_versions(stores: Stores, environment: str, old: int, new: int) -> Image
     """What deploying manifest `new` after manifest `old` changes."""
     stores.config.environment(environment)
     before, after = manifest_of(stores, environment, old), manifest_of(stores, environment, new)
-    return diff_images(
-        described(before.images, before.digests), described(after.images, after.digests)
-    )
+    return compare_images(before.images, before.digests, after.images, after.digests)
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,8 @@ class HistoryEntry:
     reverted_by: int | None = None  # the rollback that took this version out of service
     # deployment id → the release rules that deploy went past
     overrides: dict[str, tuple[Override, ...]] = field(default_factory=dict)
+    # what it changed from the manifest before it; None when that one is missing or unread
+    changes: ImageChanges | None = None
 
     @property
     def version(self) -> int:
@@ -177,23 +182,49 @@ class MissingManifest:
 def history(
     stores: Stores, environment: str, limit: int = 20
 ) -> list[HistoryEntry | MissingManifest]:
-    """The newest manifests, newest first, each with the deployments that used it."""
+    """The newest manifests, newest first, each with the deployments that used it and what it
+    changed (the manifest before the oldest shown is read for its changes)."""
     stores.config.environment(environment)
     if limit < 1:
         raise BadInput(f"--limit must be at least 1, not {limit}")
     newest = probe_newest(stores, environment, stores.states.get(environment)[0])
     versions = range(newest, max(0, newest - limit), -1)
-    found = _read_all(stores, environment, versions)
+    before_oldest = [versions[-1] - 1] if versions and versions[-1] > 1 else []
+    read = _read_all(stores, environment, [*versions, *before_oldest])
+    found = read[: len(versions)]
     manifests = [m for m in found if m is not None]
     used = _deployments_since(stores, environment, manifests)
     reverted = _reverted(manifests, used)
     overrides = _overrides(stores, used)
+    changes = _changes([m for m in read if m is not None])
     return [
         MissingManifest(version)
         if manifest is None
-        else HistoryEntry(manifest, tuple(used.get(version, ())), reverted.get(version), overrides)
+        else HistoryEntry(
+            manifest,
+            tuple(used.get(version, ())),
+            reverted.get(version),
+            overrides,
+            changes.get(version),
+        )
         for version, manifest in zip(versions, found, strict=True)
     ]
+
+
+def _changes(manifests: list[Manifest]) -> dict[int, ImageChanges]:
+    """Version → what it changed from the manifest read before it (newest first; a moved tag's
+    digest counts); a first manifest adds all it holds."""
+    older: list[Manifest | None] = [*manifests[1:], None]
+    return {
+        after.version: compare_images(
+            before.images if before else {},
+            before.digests if before else {},
+            after.images,
+            after.digests,
+        )
+        for after, before in zip(manifests, older, strict=True)
+        if before is not None or after.version == 1
+    }
 
 
 def show(stores: Stores, environment: str, version: int) -> HistoryEntry:

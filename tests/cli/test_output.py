@@ -6,7 +6,7 @@ import re
 import pytest
 
 from tests.conftest import Cli
-from tests.support.project import BUCKET, image, push_image
+from tests.support.project import BUCKET, ecr_image, image, push_image
 from tests.support.scenes import failed_to_deploy, released
 from tf_release import release
 
@@ -33,15 +33,18 @@ def test_history_is_a_table_newest_first(two_releases: Cli) -> None:
     assert lines[2].startswith("v1 ")
 
 
-def test_history_shows_a_first_manifest_adding_its_images_and_leaves_unknown_blank(
-    two_releases: Cli,
-) -> None:
+def test_history_shows_a_first_manifest_adding_its_images(two_releases: Cli) -> None:
     two_releases.ok("apply", "-e", "stage", "-r", "fix search", "--yes")
     two_releases.env["COLUMNS"] = "200"  # whatever the terminal the suite runs from
     first = two_releases.ok("history", "-e", "stage").splitlines()[2]
     assert re.search(r" first release +\+api \+worker +succeeded", first)
+
+
+def test_history_with_a_limit_shows_the_changes_of_its_oldest_row_too(two_releases: Cli) -> None:
+    """An empty cell would read as "changed nothing": the manifest before it is read too."""
+    two_releases.ok("apply", "-e", "stage", "-r", "fix search", "--yes")
     [newest] = two_releases.ok("history", "-e", "stage", "--limit", "1").splitlines()[1:]
-    assert re.fullmatch(rf"v2 +{MINUTE} +moto +latest +fix search +succeeded", newest.rstrip())
+    assert re.fullmatch(rf"v2 +{MINUTE} +moto +latest +fix search +~api +succeeded", newest.strip())
 
 
 def test_status_is_a_table_with_locks_explained_below(two_releases: Cli) -> None:
@@ -66,6 +69,21 @@ def test_changes_are_coloured_on_a_terminal_only(two_releases: Cli) -> None:
     assert f"{ESCAPE}33m  ~ api: {image('api', 'one')} → {image('api', 'two')}" in coloured
     two_releases.env["NO_COLOR"] = "1"
     assert ESCAPE not in two_releases.ok("diff", "-e", "stage")
+
+
+def test_diff_json_names_ecr_images_with_their_whole_digests(cli: Cli) -> None:
+    ecr = cli.client("ecr")
+    for name in ("api", "worker"):
+        cli.ok("publish", name, push_image(ecr, name, "1.0.0"))
+    cli.ok("apply", "-e", "stage", "-r", "first", "--yes")
+    cli.ok("publish", "api", push_image(ecr, "api", "1.1.0"))
+    [running] = ecr.describe_images(repositoryName="api", imageIds=[{"imageTag": "1.0.0"}])[
+        "imageDetails"
+    ]
+    changes = json.loads(cli.ok("diff", "-e", "stage", "--json"))
+    old, new = ecr_image("api", "1.0.0"), ecr_image("api", "1.1.0")
+    assert changes["changed"] == {"api": {"from": f"{old}@{running['imageDigest']}", "to": new}}
+    assert changes["unchanged"] == ["worker"]
 
 
 def test_json_shapes_are_stable(two_releases: Cli) -> None:

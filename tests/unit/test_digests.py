@@ -116,12 +116,18 @@ def test_a_rollback_deploys_the_digest_that_ran_even_after_the_tag_moved(stores:
     assert ssm_image("stage", "api").endswith(f"/api@{first}")
 
 
+def applied(stores: Stores, *tags: str) -> list[tuple[str, str]]:
+    """api at each tag in turn, pushed, published and applied to stage: its URLs and digests."""
+    pushed = []
+    for tag in tags:
+        pushed.append(push("api", tag))
+        release.publish(stores, "api", pushed[-1][0])
+        release.apply(stores, "stage", tag)
+    return pushed
+
+
 def test_a_rollback_to_a_digest_ecr_no_longer_has_fails_naming_it(stores: Stores) -> None:
-    api, first = push("api", "1.4")
-    release.publish(stores, "api", api)
-    release.apply(stores, "stage", "1.4")
-    release.publish(stores, "api", push("api", "1.5")[0])
-    release.apply(stores, "stage", "1.5")
+    [(_, first), _] = applied(stores, "1.4", "1.5")
     boto3.client("ecr", region_name=REGION).batch_delete_image(
         repositoryName="api", imageIds=[{"imageDigest": first}]
     )
@@ -184,3 +190,36 @@ def test_a_promotion_of_a_moved_tag_is_a_change_and_history_shows_it(stores: Sto
     output.history(output.console(text), views.history(stores, "prod"))
     [newest] = [line for line in text.getvalue().splitlines() if line.startswith("v2 ")]
     assert " ~api " in newest
+
+
+def stage_runs_api_and_worker(stores: Stores) -> None:
+    for name in ("api", "worker"):
+        release.publish(stores, name, push(name, "1.0.0")[0])
+    release.apply(stores, "stage", "first")
+
+
+def test_diff_against_a_label_right_after_an_apply_shows_no_change_as_prepare_does(
+    stores: Stores,
+) -> None:
+    """The label holds tags, the manifest the digests they named: an image that stays keeps
+    the digest it runs with, in `diff` as in `prepare`."""
+    stage_runs_api_and_worker(stores)
+    assert views.promotion(stores, "stage").changes.empty
+    assert release.prepare(stores, "stage", "nothing new").manifest is None
+
+
+def test_diff_against_a_label_lists_exactly_what_prepare_changes(stores: Stores) -> None:
+    stage_runs_api_and_worker(stores)
+    api, _ = push("api", "1.1.0")
+    release.publish(stores, "api", api)
+    changes = views.promotion(stores, "stage").changes
+    prepared = release.prepare(stores, "stage", "api 1.1.0")
+    assert changes.changed.keys() == prepared.changes.changed.keys() == {"api"}
+    assert changes.changed["api"][0] == prepared.changes.changed["api"][0]
+    assert changes.unchanged == prepared.changes.unchanged
+
+
+def test_the_changes_document_keeps_digests_whole(stores: Stores) -> None:
+    [(api, first), (new, second)] = applied(stores, "1.4", "1.5")
+    document = views.diff_versions(stores, "stage", 1, 2).to_document()
+    assert document["changed"]["api"] == {"from": f"{api}@{first}", "to": f"{new}@{second}"}

@@ -144,8 +144,26 @@ def test_history_of_twenty_does_not_depend_on_how_many_manifests_exist(stores: S
     counted(stores).clear()
     entries = views.history(stores, "stage", limit=20)
     assert [e.manifest.version for e in entries] == list(range(45, 25, -1))
-    assert sum(counted(stores).values()) <= 25, counted(stores)
-    assert counted(stores)["s3.ListObjectsV2"] <= 1
+    # the state, the probe for a newer version, the 20 manifests and the one before them (so
+    # the oldest row has its changes), one page of deployment records
+    assert counted(stores) == Counter(
+        {"s3.GetObject": 1 + 20 + 1, "s3.HeadObject": 1, "s3.ListObjectsV2": 1}
+    )
+    assert sum(counted(stores).values()) <= 25
+
+
+def test_a_diff_against_a_label_reads_the_state_and_the_label_and_asks_ecr_nothing(
+    stores: Stores,
+) -> None:
+    """An image that stays keeps the digest it runs with, as in prepare: ECR is not asked."""
+    ecr = boto3.client("ecr", region_name=REGION)
+    for name in ("api", "worker"):
+        release.publish(stores, name, push_image(ecr, name, "1"))
+    release.apply(stores, "stage", "first")
+    release.publish(stores, "api", push_image(ecr, "api", "2"))
+    counted(stores).clear()
+    assert not views.promotion(stores, "stage").changes.empty
+    assert counted(stores) == Counter({"s3.GetObject": 1, "ssm.GetParametersByPath": 1})
 
 
 def test_status_at_a_time_reads_one_listing_page(stores: Stores) -> None:
