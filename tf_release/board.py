@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TypeVar
 
 from tf_release import naming, views
@@ -394,24 +393,3 @@ def render(board: Board) -> str:
     )
     template = environment.get_template("board.html.j2")
     return template.render(board=board, timeline=timeline(board))
-
-
-def check_output(path: Path) -> Path:
-    """Refused before anything is read: a page that could not be written is not worth reading."""
-    if not path.parent.is_dir():
-        raise BadInput(f"cannot write {path}: the folder {path.parent} does not exist")
-    if path.is_dir():
-        raise BadInput(f"cannot write {path}: it is a folder")
-    return path
-
-
-def write_page(path: Path, html: str) -> None:
-    """Whole or not at all: a draft beside it takes the name once written, as `init` does."""
-    check_output(path)
-    draft = path.with_name(f".{path.name}.draft")
-    try:
-        draft.write_text(html, encoding="utf-8")
-        draft.replace(path)
-    except OSError as error:
-        draft.unlink(missing_ok=True)
-        raise BadInput(f"cannot write {path}: {error.strerror or error}") from None

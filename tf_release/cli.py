@@ -15,7 +15,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from tf_release import __version__, naming
+from tf_release import __version__, files, naming
 from tf_release.config import CONFIG_NAME
 from tf_release.errors import DEBUG_VARIABLE, BadInput, Cancelled, ReleaseError, crash_report
 
@@ -790,12 +790,12 @@ def board_page(
     to_stdout = output == "-"  # a string, so `./-` still names a file
     path = Path(output)
     if not to_stdout:
-        board.check_output(path)
+        files.check_writable(path)
     page = board.gather(_stores(ctx), days)
     if to_stdout:
         typer.echo(board.render(page))
     else:
-        board.write_page(path, board.render(page))
+        files.write_whole(path, board.render(page))
         shown = "nothing deployed yet" if page.empty else f"{len(page.marks)} deployments"
         typer.echo(f"Wrote {output}: {len(page.cards)} environments, {shown} (last {days} days).")
     broken = [card.problem for card in page.cards if card.problem is not None]
@@ -850,6 +850,7 @@ def init(
 
     if path.exists():
         raise BadInput(f"{path} already exists; tf-release init does not overwrite it")
+    files.check_writable(path)
     asking = sys.stdin.isatty()
     if not asking and (project is None or bucket is None):
         raise BadInput("no terminal to ask on: pass --project and --bucket")
@@ -862,14 +863,15 @@ def init(
     naming.check_project_name(project)
     for name in environments:
         naming.check_environment_name(name)
-    draft = path.with_name(f".{path.name}.draft")
-    draft.write_text(starter_config(project, bucket, environments, region))
-    try:
-        load_config(draft)  # the answers are checked like any config before it takes the name
-    except BadInput as error:
-        draft.unlink()
-        raise BadInput(str(error).replace(str(draft), str(path))) from None
-    draft.replace(path)
+
+    def loads(draft: Path) -> None:
+        """The answers are checked like any config before the file takes its name."""
+        try:
+            load_config(draft)
+        except BadInput as error:
+            raise BadInput(str(error).replace(str(draft), str(path))) from None
+
+    files.write_whole(path, starter_config(project, bucket, environments, region), loads)
     typer.echo(f"Wrote {path}: environments {' → '.join(['latest', *environments])}.")
 
 

@@ -122,6 +122,18 @@ def test_init_says_what_is_wrong_with_a_name_and_writes_nothing(
     assert list(cli.cwd.iterdir()) == []
 
 
+def test_init_into_a_folder_that_does_not_exist_is_refused_in_a_line(cli: Cli) -> None:
+    del cli.env["TF_RELEASE_CONFIG"]
+    cli.cwd = cli.cwd / "new-project"
+    cli.cwd.mkdir()
+    assert_refused(
+        cli,
+        ["init", "--project", "shop", "--bucket", BUCKET, "--path", "sub/x.toml"],
+        "cannot write sub/x.toml: the folder sub does not exist",
+    )
+    assert list(cli.cwd.iterdir()) == []
+
+
 def test_images_outside_the_allow_list_are_refused(released: Cli, tmp_path: Path) -> None:
     path = tmp_path / "allow.toml"
     path.write_text(CONFIG.replace("region", 'images = ["api"]\nregion'))

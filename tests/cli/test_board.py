@@ -23,7 +23,7 @@ from tests.support.scenes import (
     released,
     six_weeks_of_releases,
 )
-from tf_release import board, naming, views
+from tf_release import board, files, naming, views
 from tf_release.config import load_config
 from tf_release.errors import BadInput
 from tf_release.state import Deployment, Override
@@ -214,7 +214,7 @@ def test_a_browser_draws_the_board_without_console_errors(
 ) -> None:
     browser_or_skip()
     page = tmp_path / "release-board.html"
-    board.write_page(page, board.render(six_weeks[30]))
+    files.write_whole(page, board.render(six_weeks[30]))
     shot = render(page, width, 900, dark=dark)
     assert shot.console == []  # no error, and no load the page's policy had to refuse
     found = colours(shot.png)
