@@ -177,8 +177,10 @@ def _deploy_options(
     skip_verify: bool,
     plan_only: bool = False,
     overrides: Any = None,
+    reason: str | None = None,
 ) -> Any:
-    """How the deploy runs; the environment's Terraform is None without a terraform_dir."""
+    """How the deploy runs; the environment's Terraform is None without a terraform_dir.
+    `reason`: apply's, told apart from a reused manifest's own."""
     from tf_release import output
     from tf_release.deploy import DeployOptions
     from tf_release.rules import NO_OVERRIDES
@@ -195,7 +197,7 @@ def _deploy_options(
         skip_verify=skip_verify,
         live=live,
         # what it is about to do, before Terraform's output (--yes runs too: CI logs)
-        announce=lambda plan: output.intent(output.console(live.out), plan, plan_only),
+        announce=lambda plan: output.intent(output.console(live.out), plan, plan_only, reason),
         overrides=overrides or NO_OVERRIDES,
     )
 
@@ -476,6 +478,7 @@ def apply(
         skip_verify=skip_verify,
         plan_only=plan_only,
         overrides=overrides,
+        reason=reason,
     )
     report = Report("apply", env, reason=reason)
     with _summarised(markdown, report, stores):

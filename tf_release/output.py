@@ -52,19 +52,27 @@ def _cut(text: str, wide: bool) -> Text:
     return Text(text) if wide else Text(text, no_wrap=True, overflow="ellipsis")
 
 
-def intent(out: Console, plan: Any, plan_only: bool = False) -> None:
+def intent(out: Console, plan: Any, plan_only: bool = False, asked: str | None = None) -> None:
     """What a deploy is about to do, before Terraform's output: `Deploying v2 to stage (now
-    v1): why`, then its image changes."""
-    name, environment = plan.manifest.name, plan.environment
+    v1): why`, then its image changes. `asked`: the reason `apply` was given, which a reused
+    manifest does not carry."""
+    manifest, environment, running = plan.manifest, plan.environment, plan.running
+    name = manifest.name
     if plan_only:
         head = f"Planning {name} for {environment}"
-    elif plan.manifest.reverts is not None:
-        head = f"Rolling {environment} back to {plan.manifest.source} as {name}"
+    elif manifest.reverts is not None and manifest.reverts == running:
+        head = f"Rolling {environment} back to {manifest.source} as {name}"
     else:
         head = f"Deploying {name} to {environment}"
-    running = plan.running
     now = "nothing deployed yet" if running is None else f"now {naming.format_version(running)}"
-    out.print(Text(f"{head} ({now}): {naming.first_line(plan.manifest.reason)}"))
+    out.print(Text(f"{head} ({now}): {naming.first_line(manifest.reason)}"))
+    if asked is not None and asked.strip() != manifest.reason:
+        out.print(
+            Text(
+                f"  {name} already held these images and never ran: it keeps its own reason "
+                "(--force writes a new manifest with yours)"
+            )
+        )
     if plan.changes.empty:
         out.print(Text("  no image changes"))
     changes(out, plan.changes)

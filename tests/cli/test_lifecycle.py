@@ -46,6 +46,26 @@ def test_apply_deploys_and_status_reports_it(cli: Cli) -> None:
     assert status["lock"] is None
 
 
+def test_apply_that_reuses_a_prepared_manifest_says_it_keeps_its_own_reason(cli: Cli) -> None:
+    publish(cli, "abc")
+    cli.ok("prepare", "--env", "stage", "--reason", "reason A")
+    lines = cli.ok("apply", "--env", "stage", "--reason", "reason B", "--yes").splitlines()
+    assert lines[:2] == [
+        "Deploying v1 to stage (nothing deployed yet): reason A",
+        "  v1 already held these images and never ran: it keeps its own reason (--force writes "
+        "a new manifest with yours)",
+    ]
+
+
+def test_a_rollback_manifest_deployed_again_is_announced_as_a_deploy(cli: Cli) -> None:
+    for tag in ("one", "two"):
+        publish(cli, tag)
+        cli.ok("apply", "-e", "stage", "-r", tag, "--yes")
+    cli.ok("rollback", "-e", "stage", "-r", "two is broken", "--yes")  # v3
+    lines = cli.ok("deploy", "-e", "stage", "--version", "v3", "--yes").splitlines()
+    assert lines[0] == "Deploying v3 to stage (now v3): two is broken"
+
+
 def test_the_whole_lifecycle_with_selective_update_promotion_and_rollback(cli: Cli) -> None:
     publish(cli, "one")
     cli.ok("apply", "-e", "stage", "-r", "first", "--yes")
