@@ -17,7 +17,14 @@ import typer
 
 from tf_release import __version__, files, naming
 from tf_release.config import CONFIG_NAME
-from tf_release.errors import DEBUG_VARIABLE, BadInput, Cancelled, ReleaseError, crash_report
+from tf_release.errors import (
+    DEBUG_VARIABLE,
+    BadInput,
+    Cancelled,
+    HeldByPolicy,
+    ReleaseError,
+    crash_report,
+)
 
 app = typer.Typer(
     name="tf-release",
@@ -280,6 +287,18 @@ def _summarised(path: Path | None, report: Any, stores: Any) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def _held_as_json(as_json: bool, environment: str) -> Iterator[None]:
+    """Under --json, a release rule's refusal is also a document on stdout, for scripts that
+    read it; the error line and exit 5 follow as ever."""
+    try:
+        yield
+    except HeldByPolicy as held:
+        if as_json:
+            _print_json({"environment": environment, "policy": held.policy})
+        raise
+
+
 def _caller(stores: Any) -> str | None:
     """Who ran it, for a summary: None when even that cannot be found out."""
     try:
@@ -377,7 +396,10 @@ def prepare(
 
     overrides = _overrides(override, override_reason)
     stores = _stores(ctx, writes=True)
-    prepared = release.prepare(stores, env, reason, image or (), source, force, overrides=overrides)
+    with _held_as_json(as_json, env):
+        prepared = release.prepare(
+            stores, env, reason, image or (), source, force, overrides=overrides
+        )
     if as_json:
         _print_json(prepared.to_document())
         return
@@ -435,7 +457,7 @@ def deploy(
         overrides=overrides,
     )
     report = Report("deploy", env, version=naming.format_optional_version(number))
-    with _summarised(markdown, report, stores):
+    with _summarised(markdown, report, stores), _held_as_json(as_json, env):
         result = deploying.deploy(stores, env, number, replace(options, observe=report.observe))
     _print_json(result.to_document()) if as_json else _print_deploy(result)
     _append_summary(markdown, report.finished(result).to_markdown())
@@ -481,7 +503,7 @@ def apply(
         reason=reason,
     )
     report = Report("apply", env, reason=reason)
-    with _summarised(markdown, report, stores):
+    with _summarised(markdown, report, stores), _held_as_json(as_json, env):
         prepared, result = release.apply(
             stores, env, reason, image or (), force, replace(options, observe=report.observe)
         )

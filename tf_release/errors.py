@@ -40,9 +40,14 @@ class LockHeld(ReleaseError):
 
 
 class HeldByPolicy(ReleaseError):
-    """A release rule (soak, freeze) holds the release; nothing was written, no lock taken."""
+    """A release rule (soak, freeze) holds the release; nothing was written, no lock taken.
+    `policy`: the hold as `--json` shows it (`{"held": true, "rule", "until"}`)."""
 
     exit_code = 5
+
+    def __init__(self, message: str, policy: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.policy = policy or {}
 
 
 class TerraformFailed(ReleaseError):

@@ -55,7 +55,7 @@ def check(
     if hold is None:
         return ()
     if hold.rule not in overrides.rules:
-        raise HeldByPolicy(hold.refusal(env.name))
+        raise HeldByPolicy(hold.refusal(env.name), hold.to_document())
     return (Override(hold.rule, overrides.reason, stores.caller),)
 
 

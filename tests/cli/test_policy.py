@@ -245,6 +245,23 @@ def test_prepare_says_first_that_a_rule_held_it_when_overridden(ruled: Cli) -> N
     assert document["policy"] == {"held": False, "rule": None, "until": None}
 
 
+@pytest.mark.parametrize("command", ["prepare", "apply"])
+def test_a_held_promotion_under_json_prints_its_policy_then_exits_5(
+    ruled: Cli, command: str
+) -> None:
+    result = at(ruled, "2026-03-24T11:00Z").run(
+        command, "--env", "prod", "--reason", "early", "--yes" if command == "apply" else "--force",
+        "--json",
+    )  # fmt: skip
+    assert result.returncode == HELD
+    assert json.loads(result.stdout) == {
+        "environment": "prod",
+        "policy": {"held": True, "rule": "soak", "until": "2026-03-24T12:00:00.000Z"},
+    }
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert prod_keys(ruled) == []
+
+
 def test_policy_prints_each_rule_and_whether_it_holds_now(ruled: Cli) -> None:
     out = at(ruled, "2026-03-24T11:00Z").ok("policy", "--env", "prod")
     assert out.splitlines() == [
