@@ -210,7 +210,7 @@ def manifest(out: Console, entry: Any, wide: bool = False) -> None:
     for deployment in entry.deployments:
         facts.add_row("deployed", f"{deployment.outcome} {_when(deployment.finished_at, wide)}")
         for override in entry.overrides_of(deployment):
-            facts.add_row("override", override.describe())
+            facts.add_row("override", override.describe(whole=True))
     out.print(facts)
     images = Table(box=None, pad_edge=False)
     images.add_column("image", no_wrap=True)

@@ -275,7 +275,12 @@ class Overrides:
             raise BadInput("--override-reason is empty: say why the rule is overridden")
         if reason is not None and not named:
             raise BadInput("--override-reason without --override: name the rule to override")
-        return cls(named, naming.check_reason(reason) if reason is not None else "")
+        if reason is None:
+            return cls(named)
+        try:
+            return cls(named, naming.check_reason(reason))
+        except BadInput as error:
+            raise BadInput(f"--override-reason: {error}") from None
 
 
 NO_OVERRIDES = Overrides()

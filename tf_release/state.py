@@ -31,8 +31,10 @@ class Override:
     def from_document(cls, document: dict[str, str]) -> "Override":
         return cls(document["rule"], document["reason"], document["by"])
 
-    def describe(self) -> str:
-        return f"{self.rule} overridden by {naming.person(self.by)}: {self.reason}"
+    def describe(self, whole: bool = False) -> str:
+        """`freeze overridden by alice: why`, the why cut to its first line unless `whole`."""
+        reason = self.reason if whole else naming.first_line(self.reason)
+        return f"{self.rule} overridden by {naming.person(self.by)}: {reason}"
 
 
 def _overrides(documents: list[dict[str, str]] | None) -> tuple[Override, ...]:

@@ -48,3 +48,9 @@ def test_what_a_state_remembers_survives_its_json() -> None:
     assert again.recent == state.recent
     assert again.recent[0].message == "terraform apply failed"
     assert again.recent[0].reason == "api 1.5" and again.recent[1].reason is None
+
+
+def test_an_override_is_described_on_one_line_unless_whole() -> None:
+    override = Override("freeze", "INC-42 hotfix\nsee the incident channel", "alice")
+    assert override.describe() == "freeze overridden by alice: INC-42 hotfix …"
+    assert override.describe(whole=True).endswith("INC-42 hotfix\nsee the incident channel")
