@@ -38,9 +38,11 @@ def parse_duration(text: str) -> timedelta:
     return duration
 
 
-def format_duration(duration: timedelta) -> str:
-    """`1d 2h`, `1h 30m`, `45m`: whole minutes, rounded up (never claims less than is left)."""
-    minutes = -(-int(duration.total_seconds()) // 60)
+def format_duration(duration: timedelta, up: bool = True) -> str:
+    """`1d 2h`, `1h 30m`, `45m`: whole minutes, rounded up (a time left is never understated),
+    or down (`up=False`: a time passed is never overstated)."""
+    seconds = int(duration.total_seconds())
+    minutes = -(-seconds // 60) if up else seconds // 60
     days, rest = divmod(max(minutes, 0), 24 * 60)
     hours, minutes = divmod(rest, 60)
     parts = [
@@ -222,7 +224,7 @@ class Rules:
             return None
         latest = max(young.values())
         names = ", ".join(sorted(young))
-        ran = format_duration(now - latest) if now > latest else "0m"
+        ran = format_duration(now - latest, up=False) if now > latest else "0m"
         detail = f"{source} has run {names} for {ran} of {format_duration(self.soak)}"
         return Hold(SOAK, (latest + self.soak).astimezone(self.zone), detail)
 

@@ -127,6 +127,12 @@ def test_soak_holds_until_the_youngest_image_has_run_long_enough() -> None:
     assert soak.soaking("stage", since, utc("2026-03-24T12:00")) is None
 
 
+def test_a_soak_a_second_from_its_end_never_claims_it_is_over() -> None:
+    since = {"api": utc("2026-03-24T10:00")}
+    held = rules(soak="2h").soaking("stage", since, utc("2026-03-24T11:59") + timedelta(seconds=59))
+    assert held is not None and held.detail == "stage has run api for 1h 59m of 2h"
+
+
 def test_soak_holds_an_image_the_source_does_not_run_until_overridden() -> None:
     held = rules(soak="30m").soaking("stage", {"api": None}, utc("2026-03-24T11:00"))
     assert held is not None and held.until is None
