@@ -184,11 +184,13 @@ def format_minute(moment: datetime) -> str:
 
 def person(identity: str) -> str:
     """Who an AWS identity is, for a narrow column: an assumed role's session name
-    (`…:assumed-role/deployer/alice` → `alice`), a user's name (`…:user/ops/alice` → `alice`),
-    `root`; anything that is not an ARN as it is."""
+    (`…:assumed-role/deployer/alice` → `alice`, and `alice` too for an SSO session named
+    `alice@example.com`), a user's name (`…:user/ops/alice` → `alice`), `root`; anything that
+    is not an ARN as it is."""
     if not identity.startswith("arn:"):
         return identity
-    return identity.split(":", 5)[-1].rsplit("/", 1)[-1] or identity
+    name = identity.split(":", 5)[-1].rsplit("/", 1)[-1]
+    return name.split("@", 1)[0] or name or identity
 
 
 # SSM parameter names

@@ -20,6 +20,7 @@ PIPED_WIDTH = 200
 WIDE_WIDTH = 10_000  # --wide: no column is squeezed; the terminal wraps what it must
 STYLES = {"+": "green", "~": "yellow", "-": "red", "!": "red"}
 OUTCOME_STYLES = {"failed": "red"}  # cancelled and abandoned: yellow
+BY = 16  # a person's name longer than this is cut with `…`, so the reason keeps some room
 
 
 def console(file: TextIO | None = None, wide: bool = False) -> Console:
@@ -95,7 +96,7 @@ def history(out: Console, entries: list[Any], wide: bool = False) -> None:
     """Newest first; `changes` against the manifest before it (a moved tag's digest counts)."""
     table = Table(box=None, pad_edge=False)
     for header in ("version", "created", "by", "source"):
-        table.add_column(header, no_wrap=True)
+        table.add_column(header, no_wrap=True, max_width=None if wide or header != "by" else BY)
     for header in ("reason", "changes"):
         table.add_column(header)  # these give way when the width is short
     table.add_column("deployments", no_wrap=not wide)
@@ -158,7 +159,7 @@ def status(out: Console, statuses: list[Any], wide: bool = False) -> None:
     """What runs where; below, held locks and newest deploys that did not succeed."""
     table = Table(box=None, pad_edge=False)
     for header in ("environment", "version", "deployed", "by", "newest"):
-        table.add_column(header, no_wrap=True)
+        table.add_column(header, no_wrap=True, max_width=None if wide or header != "by" else BY)
     for item in statuses:
         deployed = item.deployed
         table.add_row(

@@ -160,17 +160,17 @@ LONG_REASON = (
 )
 
 
-def as_alice(cli: Cli) -> str:
+def as_alice(cli: Cli, session: str = "alice") -> str:
     """The CLI's credentials become alice's session of a long-named role; returns the ARN."""
     sts = cli.client("sts")
     role = f"arn:aws:iam::123456789012:role/{ROLE}"
-    credentials = sts.assume_role(RoleArn=role, RoleSessionName="alice")["Credentials"]
+    credentials = sts.assume_role(RoleArn=role, RoleSessionName=session)["Credentials"]
     cli.env.update(
         AWS_ACCESS_KEY_ID=credentials["AccessKeyId"],
         AWS_SECRET_ACCESS_KEY=credentials["SecretAccessKey"],
         AWS_SESSION_TOKEN=credentials["SessionToken"],
     )
-    return f"arn:aws:sts::123456789012:assumed-role/{ROLE}/alice"
+    return f"arn:aws:sts::123456789012:assumed-role/{ROLE}/{session}"
 
 
 @pytest.fixture
@@ -203,6 +203,15 @@ def test_tables_fit_80_columns_keeping_version_person_and_outcome(alices_release
     assert re.search(r" latest +first[^…]*… +\+api \S*… +succeeded", rows["v1"])  # both give way
     assert "CAT-1234" not in "\n".join(history)
     assert re.fullmatch(rf"stage +v3 +{MINUTE} +alice +v3", status[1].rstrip())
+
+
+def test_a_long_sso_session_name_is_cut_and_leaves_the_reason_room(cli: Cli) -> None:
+    as_alice(cli, "alexandra.longfamilyname@example.com")
+    cli.ok("publish", "api", image("api", "one"))
+    cli.ok("apply", "-e", "stage", "-r", "first release of the api", "--yes")
+    cli.env["COLUMNS"] = "80"
+    [_, row] = cli.ok("history", "-e", "stage").splitlines()
+    assert re.match(rf"v1 +{MINUTE} +alexandra.longf… +latest +firs… +\+api", row), row
 
 
 def test_wide_shows_the_whole_identity_time_and_reason_and_json_keeps_them(

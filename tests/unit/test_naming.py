@@ -96,3 +96,16 @@ def test_reasons_must_say_something_and_not_too_much() -> None:
     for reason in ["", "   ", "x" * 1001, "bell\x07"]:
         with pytest.raises(BadInput):
             naming.check_reason(reason)
+
+
+@pytest.mark.parametrize(
+    ("identity", "shown"),
+    [
+        ("arn:aws:sts::123456789012:assumed-role/deployer/alice", "alice"),
+        ("arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin/alice@example.com", "alice"),
+        ("arn:aws:iam::123456789012:user/ops/bob", "bob"),
+        ("ci-runner", "ci-runner"),
+    ],
+)
+def test_a_person_is_the_name_in_an_identity(identity: str, shown: str) -> None:
+    assert naming.person(identity) == shown
