@@ -129,7 +129,7 @@ def deploy(
     manifest = manifest_of(stores, environment, number)
     overridden = holds.freeze(stores, env, options.overrides)
     if manifest.reverts is None:
-        source, running = holds.source_of(stores, env, manifest.source)
+        source, running = holds.soaked_in(stores, env, manifest.source)
         since = holds.promoted_since(
             running, manifest.images, manifest.digests, current[0].deployed
         )

@@ -38,12 +38,17 @@ def promoted_since(
     }
 
 
-def source_of(stores: Stores, env: Environment, source: str) -> tuple[str, Deployed | None]:
-    """The environment a manifest's `source` names ("stage@v5" → stage) and what it runs now;
-    a label runs nothing. Read only when the environment has a soak time."""
-    name = source.split("@", 1)[0]
-    if env.rules.soak is None or name not in stores.config.environments or name == env.name:
+def soaked_in(
+    stores: Stores, env: Environment, source: str, running: Deployed | None = None
+) -> tuple[str, Deployed | None]:
+    """Where a release into ENV soaks, and what runs there now: always its promote_from, whatever
+    the images were taken from (`--from`, a manifest's `source` such as "dev@v3"). `running`:
+    what `source` runs, when the caller has read it. Read only when ENV has a soak time."""
+    name = env.promote_from
+    if env.rules.soak is None:
         return name, None
+    if running is not None and source.split("@", 1)[0] == name:
+        return name, running
     return name, stores.states.get(name)[0].deployed
 
 

@@ -195,8 +195,9 @@ def prepare(
         held: tuple[Hold, ...] = (frozen,) if frozen else ()
         if changes.empty and not force:
             return Prepared(environment, None, changes, deployed_version, False, held, overridden)
-        since = holds.promoted_since(taken.running, wanted, digests, state.deployed)
-        soaking = holds.soaking(stores, env, label, since)
+        soak_source, soak_running = holds.soaked_in(stores, env, label, taken.running)
+        since = holds.promoted_since(soak_running, wanted, digests, state.deployed)
+        soaking = holds.soaking(stores, env, soak_source, since)
         overridden += holds.check(stores, env, soaking, overrides)
         held += (soaking,) if soaking else ()
         newest = None if force else _unused_newest(stores, environment, state, wanted, digests)

@@ -9,7 +9,7 @@ from typing import Any
 
 from tf_release import naming
 from tf_release.errors import BadInput, BrokenState
-from tf_release.holds import OVERRIDE_MARK, frozen, promoted_since, soaking
+from tf_release.holds import OVERRIDE_MARK, frozen, promoted_since, soaked_in, soaking
 from tf_release.manifest import ImageChanges, Manifest, compare_images
 from tf_release.release import known_digests, source_images
 from tf_release.rules import CLEAR, SOAK, Hold, format_duration, format_local
@@ -48,8 +48,9 @@ def promotion(stores: Stores, environment: str, against: str | None = None) -> P
         source.images,
         digests,
     )
-    since = promoted_since(source.running, source.images, digests, running)
-    hold = frozen(stores, env) or soaking(stores, env, label, since)
+    soak_source, soak_running = soaked_in(stores, env, label, source.running)
+    since = promoted_since(soak_running, source.images, digests, running)
+    hold = frozen(stores, env) or soaking(stores, env, soak_source, since)
     return Promotion(source.name, changes, hold, env.rules.any)
 
 
