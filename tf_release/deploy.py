@@ -32,7 +32,15 @@ from tf_release.manifest import ImageChanges, Manifest, diff_images
 from tf_release.processes import Output
 from tf_release.rules import NO_OVERRIDES, Overrides
 from tf_release.ssm import ReleasePointer
-from tf_release.state import Attempt, Deployed, Deployment, EnvironmentState, Lock, Override
+from tf_release.state import (
+    Attempt,
+    Deployed,
+    Deployment,
+    EnvironmentState,
+    Lock,
+    Override,
+    partly_applied,
+)
 from tf_release.stores import Stores, manifest_of, newest_version
 from tf_release.terraform import PlanSummary
 
@@ -255,6 +263,8 @@ def deploy_manifest(
             stores, env.name, lock, outcome, previous_version, str(failure), locked,
             manifest.reason, extra=_record(phase, checks, options),
         )  # fmt: skip
+        if phase == "apply":  # the record's phase says it; the error line says what to do
+            failure = _noted(failure, partly_applied(env.name))
         if isinstance(error, (KeyboardInterrupt, ReleaseError)):
             raise failure from None
         raise  # a ReleaseError as it is; anything else reaches the face as an internal error

@@ -11,7 +11,7 @@ from tf_release.ecs import EcsServices
 from tf_release.errors import BadInput
 from tf_release.gates import image_problem, rollout_of, runs_of
 from tf_release.ssm import ReleasePointer
-from tf_release.state import Deployed, Lock
+from tf_release.state import Deployed, Lock, partly_applied
 from tf_release.stores import Stores
 from tf_release.terraform import PlanSummary
 
@@ -107,6 +107,12 @@ def verify(
         notes.append(
             f"a deploy is in progress or was abandoned: {state.lock.describe()}; SSM may hold "
             "its images until it ends"
+        )
+    attempt = state.last_attempt
+    if state.lock is None and attempt is not None and attempt.partly_applied and terraform is None:
+        notes.append(
+            f"the newest deploy ({naming.format_version(attempt.version)}, {attempt.outcome}) "
+            f"stopped inside terraform apply: {partly_applied(environment)}"
         )
     with stores.progress.step(f"reading the image pointers of {environment}"):
         held = stores.images.read(environment, tolerant=True)

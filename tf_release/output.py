@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tf_release import naming
+from tf_release import naming, state
 
 PIPED_WIDTH = 200
 WIDE_WIDTH = 10_000  # --wide: no column is squeezed; the terminal wraps what it must
@@ -193,6 +193,8 @@ def _attempt(environment: str, attempt: Any, wide: bool) -> Text:
     )
     if attempt.message:
         text += f": {attempt.message}"
+    if attempt.partly_applied:
+        text += f"; {state.partly_applied(environment)}"
     return Text(text, style=OUTCOME_STYLES.get(attempt.outcome, "yellow"))
 
 

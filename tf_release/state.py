@@ -135,13 +135,16 @@ class Lock:
 
     def partly_applied(self, environment: str) -> str | None:
         """What to do once this lock is gone, when its deploy got as far as terraform apply."""
-        if self.phase != "apply":
-            return None
-        return (
-            "the stack may be partly applied: redeploy with "
-            f"`tf-release deploy --env {environment}`; `tf-release verify --env {environment} "
-            "--terraform` shows what Terraform would change"
-        )
+        return partly_applied(environment) if self.phase == "apply" else None
+
+
+def partly_applied(environment: str) -> str:
+    """What to do after a deploy stopped inside terraform apply (failed, interrupted, died)."""
+    return (
+        "the stack may be partly applied: redeploy with "
+        f"`tf-release deploy --env {environment}`; `tf-release verify --env {environment} "
+        "--terraform` shows what Terraform would change"
+    )
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,7 @@ class Attempt:
     finished_at: datetime | None
     started_by: str
     message: str  # the first line of its error
+    partly_applied: bool = False  # it stopped inside terraform apply and did not converge back
 
     @classmethod
     def running(cls, lock: Lock) -> "Attempt":
@@ -168,7 +172,12 @@ class Attempt:
     @classmethod
     def ended(cls, record: "Deployment") -> "Attempt":
         return cls(
-            record.version, record.outcome, record.finished_at, record.started_by, record.headline
+            record.version,
+            record.outcome,
+            record.finished_at,
+            record.started_by,
+            record.headline,
+            record.phase == "apply" and record.convergence != "succeeded",
         )
 
     def to_document(self) -> dict[str, Any]:
@@ -178,6 +187,7 @@ class Attempt:
             "finished_at": naming.format_time(self.finished_at) if self.finished_at else None,
             "started_by": self.started_by,
             "message": self.message,
+            **({"partly_applied": True} if self.partly_applied else {}),
         }
 
     @classmethod
@@ -189,6 +199,7 @@ class Attempt:
             None if finished is None else naming.parse_time(finished),
             document["started_by"],
             document["message"],
+            document.get("partly_applied", False),
         )
 
 

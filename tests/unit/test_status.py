@@ -3,11 +3,20 @@
 from datetime import UTC, datetime
 
 import boto3
+import pytest
 
 from tests.support.project import BUCKET, REGION
-from tests.support.scenes import died_holding_the_lock, failed_to_deploy, released
-from tf_release import release, views
+from tests.support.scenes import (
+    died_holding_the_lock,
+    failed_to_deploy,
+    next_prepared,
+    released,
+)
+from tf_release import deploy, drift, release, views
+from tf_release.deploy import DeployOptions
+from tf_release.errors import Cancelled, TerraformFailed
 from tf_release.stores import Stores
+from tf_release.terraform import PlanSummary
 
 STATE = "catalogue/environments/stage/state.json"
 
@@ -28,7 +37,53 @@ def test_status_names_a_failed_last_attempt_beside_what_runs(stores: Stores) -> 
         "finished_at": attempt.to_document()["finished_at"],
         "started_by": "arn:aws:sts::123456789012:user/moto",
         "message": "terraform apply failed (exit 1): Error: quota",
+        "partly_applied": True,
     }
+
+
+class InterruptedInApply:
+    """Ctrl-C while Terraform applies: some resources may already have changed."""
+
+    def plan(self) -> PlanSummary:
+        return PlanSummary(change=1)
+
+    def apply(self) -> None:
+        raise KeyboardInterrupt
+
+
+def test_a_deploy_interrupted_inside_terraform_apply_says_the_stack_may_be_partly_applied(
+    stores: Stores,
+) -> None:
+    next_prepared(stores)
+    with pytest.raises(Cancelled, match=r"^interrupted; the stack may be partly applied: "):
+        deploy.deploy(stores, "stage", options=DeployOptions(terraform=InterruptedInApply()))
+    [stage] = views.status(stores, ["stage"])
+    assert stage.last_attempt is not None and stage.last_attempt.partly_applied
+    assert stage.last_attempt.message == "interrupted"  # the record's, as it happened
+    report = drift.verify(stores, "stage")
+    assert not report.drifted
+    assert report.notes == (
+        "the newest deploy (v2, cancelled) stopped inside terraform apply: the stack may be "
+        "partly applied: redeploy with `tf-release deploy --env stage`; `tf-release verify "
+        "--env stage --terraform` shows what Terraform would change",
+    )
+
+
+class FailsToPlan:
+    def plan(self) -> PlanSummary:
+        raise TerraformFailed("terraform plan failed (exit 1): Error: no credentials")
+
+    def apply(self) -> None:
+        raise AssertionError("never reached")
+
+
+def test_a_deploy_that_failed_before_terraform_apply_changed_nothing(stores: Stores) -> None:
+    next_prepared(stores)
+    with pytest.raises(TerraformFailed, match=r"no credentials$"):
+        deploy.deploy(stores, "stage", options=DeployOptions(terraform=FailsToPlan()))
+    [stage] = views.status(stores, ["stage"])
+    assert stage.last_attempt is not None and not stage.last_attempt.partly_applied
+    assert drift.verify(stores, "stage").notes == ()
 
 
 def test_status_names_a_running_deploy_from_its_lock(stores: Stores) -> None:
