@@ -323,6 +323,28 @@ def test_the_board_with_a_broken_state_writes_the_page_then_fails_in_a_line(cli:
     assert 'class="note problem">the state of prod is broken' in html
 
 
+def test_a_broken_state_keeps_its_deployments_on_the_timeline_and_says_what_is_unknown(
+    cli: Cli,
+) -> None:
+    """stage runs v1 and its state breaks; prod runs nothing: stage's deploy is still on the
+    timeline (its record says so), and the images are unknown, not "no release yet"."""
+    stores = cli.stores()
+    released(stores)
+    key = f"{PROJECT}/environments/stage/state.json"
+    cli.client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"{}")
+    page = board.gather(stores)
+    assert [(mark.environment, mark.version) for mark in page.marks] == [("stage", 1)]
+    html = board.render(page)
+    assert "No environment runs a release yet" not in html
+    assert "What stage runs is unknown: its state cannot be read." in html
+
+
+def test_a_board_drawn_at_a_past_time_shows_no_later_deployment(stores: Stores) -> None:
+    released(stores)
+    stores.clock = lambda: datetime(2020, 1, 1, tzinfo=UTC)
+    assert board.gather(stores).marks == ()
+
+
 def test_the_board_goes_to_stdout_with_output_dash(cli: Cli) -> None:
     released(cli.stores())
     page = cli.ok("board", "--output", "-")
