@@ -549,9 +549,6 @@ def rollback(
     target = _version(to)
     markdown = _summary_file(summary, no_summary)
     stores = _stores(ctx, writes=True)
-    frozen = holds.frozen(stores, stores.config.environment(env))
-    if frozen is not None and not as_json:  # said first: the deploy's own story follows
-        typer.echo(f"{frozen.describe(env)}: rollbacks are allowed during a freeze.")
     options = _deploy_options(
         stores,
         env,
@@ -562,6 +559,15 @@ def rollback(
         atomic=atomic,
         skip_verify=skip_verify,
     )
+    frozen = holds.frozen(stores, stores.config.environment(env))
+    if frozen is not None and not as_json:  # said first once it goes ahead, never before an error
+        announce = options.announce
+
+        def announce_in_freeze(plan: Any) -> None:
+            typer.echo(f"{frozen.describe(env)}: rollbacks are allowed during a freeze.")
+            announce(plan)
+
+        options = replace(options, announce=announce_in_freeze)
     report = Report("rollback", env, reason=reason)
     with _summarised(markdown, report, stores):
         rolled = release.rollback(

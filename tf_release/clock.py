@@ -29,6 +29,6 @@ def check_writes() -> None:
     fixed = os.environ.get(NOW_VARIABLE)
     if fixed and os.environ.get(WRITES_VARIABLE) != "1":
         raise BadInput(
-            f"{NOW_VARIABLE} is set ({fixed}): it is for asking what if (policy, diff, status); "
+            f"{NOW_VARIABLE} is set ({fixed}): it is for asking what if (policy, diff, board); "
             f"unset it to write, or set {WRITES_VARIABLE}=1 to rehearse against a scratch bucket"
         )

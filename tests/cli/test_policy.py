@@ -66,7 +66,7 @@ def test_a_set_clock_answers_what_if_but_writes_nothing_unless_rehearsing(ruled:
         assert result.returncode == 2
         assert result.stderr.strip() == (
             "tf-release: error: TF_RELEASE_NOW is set (2026-03-27T17:00Z): it is for asking what "
-            "if (policy, diff, status); unset it to write, or set TF_RELEASE_NOW_WRITES=1 to "
+            "if (policy, diff, board); unset it to write, or set TF_RELEASE_NOW_WRITES=1 to "
             "rehearse against a scratch bucket"
         )
     assert prod_keys(ruled) == []
@@ -204,6 +204,17 @@ def test_a_rollback_goes_through_a_freeze_and_says_so(ruled: Cli) -> None:
         )
     )
     assert rolled["policy"]["rule"] == "freeze" and rolled["policy"]["held"] is False
+
+
+def test_a_rollback_refused_in_a_freeze_says_only_why(ruled: Cli) -> None:
+    promoted_twice(ruled)
+    for extra in (["--to", "v9", "--yes"], []):  # no such version; no terminal to confirm on
+        result = at(ruled, "2026-03-28T10:00Z").run(
+            "rollback", "--env", "prod", "--reason", "bad", *extra
+        )
+        assert result.returncode == 2
+        assert result.stdout == ""
+        assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_only_rollback_goes_through_a_freeze_not_a_deploy_of_a_rollback_manifest(
