@@ -405,9 +405,13 @@ def rollback(
     if options.check_images:
         check_images_exist(stores, state, old.held(env.pin_digests))
     reverts = state.deployed.version if state.deployed else None
-    manifest, after = _create_manifest(
-        stores, environment, old.images, reason, old.name, current, reverts, old.digests
-    )
+    retried = _unused_newest(stores, environment, state, old.images, old.digests)
+    if retried is not None and retried.reverts == reverts:  # a failed rollback, tried again
+        manifest, after = retried, current
+    else:
+        manifest, after = _create_manifest(
+            stores, environment, old.images, reason, old.name, current, reverts, old.digests
+        )
     result = deploy_manifest(stores, env, manifest, after, replace(options, check_images=False))
     return RolledBack(environment, old, manifest, result, frozen)
 

@@ -225,6 +225,21 @@ def test_a_retry_after_a_failed_apply_reuses_its_manifest(stores: Stores) -> Non
     assert manifest_keys("stage") == ["v1.json"]
 
 
+def test_a_retry_after_a_failed_rollback_reuses_its_manifest(stores: Stores) -> None:
+    for tag in ("good", "bad"):
+        release.publish(stores, "api", image("api", tag))
+        release.apply(stores, "stage", tag)
+    with pytest.raises(TerraformFailed):
+        release.rollback(
+            stores, "stage", "bad broke search", options=DeployOptions(terraform=FailsToApply())
+        )
+    rolled = release.rollback(stores, "stage", "bad broke search, retried")
+    assert rolled.manifest is not None and rolled.manifest.name == "v3"
+    assert rolled.manifest.reverts == 2
+    assert manifest_keys("stage") == ["v1.json", "v2.json", "v3.json"]
+    assert ssm_image("stage", "api") == image("api", "good")
+
+
 def test_plan_only_twice_writes_one_manifest_that_apply_reuses(stores: Stores) -> None:
     release.publish(stores, "api", image("api", "one"))
     for _ in range(2):
