@@ -247,13 +247,20 @@ def _read_all(stores: Stores, environment: str, versions: Iterable[int]) -> list
 
 
 def _reverted(manifests: list[Manifest], used: dict[int, list[DeploymentEntry]]) -> dict[int, int]:
-    """Version → the rollback that reverted it: a rollback counts once it deployed."""
-    return {
-        m.reverts: m.version
-        for m in sorted(manifests, key=lambda m: m.version, reverse=True)
-        if m.reverts is not None
-        and any(entry.outcome == "succeeded" for entry in used.get(m.version, ()))
-    }
+    """Version → the rollback that reverted it: a rollback counts once it deployed, and no
+    longer once the version it reverted was deployed again after it."""
+
+    def succeeded(version: int) -> list[datetime]:
+        return [e.finished_at for e in used.get(version, ()) if e.outcome == "succeeded"]
+
+    reverted = {}
+    for m in sorted(manifests, key=lambda m: m.version, reverse=True):
+        done = succeeded(m.version)
+        if m.reverts is None or not done:
+            continue
+        if not any(again > min(done) for again in succeeded(m.reverts)):
+            reverted[m.reverts] = m.version
+    return reverted
 
 
 def _deployments_since(

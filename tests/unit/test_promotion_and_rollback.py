@@ -211,6 +211,15 @@ def test_history_marks_reverted_versions(rolled_back_once: Stores) -> None:
     assert entries["v2"].to_document()["reverted_by"] == "v3"
 
 
+def test_a_reverted_version_deployed_again_is_no_longer_marked_reverted(
+    rolled_back_once: Stores,
+) -> None:
+    deploy.deploy(rolled_back_once, "stage", 2)  # v2 back on purpose, after v3 reverted it
+    entries = {entry.manifest.name: entry for entry in views.history(rolled_back_once, "stage")}
+    assert entries["v2"].reverted_by is None
+    assert views.show(rolled_back_once, "stage", 2).reverted_by is None
+
+
 # 3. No duplicate manifests from retries
 
 
