@@ -79,8 +79,8 @@ class RuleVerdict:
 
 def rules(stores: Stores, environment: str, at: datetime | None = None) -> list[RuleVerdict]:
     """Each release rule of ENV and whether it holds now (or at `at`): soak against what the
-    source environment runs (at a past `at`, what ran then, counted from the deploy that put it
-    there), each freeze window on its own."""
+    source environment runs (at a past `at`, what ran then and since when), each freeze window
+    on its own."""
     env = stores.config.environment(environment)
     now = stores.clock()
     moment = now if at is None else at
@@ -91,6 +91,8 @@ def rules(stores: Stores, environment: str, at: datetime | None = None) -> list[
         if moment < now:  # what ran then
             found = status(stores, [source, environment], moment)
             running, target = (item.deployed for item in found)
+            if running is not None:
+                running = _running_since(stores, source, running, moment - env.rules.soak)
         else:
             running, target = (
                 stores.states.get(name)[0].deployed for name in (source, environment)
@@ -106,6 +108,36 @@ def rules(stores: Stores, environment: str, at: datetime | None = None) -> list[
         hold = replace(env.rules, freeze=(window,)).frozen(moment)
         verdicts.append(RuleVerdict("freeze", window.text, hold))
     return verdicts
+
+
+def _running_since(
+    stores: Stores, environment: str, deployed: Deployed, horizon: datetime
+) -> Deployed:
+    """`deployed`, each image with when it began to run unchanged: the environment's successful
+    deploys walked back as far as `horizon` (an earlier start changes no soak's verdict)."""
+    since = {name: deployed.finished_at for name in deployed.images}
+    carried = set(deployed.images)
+    read: dict[int, Manifest | None] = {}
+    for entry in stores.deployments.entries(environment, at=deployed.finished_at):
+        if not carried:
+            break
+        if entry.outcome != "succeeded":
+            continue  # what ran did not change
+        if entry.version not in read:
+            read[entry.version] = stores.manifests.get(environment, entry.version)
+        manifest = read[entry.version]
+        for name in sorted(carried):
+            url, digest = deployed.images[name], deployed.digests.get(name)
+            if manifest is not None and (manifest.images.get(name), manifest.digests.get(name)) == (
+                url,
+                digest,
+            ):
+                since[name] = entry.finished_at
+            else:
+                carried.discard(name)
+        if entry.finished_at < horizon:  # what is still carried ran long enough
+            break
+    return replace(deployed, since=since)
 
 
 def describe_moment(stores: Stores, environment: str, at: datetime | None) -> str:

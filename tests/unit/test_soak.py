@@ -79,3 +79,24 @@ def test_soak_at_a_past_time_counts_from_what_the_source_ran_then(stores: Stores
     assert soak.hold is not None and soak.hold.until == datetime(2026, 3, 24, 12, tzinfo=UTC)
     [soak] = views.rules(stores, "prod")
     assert soak.hold is not None and soak.hold.until == now.replace(hour=15)
+
+
+def test_soak_at_a_past_time_counts_images_carried_unchanged_through_later_deploys(
+    stores: Stores,
+) -> None:
+    """stage ran api from 08:00, added worker at 12:00 and redeployed both at 13:30: at 14:15
+    worker had run 2h15m, so prod's 2h soak was clear then, as it was live."""
+    released(stores, "dev", 7)
+    released(stores, "stage", 8)
+    at(stores, 12)
+    release.publish(stores, "worker", image("worker", "1.0"))
+    release.apply(stores, "dev", "worker")
+    release.apply(stores, "stage", "worker")
+    at(stores, 13, 30)
+    release.apply(stores, "stage", "again", force=True)
+    at(stores, 14, 15)
+    [live] = views.rules(stores, "prod")
+    assert live.hold is None
+    at(stores, 16)
+    [then] = views.rules(stores, "prod", datetime(2026, 3, 24, 14, 15, tzinfo=UTC))
+    assert then.hold is None
