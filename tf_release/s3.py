@@ -5,6 +5,7 @@ environment state is changed only by compare-and-swap on its ETag, so concurrent
 each other's updates.
 """
 
+import itertools
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -248,10 +249,12 @@ class DeploymentLog(_Bucket):
         `page_size` keeps a listing small when only the newest few are wanted."""
         prefix = naming.deployment_prefix(self.project, environment)
         start = prefix + naming.newest_first(at) if at else None
-        for key in self.keys(prefix, start_after=start, page_size=page_size):
-            entry = DeploymentEntry.from_key(key)
-            if entry is not None:
-                yield entry
+        keys = self.keys(prefix, start_after=start, page_size=page_size)
+        entries = (entry for key in keys if (entry := DeploymentEntry.from_key(key)) is not None)
+        # deploys that finished in the same millisecond (a clock held still, as in a rehearsal)
+        # sort by version in their keys, oldest first: the newer version goes first
+        for _, tied in itertools.groupby(entries, key=lambda entry: entry.finished_at):
+            yield from sorted(tied, key=lambda entry: entry.version, reverse=True)
 
     def newest(self, environment: str, at: datetime | None = None) -> DeploymentEntry | None:
         """The newest deployment (by `at`), from the first page of a small listing."""

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 
-from tests.support.project import BUCKET, REGION
+from tests.support.project import BUCKET, REGION, image
 from tests.support.scenes import (
     died_holding_the_lock,
     failed_to_deploy,
@@ -149,3 +149,17 @@ def test_an_environment_asked_for_twice_is_shown_once_in_the_order_asked(stores:
     released(stores)
     statuses = views.status(stores, ["prod", "stage", "prod", "stage"])
     assert [item.environment for item in statuses] == ["prod", "stage"]
+
+
+def test_deploys_finished_in_the_same_millisecond_list_the_newer_version_first(
+    stores: Stores,
+) -> None:
+    """A clock held still (a rehearsal under TF_RELEASE_NOW) gives deploys one timestamp."""
+    moment = datetime(2026, 3, 24, 10, tzinfo=UTC)
+    stores.clock = lambda: moment
+    for tag in ("one", "two"):
+        release.publish(stores, "api", image("api", tag))
+        release.apply(stores, "stage", tag)
+    assert [entry.version for entry in stores.deployments.entries("stage")] == [2, 1]
+    [stage] = views.status(stores, ["stage"], at=moment)
+    assert stage.deployed is not None and stage.deployed.version == 2
