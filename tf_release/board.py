@@ -142,8 +142,7 @@ def gather(stores: Stores, days: int = 30) -> Board:
     entries = [  # a broken state's environment too: its records still say what happened
         (status.environment, entry)
         for status in statuses
-        for entry in _entries_since(stores, status.environment, since)
-        if entry.finished_at <= now  # a clock set back (TF_RELEASE_NOW) shows its past only
+        for entry in _entries_between(stores, status.environment, since, now)
     ]
     forgotten = [entry for _, entry in entries if entry.deployment_id not in remembered]
     for record in _read_parallel(stores.deployments.get, forgotten):
@@ -169,9 +168,12 @@ def gather(stores: Stores, days: int = 30) -> Board:
     )
 
 
-def _entries_since(stores: Stores, environment: str, since: datetime) -> Iterable[DeploymentEntry]:
-    """The listing is newest first: it stops at the first deployment older than the window."""
-    for entry in stores.deployments.entries(environment):
+def _entries_between(
+    stores: Stores, environment: str, since: datetime, now: datetime
+) -> Iterable[DeploymentEntry]:
+    """The listing is newest first: it starts at `now` (a clock set back shows its past only)
+    and stops at the first deployment older than the window."""
+    for entry in stores.deployments.entries(environment, at=now):
         if entry.finished_at < since:
             return
         yield entry

@@ -187,7 +187,7 @@ def _deploy_options(
     reason: str | None = None,
 ) -> Any:
     """How the deploy runs; the environment's Terraform is None without a terraform_dir.
-    `reason`: apply's, told apart from a reused manifest's own."""
+    `reason`: the command's, told apart from the own reason of a manifest a retry reused."""
     from tf_release import output
     from tf_release.deploy import DeployOptions
     from tf_release.rules import NO_OVERRIDES
@@ -558,6 +558,7 @@ def rollback(
         skip_image_check=skip_image_check,
         atomic=atomic,
         skip_verify=skip_verify,
+        reason=reason,
     )
     frozen = holds.frozen(stores, stores.config.environment(env))
     if frozen is not None and not as_json:  # said first once it goes ahead, never before an error

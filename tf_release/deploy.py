@@ -616,6 +616,7 @@ def unlock(stores: Stores, environment: str, force: bool = False) -> Lock | None
         previous_version=deployed_version,
         message=f"lock cleared by {stores.caller}",
         cleared_by=stores.caller,
+        phase=lock.phase,  # "apply": the stack may be partly applied, and status says so
     )
     stores.deployments.record(abandoned)
 

@@ -55,8 +55,8 @@ def _cut(text: str, wide: bool) -> Text:
 
 def intent(out: Console, plan: Any, plan_only: bool = False, asked: str | None = None) -> None:
     """What a deploy is about to do, before Terraform's output: `Deploying v2 to stage (now
-    v1): why`, then its image changes. `asked`: the reason `apply` was given, which a reused
-    manifest does not carry."""
+    v1): why`, then its image changes. `asked`: the reason `apply` or `rollback` was given,
+    which a manifest reused by a retry does not carry."""
     manifest, environment, running = plan.manifest, plan.environment, plan.running
     name = manifest.name
     if plan_only:
@@ -67,11 +67,13 @@ def intent(out: Console, plan: Any, plan_only: bool = False, asked: str | None =
         head = f"Deploying {name} to {environment}"
     now = "nothing deployed yet" if running is None else f"now {naming.format_version(running)}"
     out.print(Text(f"{head} ({now}): {naming.first_line(manifest.reason)}"))
-    if asked is not None and asked.strip() != manifest.reason:
+    if asked is not None and asked.strip() != manifest.reason:  # a retry reused the manifest
+        force = (
+            "" if manifest.reverts is not None else " (--force writes a new manifest with yours)"
+        )
         out.print(
             Text(
-                f"  {name} already held these images and never ran: it keeps its own reason "
-                "(--force writes a new manifest with yours)"
+                f"  {name} already held these images and never ran: it keeps its own reason{force}"
             )
         )
     if plan.changes.empty:

@@ -1,8 +1,9 @@
 """Child processes that stop when tf-release stops: Terraform and verification commands.
 
 Each runs from an argument list (never a shell) in a session of its own, with its output kept and
-shown live; an interrupt reaches its process group as one SIGINT, and so does tf-release's death
-(Linux). Once it ends, or is stopped, nothing it started is left running.
+shown live; an interrupt reaches its process group as one SIGINT, and tf-release's death reaches
+the child itself (Linux). Once it ends, times out or is interrupted, nothing it started is left
+running.
 """
 
 import codecs

@@ -297,12 +297,18 @@ def _unused_newest(
     manifest = stores.manifests.get(environment, newest)
     if manifest is None or (manifest.images, manifest.digests) != (images, digests):
         return None
+    return None if _ever_succeeded(stores, environment, manifest) else manifest
+
+
+def _ever_succeeded(stores: Stores, environment: str, manifest: Manifest) -> bool:
+    """Whether a deploy of this manifest ever succeeded: none finished before it was written,
+    so the newest-first listing stops there."""
     for entry in stores.deployments.entries(environment):
         if entry.finished_at < manifest.created_at:
-            break
-        if entry.version == newest and entry.outcome == "succeeded":
-            return None
-    return manifest
+            return False
+        if entry.version == manifest.version and entry.outcome == "succeeded":
+            return True
+    return False
 
 
 def _create_manifest(
@@ -397,7 +403,7 @@ def rollback(
     check_unlocked(state, environment)
     if to is not None:
         old = manifest_of(stores, environment, to)
-        _check_ran(stores, environment, state, to)
+        _check_ran(stores, environment, state, old)
     else:
         old = _rollback_target(stores, environment, state)
     if state.deployed is not None and old.held(env.pin_digests) == state.held_images:
@@ -416,15 +422,15 @@ def rollback(
     return RolledBack(environment, old, manifest, result, frozen)
 
 
-def _check_ran(stores: Stores, environment: str, state: EnvironmentState, version: int) -> None:
+def _check_ran(
+    stores: Stores, environment: str, state: EnvironmentState, manifest: Manifest
+) -> None:
     """A rollback goes back to what ran: a manifest that never did is not let past the release
     rules under a rollback's name."""
-    if state.deployed is not None and state.deployed.version == version:
+    running = state.deployed is not None and state.deployed.version == manifest.version
+    if running or _ever_succeeded(stores, environment, manifest):
         return
-    for entry in stores.deployments.entries(environment):
-        if entry.version == version and entry.outcome == "succeeded":
-            return
-    name = naming.format_version(version)
+    name = manifest.name
     raise BadInput(
         f"{environment} never ran {name} (no deploy of it succeeded), so there is nothing to roll "
         f"back to: deploy it with `tf-release deploy --env {environment} --version {name}`"

@@ -157,7 +157,8 @@ class Attempt:
     finished_at: datetime | None
     started_by: str
     message: str  # the first line of its error
-    partly_applied: bool = False  # it stopped inside terraform apply and did not converge back
+    # it stopped inside terraform apply and did not converge back, or converging back failed
+    partly_applied: bool = False
 
     @classmethod
     def running(cls, lock: Lock) -> "Attempt":
@@ -177,7 +178,8 @@ class Attempt:
             record.finished_at,
             record.started_by,
             record.headline,
-            record.phase == "apply" and record.convergence != "succeeded",
+            record.convergence == "failed"
+            or (record.phase == "apply" and record.convergence != "succeeded"),
         )
 
     def to_document(self) -> dict[str, Any]:

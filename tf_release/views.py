@@ -245,19 +245,21 @@ def history(
 
 
 def _changes(manifests: list[Manifest]) -> dict[int, ImageChanges]:
-    """Version → what it changed from the manifest read before it (newest first; a moved tag's
-    digest counts); a first manifest adds all it holds."""
-    older: list[Manifest | None] = [*manifests[1:], None]
-    return {
-        after.version: compare_images(
+    """Version → what it changed from the version before it (a moved tag's digest counts); a
+    first manifest adds all it holds. One whose predecessor is missing is left out: unknown."""
+    by_version = {manifest.version: manifest for manifest in manifests}
+    changes = {}
+    for after in manifests:
+        before = by_version.get(after.version - 1)
+        if before is None and after.version != 1:
+            continue
+        changes[after.version] = compare_images(
             before.images if before else {},
             before.digests if before else {},
             after.images,
             after.digests,
         )
-        for after, before in zip(manifests, older, strict=True)
-        if before is not None or after.version == 1
-    }
+    return changes
 
 
 def show(stores: Stores, environment: str, version: int) -> HistoryEntry:
@@ -290,7 +292,7 @@ def _reverted(manifests: list[Manifest], used: dict[int, list[DeploymentEntry]])
         done = succeeded(m.version)
         if m.reverts is None or not done:
             continue
-        if not any(again > min(done) for again in succeeded(m.reverts)):
+        if not any(again > max(done) for again in succeeded(m.reverts)):
             reverted[m.reverts] = m.version
     return reverted
 

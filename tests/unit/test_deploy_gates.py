@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from tests.support.project import PROJECT, REGION, image
-from tf_release import deploy, release
+from tf_release import deploy, release, views
 from tf_release.deploy import DeployOptions
 from tf_release.errors import GateFailed, TerraformFailed
 from tf_release.stores import Stores
@@ -108,6 +108,8 @@ def test_atomic_converges_back_after_a_failed_apply(runs_one: Stores) -> None:
         release.apply(runs_one, "stage", "two", options=options)
     assert (terraform.plans, terraform.applies) == (2, 2)
     assert newest_record(runs_one).convergence == "succeeded"
+    [stage] = views.status(runs_one, ["stage"])
+    assert stage.last_attempt is not None and not stage.last_attempt.partly_applied
 
 
 def test_a_failed_convergence_says_the_environment_needs_attention(runs_one: Stores) -> None:
@@ -118,8 +120,9 @@ def test_a_failed_convergence_says_the_environment_needs_attention(runs_one: Sto
         release.apply(runs_one, "stage", "two", options=options)
     record = newest_record(runs_one)
     assert (record.rolled_back_to, record.convergence) == (1, "failed")
-    [stage] = __import__("tf_release.views", fromlist=["status"]).status(runs_one, ["stage"])
+    [stage] = views.status(runs_one, ["stage"])
     assert stage.last_attempt is not None and "needs attention" in stage.last_attempt.message
+    assert stage.last_attempt.partly_applied  # between two versions: status names the fix
 
 
 def test_no_atomic_overrides_the_environment_setting(runs_one: Stores) -> None:

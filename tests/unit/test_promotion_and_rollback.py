@@ -1,6 +1,7 @@
 """Promotion copies what the source environment ran; rollback is safe to repeat; retries reuse
 the manifest they would write again (issue #10)."""
 
+import io
 from collections.abc import Callable
 
 import boto3
@@ -8,7 +9,7 @@ import pytest
 
 from tests.support import scenes
 from tests.support.project import BUCKET, PROJECT, REGION, image, push_image
-from tf_release import deploy, release, views
+from tf_release import deploy, output, release, views
 from tf_release.deploy import DeployOptions
 from tf_release.errors import BadInput, ImagesMissing, TerraformFailed
 from tf_release.stores import Stores
@@ -220,6 +221,24 @@ def test_a_reverted_version_deployed_again_is_no_longer_marked_reverted(
     assert views.show(rolled_back_once, "stage", 2).reverted_by is None
 
 
+def test_a_rollback_deployed_again_after_the_reverted_version_came_back_reverts_it_again(
+    rolled_back_once: Stores,
+) -> None:
+    deploy.deploy(rolled_back_once, "stage", 2)  # v2 back
+    deploy.deploy(rolled_back_once, "stage", 3)  # and out again, by its rollback
+    assert views.show(rolled_back_once, "stage", 2).reverted_by == 3
+
+
+def test_history_leaves_the_changes_unknown_after_a_missing_manifest(
+    rolled_back_once: Stores,
+) -> None:
+    boto3.client("s3", region_name=REGION).delete_object(
+        Bucket=BUCKET, Key=f"{PROJECT}/release_manifests/stage/v2.json"
+    )
+    entries = {entry.version: entry for entry in views.history(rolled_back_once, "stage")}
+    assert entries[3].changes is None  # not compared with v1, which it did not follow
+
+
 # 3. No duplicate manifests from retries
 
 
@@ -242,7 +261,16 @@ def test_a_retry_after_a_failed_rollback_reuses_its_manifest(stores: Stores) -> 
         release.rollback(
             stores, "stage", "bad broke search", options=DeployOptions(terraform=FailsToApply())
         )
-    rolled = release.rollback(stores, "stage", "bad broke search, retried")
+    said = io.StringIO()
+    retried = "bad broke search, retried"
+    announce = DeployOptions(
+        announce=lambda plan: output.intent(output.console(said), plan, False, retried)
+    )
+    rolled = release.rollback(stores, "stage", retried, options=announce)
+    assert said.getvalue().splitlines()[:2] == [
+        "Rolling stage back to v1 as v3 (now v2): bad broke search",
+        "  v3 already held these images and never ran: it keeps its own reason",
+    ]
     assert rolled.manifest is not None and rolled.manifest.name == "v3"
     assert rolled.manifest.reverts == 2
     assert manifest_keys("stage") == ["v1.json", "v2.json", "v3.json"]

@@ -1,5 +1,6 @@
 """`status` tells the truth about the newest deploy and about a state it cannot use."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import boto3
@@ -163,3 +164,19 @@ def test_deploys_finished_in_the_same_millisecond_list_the_newer_version_first(
     assert [entry.version for entry in stores.deployments.entries("stage")] == [2, 1]
     [stage] = views.status(stores, ["stage"], at=moment)
     assert stage.deployed is not None and stage.deployed.version == 2
+
+
+def test_a_lock_cleared_after_dying_inside_terraform_apply_leaves_the_warning_in_status(
+    stores: Stores,
+) -> None:
+    died_holding_the_lock(stores)
+    stores.states.update(
+        "stage",
+        lambda state: (
+            replace(state, lock=replace(state.lock, phase="apply")) if state.lock else state
+        ),
+    )
+    deploy.unlock(stores, "stage")
+    [stage] = views.status(stores, ["stage"])
+    assert stage.last_attempt is not None and stage.last_attempt.outcome == "abandoned"
+    assert stage.last_attempt.partly_applied
