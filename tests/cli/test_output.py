@@ -119,14 +119,16 @@ def test_status_names_a_newest_deploy_that_failed_below_the_table(cli: Cli) -> N
     assert re.fullmatch(rf"stage +v1 +{MINUTE} +moto +v2", lines[1])
     assert re.fullmatch(
         rf"stage: v2 failed at {MINUTE}, started by moto: "
-        r"terraform apply failed \(exit 1\): Error: quota",
+        r"terraform apply failed \(exit 1\): Error: quota; the stack may be partly applied: "
+        r"redeploy with `tf-release deploy --env stage`; .*",
         lines[3],
     )
     [stage, prod] = json.loads(cli.ok("status", "--json"))
     assert stage["last_attempt"]["outcome"] == "failed" and prod["last_attempt"] is None
     assert set(stage["last_attempt"]) == {
-        "version", "outcome", "finished_at", "started_by", "message",
+        "version", "outcome", "finished_at", "started_by", "message", "partly_applied",
     }  # fmt: skip
+    assert stage["last_attempt"]["partly_applied"] is True  # it failed inside terraform apply
 
 
 def test_a_failed_last_attempt_is_red_on_a_terminal_only(cli: Cli) -> None:
