@@ -127,11 +127,8 @@ def _running_since(
             read[entry.version] = stores.manifests.get(environment, entry.version)
         manifest = read[entry.version]
         for name in sorted(carried):
-            url, digest = deployed.images[name], deployed.digests.get(name)
-            if manifest is not None and (manifest.images.get(name), manifest.digests.get(name)) == (
-                url,
-                digest,
-            ):
+            held = (manifest.images.get(name, ""), manifest.digests.get(name)) if manifest else None
+            if held is not None and deployed.runs(name, *held):
                 since[name] = entry.finished_at
             else:
                 carried.discard(name)
