@@ -9,7 +9,7 @@ ends at 08:00 local time on either side of a daylight-saving change.
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tf_release import naming
@@ -175,6 +175,23 @@ class Hold:
 CLEAR: dict[str, object] = {"held": False, "rule": None, "until": None}
 
 
+def instant(wall: datetime, zone: tzinfo) -> datetime:
+    """The first moment the clocks of `zone` show the wall time `wall` or later: a wall time in
+    the hour a daylight-saving change skips never comes, and is passed when the clocks jump."""
+    first = wall.replace(tzinfo=zone, fold=0)
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall:
+        return first
+    low = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)  # before the jump
+    high = first.astimezone(UTC)  # after it
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).replace(tzinfo=None) < wall:
+            low = middle
+        else:
+            high = middle
+    return high.replace(microsecond=0).astimezone(zone)
+
+
 def format_local(moment: datetime) -> str:
     """`Mon 2026-03-30 08:00 BST`: a time in the zone it carries."""
     return moment.strftime("%a %Y-%m-%d %H:%M %Z")
@@ -206,7 +223,7 @@ class Rules:
                 break
             end = max(window.ends_after(end) for window in inside)
         detail = ", ".join(window.text for window in holding)
-        return Hold(FREEZE, end.replace(tzinfo=self.zone), detail)
+        return Hold(FREEZE, instant(end, self.zone), detail)
 
     def soaking(
         self, source: str, since: Mapping[str, datetime | None], now: datetime

@@ -91,6 +91,26 @@ def test_windows_follow_the_wall_clock_across_the_autumn_daylight_saving_change(
     assert held is not None and held.until == datetime(2026, 10, 26, 8, 0, tzinfo=UTC)
 
 
+def test_a_freeze_ending_inside_the_hour_daylight_saving_skips_lifts_when_the_clock_jumps() -> None:
+    """01:30 never comes in London on 29 March 2026 (01:00 GMT becomes 02:00 BST): the freeze
+    lifts at the jump, 01:00 UTC, and says so as a wall time that exists."""
+    night = rules("Sun 00:30 - Sun 01:30")
+    held = night.frozen(utc("2026-03-29T00:45"))
+    assert held is not None
+    assert held.until == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+    assert held.until.strftime("%a %H:%M %Z") == "Sun 02:00 BST"
+    assert held.to_document()["until"] == "2026-03-29T01:00:00.000Z"
+    assert night.frozen(utc("2026-03-29T01:00")) is None
+
+
+def test_a_freeze_ending_in_the_hour_that_repeats_lifts_the_first_time_the_clock_says_it() -> None:
+    """01:30 comes twice in London on 25 October 2026 (BST, then GMT): the first is 00:30 UTC."""
+    held = rules("Sun 00:30 - Sun 01:30").frozen(utc("2026-10-24T23:45"))  # 00:45 BST
+    assert held is not None and held.until is not None
+    # (an ambiguous wall time never equals a time in another zone: compare instants in UTC)
+    assert held.until.astimezone(UTC) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+
+
 def test_a_dated_window_holds_whole_days_both_included_across_the_year_boundary() -> None:
     holidays = rules("2026-12-22 - 2027-01-04")
     assert holidays.frozen(utc("2026-12-21T23:59")) is None
