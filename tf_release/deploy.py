@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from tf_release import holds, naming
 from tf_release.config import Environment
 from tf_release.errors import (
+    ApplyRefused,
     AwsFailure,
     Cancelled,
     GateFailed,
@@ -232,6 +233,8 @@ def deploy_manifest(
         raise  # whoever cleared the lock put SSM back and recorded the deploy
     except (Exception, KeyboardInterrupt) as error:
         failure = _failure(error)
+        if isinstance(failure, ApplyRefused):
+            phase = "plan"  # Terraform changed nothing: the stack is as the plan found it
         if isinstance(failure, GateFailed):
             phase, checks = failure.phase, list(failure.checks)
         atomic = env.atomic if options.atomic is None else options.atomic

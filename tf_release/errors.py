@@ -56,6 +56,11 @@ class TerraformFailed(ReleaseError):
     exit_code = 1
 
 
+class ApplyRefused(TerraformFailed):
+    """`terraform apply` refused the saved plan before changing anything (a stale plan, a state
+    lock it could not take): the stack is as it was before the deploy."""
+
+
 class Cancelled(ReleaseError):
     """The operator declined the plan or interrupted the run; SSM was put back as it was."""
 

@@ -19,19 +19,20 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
-from python_terraform import Terraform
+from python_terraform import IsFlagged, Terraform
 
 from tf_release import processes
 from tf_release.config import Config, Environment
-from tf_release.errors import BadInput, TerraformFailed
+from tf_release.errors import ApplyRefused, BadInput, TerraformFailed
 from tf_release.processes import Output
 
 BINARY_VARIABLE = "TF_RELEASE_TERRAFORM"
@@ -40,6 +41,10 @@ INIT_MARKER = "tf-release-init"  # in .terraform/: the fingerprint of the last s
 INIT_LOCK = "tf-release-init.lock"  # in .terraform/: held around the fingerprint check and init
 FOLDER_WIDE: Mapping[str, str | None] = {"TF_WORKSPACE": None}  # commands about the folder
 STOP_GRACE_SECONDS = 60
+# The Terraform releases tf-release is tested on (the matrix in `make terraform-matrix`):
+# the first and the last minor, both included.
+OLDEST_TERRAFORM = (1, 6)
+NEWEST_TERRAFORM = (1, 15)
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,7 @@ def runner_for(
 ) -> "TerraformRunner | None":
     """The environment's Terraform run, or None when it has no `terraform_dir` (SSM only).
 
-    Checks the binary and the folder now, before anything is written.
+    Checks the binary, the folder and its backend now, before anything is written.
     """
     env = config.environment(environment)
     if env.terraform_dir is None:
@@ -119,23 +124,17 @@ def runner_for(
     for var_file in env.var_files:
         if not var_file.is_file():
             raise BadInput(f"var_files of {environment}: {var_file} does not exist")
-    return TerraformRunner(env, find_binary(config.terraform_bin), live)
+    runner = TerraformRunner(env, find_binary(config.terraform_bin), live)
+    runner.check_backend()
+    return runner
 
 
 class _Terraform(Terraform):
-    def __init__(
-        self,
-        working_dir: Path,
-        binary: str,
-        var_files: Iterable[Path],
-        workspace: str | None,
-        live: Output,
-    ):
-        super().__init__(
-            working_dir=str(working_dir),
-            terraform_bin_path=binary,
-            var_file=[str(path) for path in var_files] or None,
-        )
+    """python-terraform's argument builder and nothing of its defaults: each command passes
+    every flag it wants (see `TerraformRunner`), and `cmd` is the only way in."""
+
+    def __init__(self, working_dir: Path, binary: str, workspace: str | None, live: Output):
+        super().__init__(working_dir=str(working_dir), terraform_bin_path=binary)
         self.live = live
         # None: Terraform's own choice (the folder's selection, or TF_WORKSPACE from outside)
         self.environment: Mapping[str, str | None] = (
@@ -147,16 +146,20 @@ class _Terraform(Terraform):
         may be writing (an empty or half-written file); tf-release reads only `show -json`."""
 
     def cmd(self, cmd: str, *args: Any, **kwargs: Any) -> tuple[int, str, str]:
-        """python-terraform's contract (`capture_output=False` shows the output live);
-        `environment=` replaces the run's variables (a None value removes one)."""
+        """python-terraform's contract (`capture_output=False` shows the output live, `shown=`
+        through a filter); `environment=` replaces the run's variables (a None value removes
+        one)."""
         show = kwargs.pop("capture_output", True) is not True
+        shown = kwargs.pop("shown", None)
         kwargs.pop("raise_on_error", None)
         environment = kwargs.pop("environment", self.environment)
-        argv = self.generate_cmd_string(cmd, *args, **kwargs)
-        try:
-            return _run(argv, Path(self.working_dir), self.live if show else None, environment)
-        finally:
-            self.temp_var_files.clean_up()
+        argv = self.argv(cmd, *args, **kwargs)
+        live = (shown or self.live) if show else None
+        return _run(argv, Path(self.working_dir), live, environment)
+
+    def argv(self, cmd: str, *args: Any, **flags: Any) -> list[str]:
+        """The command line of `terraform CMD`: exactly these flags, then these arguments."""
+        return self.generate_cmd_string(cmd, *args, **flags)
 
 
 def _run(
@@ -183,8 +186,82 @@ def _error_line(err: str, out: str) -> str:
     return errors[0] if errors else rest[-1] if rest else "no output"
 
 
+def colour_wanted(stream: TextIO) -> bool:
+    """Terraform's colours on a terminal, unless NO_COLOR (no-color.org) or CI says otherwise:
+    piped, in a log or in CI, plain text."""
+    if os.environ.get("NO_COLOR") or os.environ.get("CI") or os.environ.get("TERM") == "dumb":
+        return False
+    return stream.isatty()
+
+
+@dataclass
+class JsonEvents:
+    """`terraform apply -json` as it runs (Terraform's machine-readable UI, the same on every
+    supported version): each event's own message is shown live, as Terraform's human output
+    would say it, and the events are kept to tell what happened without reading English."""
+
+    shown: TextIO
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _partial: str = ""
+
+    def write(self, text: str) -> int:
+        self._partial += text
+        *lines, self._partial = self._partial.split("\n")
+        for line in lines:
+            self._line(line)
+        return len(text)
+
+    def _line(self, line: str) -> None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            if line.strip():
+                self.shown.write(line + "\n")
+            return
+        self.events.append(event)
+        if event.get("type") in ("version", "planned_change"):  # said already by the plan
+            return
+        self.shown.write(_event_text(event))
+
+    def flush(self) -> None:
+        self.shown.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def started(self) -> bool:
+        """Terraform began changing a resource (so the stack may be partly applied)."""
+        return any(event.get("type") == "apply_start" for event in self.events)
+
+    def error(self) -> str | None:
+        """Terraform's first error diagnostic as one line: its summary, then its detail."""
+        for event in self.events:
+            diagnostic = event.get("diagnostic") or {}
+            if event.get("type") == "diagnostic" and diagnostic.get("severity") == "error":
+                detail = " ".join(str(diagnostic.get("detail", "")).split())
+                summary = f"Error: {diagnostic.get('summary', '')}"
+                return f"{summary}: {detail}" if detail else summary
+        return None
+
+
+def _event_text(event: dict[str, Any]) -> str:
+    message = str(event.get("@message", ""))
+    diagnostic = event.get("diagnostic")
+    if event.get("type") == "diagnostic" and isinstance(diagnostic, dict):
+        detail = str(diagnostic.get("detail", "")).strip()
+        return f"\n{message}\n" + "".join(f"  {line}\n" for line in detail.splitlines()) + "\n"
+    return message + "\n"
+
+
 class TerraformRunner:
-    """One deploy's Terraform run in an environment's `terraform_dir`."""
+    """One deploy's Terraform run in an environment's `terraform_dir`.
+
+    Every flag of every command is chosen here (see `argv`), whatever python-terraform's own
+    defaults are: the same command lines on each supported Terraform (1.6 to 1.15).
+    """
 
     def __init__(self, env: Environment, binary: str, live: Output | None = None) -> None:
         assert env.terraform_dir is not None
@@ -192,6 +269,7 @@ class TerraformRunner:
         self.folder = env.terraform_dir
         self.binary = binary
         self.live = live or Output(sys.stdout, sys.stderr)
+        self.colour = colour_wanted(self.live.out)
         # this run's own plan, whatever else runs in the folder
         self._plans = tempfile.TemporaryDirectory(prefix="tf-release-plan-")
         self.plan_path = Path(self._plans.name) / "release.tfplan"
@@ -200,9 +278,33 @@ class TerraformRunner:
     def tf(self) -> _Terraform:
         """Built at the first command: the CLI builds the runner before the deploy lock is
         taken, and nothing may touch the folder before then."""
-        return _Terraform(
-            self.folder, self.binary, self.env.var_files, self.env.workspace, self.live
-        )
+        return _Terraform(self.folder, self.binary, self.env.workspace, self.live)
+
+    def flags(self, command: str, plan: Path | None = None, lock: bool = True) -> dict[str, Any]:
+        """The flags of `terraform COMMAND`, all of them (python-terraform adds none)."""
+        colour: dict[str, Any] = {} if self.colour else {"no_color": IsFlagged}
+        if command == "init":
+            # never -reconfigure or -migrate-state: a changed backend stops the deploy
+            return {"input": False, **colour, "backend_config": self.env.backend_config or None}
+        if command == "plan":
+            return {
+                "input": False,
+                "detailed_exitcode": IsFlagged,  # 0 no changes, 2 changes, 1 error
+                **colour,
+                **({} if lock else {"lock": False}),
+                "out": str(plan),
+                "var_file": [str(path) for path in self.env.var_files] or None,
+            }
+        if command == "apply":
+            # a saved plan: no variables (Terraform before 1.10 refuses them), no approval
+            return {"input": False, "json": IsFlagged}
+        if command == "show":
+            return {"json": IsFlagged}
+        return colour  # workspace list, workspace new
+
+    def argv(self, command: str, *args: str, **flags: Any) -> list[str]:
+        """The exact command line tf-release runs (pinned by the unit tests)."""
+        return self.tf.argv(command, *args, **self.flags(command.split()[0], **flags))
 
     def _check(self, step: str, result: tuple[int, str, str], ok: Iterable[int] = (0,)) -> str:
         code, out, err = result
@@ -212,6 +314,35 @@ class TerraformRunner:
                 f"{_error_line(err, out)}"
             )
         return out
+
+    def check_backend(self) -> None:
+        """A backend that changed since the folder was initialised stops everything before
+        anything is written: Terraform would otherwise start from the new backend's state (with
+        -reconfigure) or move the old state there (-migrate-state), which is the user's call."""
+        recorded = _recorded_backend(self.folder)
+        if recorded is None:
+            return
+        changed = {
+            key: (recorded.get(key), value)
+            for key, value in self.env.backend_config.items()
+            if _backend_value(recorded.get(key)) != value
+        }
+        if changed:
+            raise BadInput(self._backend_changed(changed))
+
+    def _backend_changed(self, changed: Mapping[str, tuple[Any, str]]) -> str:
+        described = ", ".join(
+            f"{key} {json.dumps(_backend_value(old))} → {json.dumps(new)}"
+            for key, (old, new) in changed.items()
+        )
+        configs = " ".join(f"-backend-config={k}={v}" for k, v in self.env.backend_config.items())
+        return (
+            f"the Terraform backend of {self.env.name} changed since {self.folder} was "
+            f"initialised ({described}): tf-release never moves or drops Terraform state on "
+            "its own; if the change is meant, move the state with `terraform "
+            f"-chdir={self.folder} init -migrate-state {configs}`, otherwise put backend_config "
+            "back in tf-release.toml"
+        )
 
     def init(self, create_workspace: bool = True) -> None:
         """`terraform init`, unless the folder is already initialised for exactly this
@@ -228,16 +359,15 @@ class TerraformRunner:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or we die
             marker = data / INIT_MARKER
             if not (marker.is_file() and marker.read_text() == self._fingerprint()):
+                self.check_backend()
                 # Without TF_WORKSPACE: init fails on some backends when it names a
                 # workspace that does not exist yet (hashicorp/terraform#26127).
-                self._check(
-                    "init",
-                    self.tf.init(
-                        backend_config=self.env.backend_config or None,
-                        capture_output=False,
-                        environment=FOLDER_WIDE,
-                    ),
+                done = self.tf.cmd(
+                    "init", capture_output=False, environment=FOLDER_WIDE, **self.flags("init")
                 )
+                if done[0] != 0 and BACKEND_CHANGED in done[1] + done[2]:
+                    raise BadInput(self._backend_changed({}))
+                self._check("init", done)
                 marker.write_text(self._fingerprint())
             if self.env.workspace and create_workspace:
                 self._create_workspace(self.env.workspace)
@@ -246,15 +376,18 @@ class TerraformRunner:
         """`workspace new`, when the backend lists no such workspace. It also selects it for the
         folder (.terraform/environment), which is put back as it was: selecting is the user's."""
         listed = self._check(
-            "workspace list", self.tf.cmd("workspace list", environment=FOLDER_WIDE)
+            "workspace list",
+            self.tf.cmd("workspace list", environment=FOLDER_WIDE, **self.flags("workspace")),
         )
-        if name in {line.strip(" *") for line in listed.splitlines()}:
+        if name in {line.strip(" *") for line in _plain(listed).splitlines()}:
             return
         selected = self.folder / ".terraform" / "environment"
         before = selected.read_bytes() if selected.is_file() else None
         try:
             # TF_WORKSPACE=name (set for this run) is the only value `workspace new` accepts
-            self._check("workspace new", self.tf.cmd("workspace new", name))
+            self._check(
+                "workspace new", self.tf.cmd("workspace new", name, **self.flags("workspace"))
+            )
         finally:
             if before is None:
                 selected.unlink(missing_ok=True)
@@ -265,6 +398,7 @@ class TerraformRunner:
         digest = hashlib.sha256()
         digest.update(json.dumps(self.env.backend_config, sort_keys=True).encode())
         digest.update(os.environ.get("TF_CLI_CONFIG_FILE", "").encode())
+        digest.update(self.binary.encode())  # another Terraform initialises the folder anew
         folders = [self.folder, *self._local_modules()]
         for folder in folders:
             for path in sorted(folder.rglob("*.tf*")):
@@ -285,9 +419,12 @@ class TerraformRunner:
 
     def plan(self) -> PlanSummary:
         self.init()
-        # -detailed-exitcode (python-terraform's default): 0 no changes, 2 changes, 1 error
-        self._check("plan", self.tf.plan(out=str(self.plan_path), capture_output=False), (0, 2))
-        shown = self._check("show", self.tf.cmd("show", str(self.plan_path), json=True))
+        planned = self.tf.cmd("plan", capture_output=False, **self.flags("plan", self.plan_path))
+        self._check("plan", planned, (0, 2))
+        return self._show(self.plan_path)
+
+    def _show(self, plan: Path) -> PlanSummary:
+        shown = self._check("show", self.tf.cmd("show", str(plan), **self.flags("show")))
         return PlanSummary.from_show_json(json.loads(shown))
 
     def drift(self) -> PlanSummary:
@@ -297,13 +434,60 @@ class TerraformRunner:
         self.init(create_workspace=False)
         with tempfile.TemporaryDirectory(prefix="tf-release-drift-") as folder:
             path = Path(folder) / "drift.tfplan"
-            # -detailed-exitcode: 0 no changes, 2 changes, 1 error
-            planned = self.tf.plan(out=str(path), lock=False, capture_output=False)
+            flags = self.flags("plan", path, lock=False)
+            planned = self.tf.cmd("plan", capture_output=False, **flags)
             self._check("plan", planned, (0, 2))
             if planned[0] == 0:
                 return PlanSummary()
-            shown = self._check("show", self.tf.cmd("show", str(path), json=True))
-        return PlanSummary.from_show_json(json.loads(shown))
+            return self._show(path)
 
     def apply(self) -> None:
-        self._check("apply", self.tf.apply(str(self.plan_path), capture_output=False))
+        """Exactly the saved plan. Terraform's JSON events tell a refusal before any change
+        (a stale plan, a state lock) from a failure on the way (the stack partly applied)."""
+        events = JsonEvents(self.live.out)
+        code, out, err = self.tf.cmd(
+            "apply", str(self.plan_path), capture_output=False, shown=Output(cast(TextIO, events), self.live.err),
+            **self.flags("apply"),
+        )  # fmt: skip
+        events.write("\n")
+        if code == 0:
+            return
+        line = events.error() or _error_line(err, out)
+        message = f"terraform apply failed in {self.folder} (exit {code}): {line}"
+        if not events.started:
+            raise ApplyRefused(message)
+        raise TerraformFailed(message)
+
+
+BACKEND_CHANGED = "Backend configuration changed"  # init's refusal when the backend block changed
+
+
+def _recorded_backend(folder: Path) -> dict[str, Any] | None:
+    """The backend configuration `terraform init` last recorded for the folder (its data
+    directory's terraform.tfstate), or None before the first init or for no backend."""
+    data = Path(os.environ.get("TF_DATA_DIR") or ".terraform")
+    path = (
+        (folder / data / "terraform.tfstate")
+        if not data.is_absolute()
+        else data / "terraform.tfstate"
+    )
+    try:
+        backend = json.loads(path.read_text()).get("backend") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    config = backend.get("config")
+    return config if isinstance(config, dict) else None
+
+
+def _backend_value(value: Any) -> str | None:
+    """A recorded backend attribute as -backend-config would give it."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _plain(text: str) -> str:
+    return ANSI.sub("", text)

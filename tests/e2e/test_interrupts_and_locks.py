@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 from tests.conftest import Cli
 from tests.support.processes import answer_prompt
@@ -101,3 +102,22 @@ def test_lock_timeout_waits_for_the_other_deploy(tf_cli: Cli) -> None:
 def test_backend_config_reaches_terraform_init(tf_cli: Cli) -> None:
     slow_project(tf_cli, seconds=0)
     assert (tf_cli.cwd / "slow_stack/state/stage.tfstate").is_file()
+
+
+def test_a_changed_backend_key_stops_the_deploy_before_anything_is_written(tf_cli: Cli) -> None:
+    """A typo in the state's key: Terraform with -reconfigure would start from an empty state
+    and create everything again; tf-release stops and names the migration instead."""
+    slow_project(tf_cli, seconds=0)
+    config = Path(tf_cli.env["TF_RELEASE_CONFIG"])
+    config.write_text(config.read_text().replace("state/stage.tfstate", "state/stagee.tfstate"))
+    records = len(json.loads(tf_cli.ok("history", "-e", "stage", "--json"))[0]["deployments"])
+    result = tf_cli.run("deploy", "-e", "stage", "--yes")
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("tf-release: error: the Terraform backend of stage changed since ")
+    assert '(path "state/stage.tfstate" → "state/stagee.tfstate")' in line
+    assert "init -migrate-state -backend-config=path=state/stagee.tfstate`" in line
+    assert api_pointer(tf_cli) == image("api", "one")  # nothing written
+    history = json.loads(tf_cli.ok("history", "-e", "stage", "--json"))
+    assert len(history[0]["deployments"]) == records
+    assert not (tf_cli.cwd / "slow_stack/state/stagee.tfstate").exists()
