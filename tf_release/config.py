@@ -93,6 +93,24 @@ def find_config(explicit: str | None = None, start: Path | None = None) -> Path:
     )
 
 
+def _check_shared_backends(path: Path, environments: dict[str, Environment]) -> None:
+    """Terraform keeps one backend a folder: environments sharing a terraform_dir with different
+    backend_config would re-initialise it at each deploy, which only -reconfigure allows, and
+    tf-release never passes it (it would start from an empty state after a typo)."""
+    first: dict[Path, Environment] = {}
+    for environment in environments.values():
+        if environment.terraform_dir is None:
+            continue
+        other = first.setdefault(environment.terraform_dir, environment)
+        if other.backend_config != environment.backend_config:
+            raise BadInput(
+                f"{path}: environments {other.name} and {environment.name} share terraform_dir "
+                f"{environment.terraform_dir} with different backend_config: Terraform keeps one "
+                "backend a folder; give each the same backend_config and its own `workspace`, "
+                "or a folder of its own"
+            )
+
+
 def load_config(path: Path) -> Config:
     try:
         document = tomllib.loads(path.read_text("utf-8"))
@@ -166,6 +184,7 @@ def load_config(path: Path) -> Config:
                 f"environment ({source!r} is a label: nothing has run its images)"
             )
     _check_promotion_chains(path, environments)
+    _check_shared_backends(path, environments)
     images = document.get("images")
     return Config(
         path=path,

@@ -185,6 +185,13 @@ def test_bad_ecs_settings_are_refused_in_one_line_naming_the_key(
             'project = "a b"\nbucket = "b-b"\n[environments.stage]\npromote_from = "latest"\n',
             "project: invalid project name 'a b': use letters, digits, '.', '_' and '-'",
         ),
+        (
+            'project = "p"\nbucket = "b-b"\n[environments.stage]\npromote_from = "latest"\n'
+            'terraform_dir = "infra"\nbackend_config = { key = "stage.tfstate" }\n'
+            '[environments.prod]\npromote_from = "stage"\nterraform_dir = "infra"\n'
+            'backend_config = { key = "prod.tfstate" }\n',
+            "environments stage and prod share terraform_dir ",
+        ),
     ],
     ids=[
         "cycle",
@@ -193,6 +200,7 @@ def test_bad_ecs_settings_are_refused_in_one_line_naming_the_key(
         "empty-environments",
         "latest",
         "project",
+        "one-folder-two-backends",
     ],
 )
 def test_config_mistakes_are_refused_in_a_sentence_naming_the_key(
