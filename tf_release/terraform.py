@@ -445,10 +445,10 @@ class TerraformRunner:
         """Exactly the saved plan. Terraform's JSON events tell a refusal before any change
         (a stale plan, a state lock) from a failure on the way (the stack partly applied)."""
         events = JsonEvents(self.live.out)
+        shown = Output(cast(TextIO, events), self.live.err)
         code, out, err = self.tf.cmd(
-            "apply", str(self.plan_path), capture_output=False, shown=Output(cast(TextIO, events), self.live.err),
-            **self.flags("apply"),
-        )  # fmt: skip
+            "apply", str(self.plan_path), capture_output=False, shown=shown, **self.flags("apply")
+        )
         events.write("\n")
         if code == 0:
             return
