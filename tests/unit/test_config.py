@@ -233,3 +233,17 @@ def test_init_writes_the_release_rules_of_the_last_environment_commented_out(
     loaded = load_config(path).environments["prod"].rules
     assert loaded.soak == timedelta(hours=2) and len(loaded.freeze) == 2
     assert loaded.timezone == "Europe/London"
+
+
+def test_a_relative_terraform_bin_is_relative_to_the_config_files_folder(tmp_path: Path) -> None:
+    """Terraform runs in terraform_dir: a path left relative would name another file there."""
+    text = 'project = "p"\nbucket = "b-b"\nterraform_bin = "{}"\n' + STAGE.split("\n", 2)[2]
+    assert load_config(write(tmp_path, text.format("bin/terraform"))).terraform_bin == str(
+        tmp_path / "bin" / "terraform"
+    )
+    assert load_config(write(tmp_path, text.format("terraform-1.9"))).terraform_bin == (
+        "terraform-1.9"  # a name: looked up on PATH
+    )
+    assert load_config(write(tmp_path, text.format("/opt/tf/terraform"))).terraform_bin == (
+        "/opt/tf/terraform"
+    )
