@@ -42,7 +42,7 @@ from tf_release.state import (
     Override,
     partly_applied,
 )
-from tf_release.stores import Stores, manifest_of, newest_version
+from tf_release.stores import Stores, manifest_of, newest_version, state_to_write
 from tf_release.terraform import PlanSummary
 
 LOCK_POLL_SECONDS = 2.0
@@ -133,7 +133,7 @@ def deploy(
     it. A rollback's manifest is never held by soak (its images ran here), but only `rollback`
     goes through a freeze: a deploy is a deploy, whatever manifest it takes."""
     env = stores.config.environment(environment)
-    current = stores.states.get(environment)
+    current = state_to_write(stores, environment)
     number = version if version is not None else newest_version(stores, environment, current[0])
     manifest = manifest_of(stores, environment, number)
     overridden = holds.freeze(stores, env, options.overrides)

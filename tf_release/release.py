@@ -20,7 +20,7 @@ from tf_release.errors import BadInput, Cancelled, ImagesMissing
 from tf_release.manifest import ImageChanges, Manifest, compare_images, images_digest
 from tf_release.rules import CLEAR, NO_OVERRIDES, Hold, Overrides
 from tf_release.state import Deployed, EnvironmentState, Override
-from tf_release.stores import Stores, manifest_of
+from tf_release.stores import Stores, manifest_of, state_to_write
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def prepare(
 
     with stores.progress.step(f"preparing {environment} from {label}"):
         taken = source_images(stores, label, selected)
-        current = current or stores.states.get(environment)
+        current = current or state_to_write(stores, environment)
         state = current[0]
         deployed = state.deployed_images
         wanted = (
@@ -360,7 +360,7 @@ def apply(
 ) -> tuple[Prepared, DeployResult | None]:
     """Prepare and deploy in one step; nothing is deployed when nothing would change."""
     env = stores.config.environment(environment)
-    current = stores.states.get(environment)
+    current = state_to_write(stores, environment)
     check_unlocked(current[0], environment)
     prepared = prepare(
         stores,
@@ -398,7 +398,7 @@ def rollback(
     env = stores.config.environment(environment)
     frozen = holds.frozen(stores, env)
     reason = naming.check_reason(reason)
-    current = stores.states.get(environment)
+    current = state_to_write(stores, environment)
     state = current[0]
     check_unlocked(state, environment)
     if to is not None:

@@ -19,9 +19,9 @@ from tf_release.ecs import EcsServices
 from tf_release.errors import BadInput
 from tf_release.manifest import Manifest
 from tf_release.progress import Progress, Quiet
-from tf_release.s3 import DeploymentLog, ManifestStore, StateStore
+from tf_release.s3 import DeploymentLog, ManifestStore, StateStore, repair_hint
 from tf_release.ssm import ImageStore
-from tf_release.state import EnvironmentState
+from tf_release.state import DeploymentEntry, EnvironmentState
 
 
 @dataclass
@@ -84,6 +84,29 @@ def open_stores(
         roles=roles,
         progress=progress or Quiet(),
     )
+
+
+def released(stores: Stores, environment: str, newest: DeploymentEntry | None) -> bool:
+    """Whether anything was ever released here: a deployment record, or manifest v1."""
+    return newest is not None or stores.manifests.exists_version(environment, 1)
+
+
+def missing_state(stores: Stores, environment: str) -> str:
+    return (
+        f"the state of {environment} is missing ({stores.states.where(environment)}) though it "
+        f"has manifests or deployment records: {repair_hint(environment)}"
+    )
+
+
+def state_to_write(stores: Stores, environment: str) -> tuple[EnvironmentState, str | None]:
+    """The state a command that writes starts from. A missing state is a new environment's,
+    unless something was released there: then the state was lost, and writing a fresh one would
+    make the record lie about what ran, so every write waits for `repair` (one listing and at
+    most one look for v1, only when the state is missing)."""
+    current = stores.states.get(environment)
+    if current[1] is None and released(stores, environment, stores.deployments.newest(environment)):
+        raise BadInput(missing_state(stores, environment))
+    return current
 
 
 def manifest_of(stores: Stores, environment: str, version: int) -> Manifest:

@@ -13,9 +13,8 @@ from tf_release.holds import OVERRIDE_MARK, frozen, promoted_since, soaked_in, s
 from tf_release.manifest import ImageChanges, Manifest, compare_images
 from tf_release.release import known_digests, source_images
 from tf_release.rules import CLEAR, SOAK, Hold, format_duration, format_local
-from tf_release.s3 import repair_hint
 from tf_release.state import Attempt, Deployed, DeploymentEntry, Lock, Override, Recent
-from tf_release.stores import Stores, manifest_of, probe_newest
+from tf_release.stores import Stores, manifest_of, missing_state, probe_newest, released
 
 
 @dataclass(frozen=True)
@@ -382,8 +381,8 @@ def _status_now(stores: Stores, environment: str) -> EnvironmentStatus:
             last_attempt=Attempt.running(state.lock),
             recent=state.recent,
         )
-    if etag is None and _released(stores, environment, stores.deployments.newest(environment)):
-        return EnvironmentStatus(environment, None, 0, problem=_missing_state(stores, environment))
+    if etag is None and released(stores, environment, stores.deployments.newest(environment)):
+        return EnvironmentStatus(environment, None, 0, problem=missing_state(stores, environment))
     return EnvironmentStatus(
         environment,
         state.deployed,
@@ -400,21 +399,9 @@ def state_problem(stores: Stores, environment: str) -> str | None:
         _, etag = stores.states.get(environment)
     except BrokenState as error:
         return str(error)
-    if etag is None and _released(stores, environment, stores.deployments.newest(environment)):
-        return _missing_state(stores, environment)
+    if etag is None and released(stores, environment, stores.deployments.newest(environment)):
+        return missing_state(stores, environment)
     return None
-
-
-def _released(stores: Stores, environment: str, newest: DeploymentEntry | None) -> bool:
-    """Whether anything was ever released here: a deployment record, or manifest v1."""
-    return newest is not None or stores.manifests.exists_version(environment, 1)
-
-
-def _missing_state(stores: Stores, environment: str) -> str:
-    return (
-        f"the state of {environment} is missing ({stores.states.where(environment)}) though it "
-        f"has manifests or deployment records: {repair_hint(environment)}"
-    )
 
 
 def _status_at(stores: Stores, environment: str, at: datetime) -> EnvironmentStatus:

@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import Cli
 from tests.support.assertions import assert_refused, snapshot
-from tests.support.project import BUCKET
+from tests.support.project import BUCKET, image
 from tests.support.scenes import next_prepared, released
 from tf_release import deploy
 
@@ -45,6 +45,29 @@ def test_status_calls_a_deleted_state_missing_not_empty(broken: Cli) -> None:
     assert result.returncode == 1 and result.stdout == ""
     assert "the state of stage is missing" in result.stderr
     assert "`tf-release repair --env stage`" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["apply", "-e", "stage", "-r", "three", "--yes"],
+        ["prepare", "-e", "stage", "-r", "three"],
+        ["deploy", "-e", "stage", "--yes"],
+        ["rollback", "-e", "stage", "-r", "back", "--yes"],
+    ],
+    ids=["apply", "prepare", "deploy", "rollback"],
+)
+def test_after_the_state_is_deleted_every_command_that_writes_waits_for_repair(
+    broken: Cli, command: list[str]
+) -> None:
+    """Going ahead would record `previous_version: null` and a fresh state, and repair would
+    then find nothing to repair: the record would lie about what ran before."""
+    broken.client("s3").delete_object(Bucket=BUCKET, Key=STATE)
+    broken.ok("publish", "api", image("api", "three"))
+    assert_refused(broken, command, "the state of stage is missing")
+    assert_refused(broken, command, "`tf-release repair --env stage`")
+    broken.ok("repair", "--env", "stage", "--yes")
+    assert broken.run(*command).returncode == 0
 
 
 def test_repair_without_a_terminal_or_yes_writes_nothing(broken: Cli) -> None:

@@ -30,6 +30,10 @@ from tf_release.terraform import PlanSummary
 BOARD_NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 
 
+# A state that is not there: a new environment, unless it has deployment records or a v1
+NEW_ENVIRONMENT = Counter({"s3.ListObjectsV2": 1, "s3.HeadObject": 1})
+
+
 def counted(stores: Stores) -> Counter[str]:
     assert stores.session is not None
     return stores.session.requests
@@ -84,7 +88,7 @@ def test_prepare_without_an_allow_list_reads_the_source_by_path(
     stores.__dict__.pop("caller", None)
     release.prepare(stores, "stage", "x", force=True)
     assert counted(stores)["ssm.GetParametersByPath"] == pages
-    assert sum(counted(stores).values()) == pages + 4
+    assert sum(counted(stores).values()) == pages + 4 + NEW_ENVIRONMENT.total()
 
 
 def test_a_selective_prepare_reads_only_the_images_named(stores: Stores) -> None:
@@ -98,14 +102,15 @@ def test_a_selective_prepare_reads_only_the_images_named(stores: Stores) -> None
 
 @pytest.mark.parametrize("images", [1, 10, 25])
 def test_a_promotion_reads_the_source_state_not_its_parameters(stores: Stores, images: int) -> None:
-    """Whatever N: both states, STS, the manifest and the new state."""
+    """Whatever N: both states, STS, the manifest and the new state; prod being new, one
+    listing of its records and one look for its v1 (a lost state is no new environment)."""
     publish_many(stores, images)
     release.apply(stores, "stage", "first")
     counted(stores).clear()
     stores.__dict__.pop("caller", None)
     release.prepare(stores, "prod", "promote")
     assert counted(stores) == Counter(
-        {"s3.GetObject": 2, "sts.GetCallerIdentity": 1, "s3.PutObject": 2}
+        {"s3.GetObject": 2, "sts.GetCallerIdentity": 1, "s3.PutObject": 2} | NEW_ENVIRONMENT
     )
 
 
@@ -389,7 +394,8 @@ def test_a_prepare_resolves_digests_with_one_request_per_changed_ecr_repository(
     prepared = release.prepare(stores, "stage", "pinned")
     assert prepared.manifest is not None and len(prepared.manifest.digests) == repositories
     assert counted(stores)["ecr.DescribeImages"] == repositories
-    assert sum(counted(stores).values()) == 1 + 4 + repositories  # one page by path, +4 as ever
+    # one page by path, +4 as ever, and the look into a new environment
+    assert sum(counted(stores).values()) == 1 + 4 + NEW_ENVIRONMENT.total() + repositories
 
 
 def with_rules(stores: Stores, moment: datetime, **rules: Any) -> Stores:
@@ -404,8 +410,8 @@ def with_rules(stores: Stores, moment: datetime, **rules: Any) -> Stores:
 
 
 def test_a_promotion_held_by_soak_reads_two_states_and_writes_nothing(stores: Stores) -> None:
-    """The target's state (its lock, what runs) and the source's: then it stops; no PUT, no
-    lock."""
+    """The target's state (its lock, what runs), the look into a new environment, and the
+    source's state: then it stops; no PUT, no lock."""
     publish_many(stores, 10)
     stores.clock = lambda: datetime(2026, 3, 24, 10, tzinfo=UTC)
     release.apply(stores, "stage", "first")
@@ -413,7 +419,7 @@ def test_a_promotion_held_by_soak_reads_two_states_and_writes_nothing(stores: St
     counted(stores).clear()
     with pytest.raises(HeldByPolicy):
         release.apply(stores, "prod", "promote")
-    assert counted(stores) == Counter({"s3.GetObject": 2})
+    assert counted(stores) == Counter({"s3.GetObject": 2}) + NEW_ENVIRONMENT
 
 
 def test_an_apply_reads_the_environments_state_once(stores: Stores) -> None:
