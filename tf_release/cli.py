@@ -908,13 +908,23 @@ def init(
 
 
 @app.command()
-def doctor(ctx: typer.Context, as_json: Json = False) -> None:
+def doctor(
+    ctx: typer.Context,
+    as_json: Json = False,
+    read_only: Annotated[
+        bool,
+        typer.Option(
+            "--read-only", help="Write nothing: skip the bucket's conditional-write probe."
+        ),
+    ] = False,
+) -> None:
     """Check the config, AWS identity and access, and Terraform: one line each, with the fix."""
     from tf_release.doctor import diagnose
 
     opts: Options = ctx.obj
     checks = []
-    for check in diagnose(str(opts.config) if opts.config else None, opts.profile, opts.region):
+    config = str(opts.config) if opts.config else None
+    for check in diagnose(config, opts.profile, opts.region, read_only):
         checks.append(check)
         if not as_json:
             label = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}[check.level]

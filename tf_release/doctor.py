@@ -13,9 +13,10 @@ from typing import Literal
 from tf_release import naming, processes
 from tf_release.aws import PARAMETER_LIMIT, AwsSession
 from tf_release.config import Config, find_config, load_config
-from tf_release.errors import ReleaseError
+from tf_release.errors import AwsFailure, ReleaseError
+from tf_release.s3 import ProbeObjects
 from tf_release.stores import Stores, open_stores
-from tf_release.terraform import find_binary
+from tf_release.terraform import NEWEST_TERRAFORM, OLDEST_TERRAFORM, find_binary
 from tf_release.views import state_problem
 
 Level = Literal["ok", "warn", "fail"]
@@ -45,8 +46,13 @@ def _check(name: str, probe: Callable[[], str]) -> Check:
 
 
 def diagnose(
-    config_path: str | None, profile: str | None = None, region: str | None = None
+    config_path: str | None,
+    profile: str | None = None,
+    region: str | None = None,
+    read_only: bool = False,
 ) -> Iterator[Check]:
+    """Each check as it finishes. `read_only` writes nothing: the conditional-write probe,
+    the only check that writes, says it was skipped."""
     loaded: list[Config] = []
 
     def config() -> str:
@@ -69,6 +75,8 @@ def diagnose(
         yield _check(f"role_arn of {name}", partial(_role, session))
     bucket = _check("s3 bucket", lambda: _bucket(stores))
     yield bucket
+    if bucket.ok:
+        yield _skipped(stores) if read_only else _conditional_writes(stores)
     published: list[int] = []
     yield _check("ssm parameters", lambda: _parameters(stores, published))
     if published and _held(stores.config, published[0]) >= PARAMETER_LIMIT * NEAR_LIMIT:
@@ -96,6 +104,81 @@ def _role(session: AwsSession) -> str:
 def _bucket(stores: Stores) -> str:
     next(stores.deployments.keys(f"{stores.config.project}/"), None)  # one page of one listing
     return f"s3://{stores.config.bucket} can be listed"
+
+
+CONDITIONAL_WRITES = "s3 conditional writes"
+HONOURING = "AWS S3, moto, ministack"  # stores known to refuse what they must; s3rver does not
+STALE_ETAG = '"00000000000000000000000000000000"'  # no object's: a swap against it must lose
+
+
+def _probes(stores: Stores) -> ProbeObjects:
+    return ProbeObjects(stores.deployments.session, stores.config.bucket, stores.config.project)
+
+
+def _skipped(stores: Stores) -> Check:
+    return Check(
+        CONDITIONAL_WRITES,
+        True,
+        f"skipped (--read-only): nothing written; without it doctor writes a probe object "
+        f"under s3://{stores.config.bucket}/{_probes(stores).prefix} to check that the bucket "
+        "refuses a second create-once write",
+    )
+
+
+def _conditional_writes(stores: Stores) -> Check:
+    """The record is race-safe only if the bucket refuses a second `If-None-Match: *` write of
+    a key (one version number, one record each) and a write with a stale `If-Match` ETag (the
+    state's compare-and-swap, which holds the deploy lock). A fresh object shows it, removed
+    after."""
+    probes = _probes(stores)
+    key = probes.new_key()
+    written: list[bool] = []
+    check = _check(CONDITIONAL_WRITES, partial(_refusals, probes, key, written))
+    if not written:
+        return check
+    try:
+        probes.delete(key)
+    except ReleaseError as error:
+        left = f"; could not remove it ({error}): delete it by hand"
+        return replace(check, detail=check.detail + left, warning=True)
+    return replace(check, detail=check.detail + "; removed it")
+
+
+def _refusals(probes: ProbeObjects, key: str, written: list[bool]) -> str:
+    """The probe's three writes; `written` says whether the object is there to remove."""
+    where = f"s3://{probes.bucket}/{key}"
+    body = json.dumps({"written_by": "tf-release doctor", "safe_to_delete": True}).encode()
+    try:
+        first = probes.write(key, body, create=True)
+    except AwsFailure as error:
+        raise AwsFailure(
+            f"{error}; this check writes (and removes) one object under {probes.prefix}, "
+            "which `tf-release iam-policy` allows; `tf-release doctor --read-only` skips it"
+        ) from None
+    if first is None:
+        raise ReleaseError(
+            f"the store refused to create {where}, a new key, with If-None-Match: * (412): it "
+            "would refuse every new manifest and record too; use a store known to honour "
+            f"conditional writes ({HONOURING})"
+        )
+    written.append(True)
+    if probes.write(key, body, create=True) is not None:
+        raise ReleaseError(
+            f"wrote {where} twice with If-None-Match: * and the store accepted both: it ignores "
+            "conditional writes, so two writers would get one version number and two deploys "
+            f"one lock; use a store known to honour them ({HONOURING})"
+        )
+    if probes.write(key, body, etag=STALE_ETAG) is not None:
+        raise ReleaseError(
+            f"wrote {where}; the store refused a second If-None-Match: * write but accepted one "
+            "with a stale ETag (If-Match): it ignores compare-and-swap, so two deploys would get "
+            f"one lock; use a store known to honour conditional writes ({HONOURING})"
+        )
+    return (
+        f"wrote {where} ({len(body)} bytes); the store refused a second create-once write "
+        "(If-None-Match: *) and a write with a stale ETag (If-Match), as version numbers and "
+        "the deploy lock need"
+    )
 
 
 def _states(stores: Stores) -> Iterator[Check]:
@@ -158,8 +241,27 @@ def _terraform_version(config: Config, found: list[str]) -> str:
         version = json.loads(done.stdout)["terraform_version"]
     except (ValueError, KeyError):
         raise ReleaseError(f"{binary} did not say its version: is it Terraform?") from None
+    supported = _supported(str(version))
+    if supported:
+        raise ReleaseError(f"{binary} is Terraform {version}: {supported}")
     found.append(binary)
     return f"{binary}, Terraform {version}"
+
+
+def _supported(version: str) -> str | None:
+    """Why a Terraform version is outside the range tf-release is tested on, or None."""
+    oldest, newest = (".".join(map(str, v)) for v in (OLDEST_TERRAFORM, NEWEST_TERRAFORM))
+    try:
+        minor = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return f"not a version tf-release knows; it supports Terraform {oldest} to {newest}"
+    if OLDEST_TERRAFORM <= minor <= NEWEST_TERRAFORM:
+        return None
+    return (
+        f"tf-release supports Terraform {oldest} to {newest}: install one of those and set "
+        "`terraform_bin` (or TF_RELEASE_TERRAFORM), or pip install 'tf-release[terraform]' for "
+        f"the bundled {newest}"
+    )
 
 
 def _stack(folder: Path, binary: list[str]) -> str:

@@ -232,6 +232,11 @@ def deployment_prefix(project: str, environment: str) -> str:
     return f"{project}/deployments/{environment}/"
 
 
+def doctor_prefix(project: str) -> str:
+    """`tf-release doctor`'s probe objects, each written and removed by one run."""
+    return f"{project}/doctor/"
+
+
 _MAX_MS = 10**13 - 1
 
 

@@ -76,6 +76,13 @@ def least_privilege_policy(config: Config) -> dict[str, Any]:
             "Resource": objects,
         },
         {
+            # `tf-release doctor`'s conditional-write probe: one object a run, written and removed
+            "Sid": "DoctorProbe",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:DeleteObject"],
+            "Resource": f"arn:aws:s3:::{config.bucket}/{naming.doctor_prefix(project)}*",
+        },
+        {
             # Listing finds deployment records; it also makes S3 answer 404, not 403, for an
             # object that does not exist yet (a new environment's state).
             "Sid": "ListReleaseBucket",

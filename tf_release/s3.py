@@ -8,6 +8,7 @@ each other's updates.
 import itertools
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,6 +98,11 @@ class _Bucket:
                         raise
                 time.sleep(random.uniform(0.05, 0.1) * 2**attempt)
 
+    def delete(self, key: str) -> None:
+        """Remove an object; S3 answers alike whether or not it was there."""
+        with aws_errors(f"deleting s3://{self.bucket}/{key}", self.bucket):
+            self._s3.delete_object(Bucket=self.bucket, Key=key)
+
     def keys(
         self, prefix: str, start_after: str | None = None, page_size: int | None = None
     ) -> Iterator[str]:
@@ -150,6 +156,19 @@ class ManifestStore(_Bucket):
             if self.write(key, manifest.to_json(), create=True):
                 return manifest
             version += 1
+
+
+class ProbeObjects(_Bucket):
+    """`tf-release doctor`'s throwaway objects, under `{project}/doctor/`: written to see whether
+    the bucket refuses the conditional writes that tf-release's record counts on it to refuse."""
+
+    def __init__(self, session: AwsSession, bucket: str, project: str) -> None:
+        super().__init__(session, bucket)
+        self.prefix = naming.doctor_prefix(project)
+
+    def new_key(self) -> str:
+        """A key no run has used: its first create-once write must go in."""
+        return f"{self.prefix}conditional-write-probe-{uuid.uuid4()}.json"
 
 
 def repair_hint(environment: str) -> str:
