@@ -409,8 +409,30 @@ def _acquire_lock(
             if time.monotonic() >= deadline:
                 raise
             current = None
-            with stores.progress.step(f"waiting for the lock of {environment}"):
-                time.sleep(min(LOCK_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+            _pause_for_lock(stores, environment, deadline)
+
+
+def _pause_for_lock(stores: Stores, environment: str, deadline: float) -> None:
+    with stores.progress.step(f"waiting for the lock of {environment}"):
+        time.sleep(min(LOCK_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+
+def wait_unlocked(
+    stores: Stores,
+    environment: str,
+    current: tuple[EnvironmentState, str | None],
+    timeout: float,
+) -> tuple[EnvironmentState, str | None]:
+    """The state once no deploy holds the lock, waiting up to `timeout` seconds (--lock-timeout)
+    as taking the lock would: flows that write a manifest before they take it (apply, rollback)
+    wait here, then decide from what the other deploy left. Past the deadline, LockHeld."""
+    deadline = time.monotonic() + timeout
+    while current[0].lock is not None:
+        if time.monotonic() >= deadline:
+            check_unlocked(current[0], environment)
+        _pause_for_lock(stores, environment, deadline)
+        current = stores.states.get(environment)
+    return current
 
 
 def check_unlocked(state: EnvironmentState, environment: str) -> None:

@@ -13,8 +13,8 @@ from tf_release.deploy import (
     DeployOptions,
     DeployResult,
     check_images_exist,
-    check_unlocked,
     deploy_manifest,
+    wait_unlocked,
 )
 from tf_release.errors import BadInput, Cancelled, ImagesMissing
 from tf_release.manifest import ImageChanges, Manifest, compare_images, images_digest
@@ -360,8 +360,9 @@ def apply(
 ) -> tuple[Prepared, DeployResult | None]:
     """Prepare and deploy in one step; nothing is deployed when nothing would change."""
     env = stores.config.environment(environment)
-    current = state_to_write(stores, environment)
-    check_unlocked(current[0], environment)
+    current = wait_unlocked(
+        stores, environment, state_to_write(stores, environment), options.lock_timeout
+    )
     prepared = prepare(
         stores,
         environment,
@@ -398,9 +399,10 @@ def rollback(
     env = stores.config.environment(environment)
     frozen = holds.frozen(stores, env)
     reason = naming.check_reason(reason)
-    current = state_to_write(stores, environment)
+    current = wait_unlocked(
+        stores, environment, state_to_write(stores, environment), options.lock_timeout
+    )
     state = current[0]
-    check_unlocked(state, environment)
     if to is not None:
         old = manifest_of(stores, environment, to)
         _check_ran(stores, environment, state, old)
