@@ -236,7 +236,10 @@ def _confirmer(yes: bool, as_json: bool, plan_only: bool = False) -> Any:
             print(f"Deploy {plan.manifest.name} to {plan.environment}:", file=out)
             _print_changes(plan.changes, out)
             print(f"  Terraform: {plan.terraform.describe()}", file=out)
-        return typer.confirm("Go ahead?", default=False, err=as_json)
+        try:
+            return typer.confirm("Go ahead?", default=False, err=as_json)
+        except typer.Abort:  # Ctrl-C (click catches it) or the end of input at the question
+            raise KeyboardInterrupt from None  # the deploy records it as cancelled
 
     return ask
 

@@ -2,6 +2,8 @@
 lock, and exit 130 / 143."""
 
 import json
+import os
+import pty
 import signal
 import time
 
@@ -54,4 +56,32 @@ def test_an_interrupted_deploy_puts_everything_back(
     [status] = json.loads(faulty.ok("status", "-e", "stage", "--json"))
     assert status["version"] == "v1" and status["lock"] is None
     shown = json.loads(faulty.ok("show", "-e", "stage", "v2", "--json"))
+    assert [d["outcome"] for d in shown["deployments"]] == ["cancelled"]
+
+
+def test_ctrl_c_at_the_question_is_recorded_as_cancelled(cli: Cli) -> None:
+    """An interrupt while tf-release asks "Go ahead?" is the operator's no, not a crash."""
+    stores = cli.stores()
+    release.publish(stores, "api", image("api", "one"))
+    release.apply(stores, "stage", "one")
+    release.publish(stores, "api", image("api", "two"))
+    release.prepare(stores, "stage", "two")
+    controller, terminal = pty.openpty()
+    run = cli.start("deploy", "-e", "stage", stdin=terminal, stdout=terminal)
+    os.close(terminal)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"Go ahead? [y/N]" not in seen:
+        assert time.monotonic() < deadline, seen
+        seen += os.read(controller, 4096)
+    run.send_signal(signal.SIGINT)  # what the terminal sends for Ctrl-C
+    _, err = run.communicate(timeout=60)
+    os.close(controller)
+    assert run.returncode == 130
+    assert err.strip().splitlines()[-1] == "tf-release: error: interrupted"
+    [status] = json.loads(cli.ok("status", "-e", "stage", "--json"))
+    assert status["version"] == "v1" and status["lock"] is None
+    assert status["last_attempt"]["outcome"] == "cancelled"
+    assert status["last_attempt"]["message"] == "interrupted"
+    shown = json.loads(cli.ok("show", "-e", "stage", "v2", "--json"))
     assert [d["outcome"] for d in shown["deployments"]] == ["cancelled"]
