@@ -40,8 +40,20 @@ def check_image_name(name: str) -> str:
     return name
 
 
+MAX_TAG = 128  # Docker's limit on a tag's length
+_LONG_TAG = re.compile(
+    rf"^[^@]*/[^/:@]+:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{{{MAX_TAG},}})(?:@.*)?$"
+)
+
+
 def check_image_url(url: str) -> str:
     if len(url) > 1024 or not IMAGE_URL.fullmatch(url):
+        long_tag = _LONG_TAG.match(url)
+        if long_tag:
+            raise BadInput(
+                f"invalid image URL {url[:60]!r}…: its tag is {len(long_tag['tag'])} characters "
+                f"long, and a tag may have at most {MAX_TAG}"
+            )
         raise BadInput(
             f"invalid image URL {url!r}: expected registry/repository:tag or "
             "registry/repository@sha256:<digest>"

@@ -54,6 +54,15 @@ def test_image_references_without_registry_tag_or_digest_are_refused(url: str) -
         naming.check_image_url(url)
 
 
+def test_a_tag_longer_than_docker_allows_is_named_as_such() -> None:
+    naming.check_image_url("registry.example.com/api:" + "a" * 128)
+    with pytest.raises(BadInput) as raised:
+        naming.check_image_url("registry.example.com/api:" + "a" * 129)
+    assert str(raised.value).endswith(
+        "its tag is 129 characters long, and a tag may have at most 128"
+    )
+
+
 @pytest.mark.parametrize("text,number", [("v1", 1), ("v7", 7), ("v160", 160)])
 def test_versions_parse(text: str, number: int) -> None:
     assert naming.parse_version(text) == number
