@@ -270,12 +270,18 @@ def source_images(stores: Stores, label: str, selected: list[str]) -> Source:
         else:
             available = stores.images.read(label)
         found = Source(label, available)
-        where = naming.image_path(stores.config.project, label)
+        where = (
+            f"{naming.image_path(stores.config.project, label)} in {stores.images.where(label)} "
+            f"(release bucket {stores.config.bucket})"
+        )
     missing = [name for name in selected if name not in found.images]
     if missing:
         raise BadInput(f"no image {', '.join(missing)} in {where}: publish it first")
     if not found.images:
-        raise BadInput(f"no images under {where}: publish some first")
+        raise BadInput(
+            f"no images under {where}: publish some first (or check --region and `region` in "
+            f"{stores.config.path.name}, if they were published elsewhere)"
+        )
     return found
 
 

@@ -58,6 +58,10 @@ class ImageStore:
     def _ssm(self, label: str) -> Any:
         return self.label_sessions.get(label, self.session).client("ssm")
 
+    def where(self, label: str) -> str:
+        """Where a label's parameters were read: a wrong region finds none, and says so."""
+        return f"SSM of {self._ssm(label).meta.region_name}"
+
     def read(
         self, label: str, expected: int | None = None, *, tolerant: bool = False
     ) -> dict[str, str]:

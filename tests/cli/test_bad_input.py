@@ -27,6 +27,12 @@ def released(cli: Cli) -> Cli:
         (["publish", "../api", image("api", "x")], "invalid image name"),
         (["publish", "api", "nginx"], "invalid image URL 'nginx'"),
         (["publish", "api", "registry.example.com/api"], "invalid image URL"),
+        (["publish", "api", "r.example.com/api:" + "t" * 129], "its tag is 129 characters long"),
+        (
+            ["--region", "eu-central-1", "prepare", "-e", "stage", "-r", "x"],
+            "no images under /catalogue/image_ids/latest in SSM of eu-central-1 (release bucket "
+            "acme-releases): publish some first (or check --region",
+        ),
         (["publish", "api", image("api", "x"), "--label", "stage"], "'stage' is an environment"),
         (["prepare", "-e", "stage", "-r", ""], "the reason is empty"),
         (["prepare", "-e", "stage", "-r", "x" * 1001], "at most 1000"),

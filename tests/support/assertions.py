@@ -30,6 +30,6 @@ def assert_refused(cli: "Cli", args: list[str], message: str, code: int = 2) -> 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("tf-release: error: ")
-    assert message in lines[0]
+    assert message in lines[0], lines[0]
     assert result.stdout == ""
     assert snapshot(cli) == before
