@@ -747,15 +747,19 @@ def history(
     from tf_release import views
 
     entries = views.history(_stores(ctx), env, limit)
+    broken = [entry.problem for entry in entries if getattr(entry, "problem", None)]
     if as_json:
         _print_json([entry.to_document() for entry in entries])
-        return
-    if not entries:
+    elif not entries:
         typer.echo(f"{env} has no manifests yet.")
-        return
-    from tf_release import output
+    else:
+        from tf_release import output
 
-    output.history(output.console(wide=wide), entries, wide)
+        output.history(output.console(wide=wide), entries, wide)
+    for problem in broken:  # one line each; the history shows the rest
+        _error_line(problem)
+    if broken:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -103,9 +103,10 @@ def history(out: Console, entries: list[Any], wide: bool = False) -> None:
         table.add_column(header)  # these give way when the width is short
     table.add_column("deployments", no_wrap=not wide)
     for entry in entries:
-        if getattr(entry, "missing", False):
-            name = naming.format_version(entry.version)
-            table.add_row(name, f"{name} is missing from the bucket", "", "", "", "", "")
+        if getattr(entry, "manifest", None) is None:  # missing, or cannot be used
+            table.add_row(
+                naming.format_version(entry.version), entry.describe(), "", "", "", "", ""
+            )
             continue
         manifest = entry.manifest
         table.add_row(

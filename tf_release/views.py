@@ -198,14 +198,26 @@ def _overrides(
 
 @dataclass(frozen=True)
 class MissingManifest:
-    """A version the numbering says exists but the bucket no longer holds: shown, not skipped,
-    so a gap in the record is seen."""
+    """A version the numbering says exists but the bucket no longer holds, or holds in a form
+    that cannot be used (`problem`: hand-edited, copied, not a manifest): shown, not skipped,
+    so a gap in the record is seen, and the rest of the history still is."""
 
     version: int
-    missing: bool = True
+    problem: str | None = None
+
+    @property
+    def missing(self) -> bool:
+        return self.problem is None
+
+    def describe(self) -> str:
+        name = naming.format_version(self.version)
+        return f"{name} is missing from the bucket" if self.missing else f"{self.problem}"
 
     def to_document(self) -> dict[str, Any]:
-        return {"version": naming.format_version(self.version), "missing": True}
+        version = naming.format_version(self.version)
+        if self.problem is not None:
+            return {"version": version, "broken": self.problem}
+        return {"version": version, "missing": True}
 
 
 def history(
@@ -219,15 +231,17 @@ def history(
     newest = probe_newest(stores, environment, stores.states.get(environment)[0])
     versions = range(newest, max(0, newest - limit), -1)
     before_oldest = [versions[-1] - 1] if versions and versions[-1] > 1 else []
-    read = _read_all(stores, environment, [*versions, *before_oldest])
+    read = _read_all(stores, environment, [*versions, *before_oldest], keep_broken=True)
     found = read[: len(versions)]
-    manifests = [m for m in found if m is not None]
+    manifests = [m for m in found if isinstance(m, Manifest)]
     used = _deployments_since(stores, environment, manifests)
     reverted = _reverted(manifests, used)
     overrides = _overrides(stores, used)
-    changes = _changes([m for m in read if m is not None])
+    changes = _changes([m for m in read if isinstance(m, Manifest)])
     return [
-        MissingManifest(version)
+        manifest
+        if isinstance(manifest, MissingManifest)
+        else MissingManifest(version)
         if manifest is None
         else HistoryEntry(
             manifest,
@@ -271,9 +285,22 @@ def show(stores: Stores, environment: str, version: int) -> HistoryEntry:
     )
 
 
-def _read_all(stores: Stores, environment: str, versions: Iterable[int]) -> list[Manifest | None]:
+def _read_all(
+    stores: Stores, environment: str, versions: Iterable[int], keep_broken: bool = False
+) -> list[Any]:
+    """The manifests, None for those missing; with `keep_broken`, one that cannot be used is a
+    MissingManifest naming why (else its error stops the view)."""
+
+    def read(version: int) -> Manifest | MissingManifest | None:
+        try:
+            return stores.manifests.get(environment, version)
+        except BadInput as error:
+            if not keep_broken:
+                raise
+            return MissingManifest(version, str(error))
+
     with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(lambda v: stores.manifests.get(environment, v), versions))
+        return list(pool.map(read, versions))
 
 
 def _reverted(manifests: list[Manifest], used: dict[int, list[DeploymentEntry]]) -> dict[int, int]:

@@ -181,3 +181,25 @@ def test_a_missing_bucket_is_an_aws_failure_naming_the_bucket(
     assert_refused(
         released, ["--config", str(path), "status"], "bucket no-such-bucket does not exist", code=1
     )
+
+
+def test_history_shows_the_rest_around_a_hand_edited_manifest_and_then_fails(
+    released: Cli,
+) -> None:
+    key = "catalogue/release_manifests/stage/v2.json"
+    s3 = released.client("s3")
+    document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    document["images"]["api"] = image("api", "sneaky")
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(document).encode())
+    result = released.run("history", "-e", "stage")
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"tf-release: error: s3://{BUCKET}/{key}: ") and "checksum" in line
+    [_, v2, v1] = result.stdout.splitlines()
+    assert v2.split()[:2] == ["v2", f"s3://{BUCKET}/{key}:"]
+    assert v1.split()[0] == "v1"
+    as_json = released.run("history", "-e", "stage", "--json")
+    assert as_json.returncode == 1
+    [broken, first] = json.loads(as_json.stdout)
+    assert broken["version"] == "v2" and "checksum" in broken["broken"]
+    assert first["version"] == "v1" and first["deployments"]
