@@ -747,7 +747,11 @@ def history(
     from tf_release import views
 
     entries = views.history(_stores(ctx), env, limit)
-    broken = [entry.problem for entry in entries if getattr(entry, "problem", None)]
+    broken = [
+        entry.problem
+        for entry in entries
+        if isinstance(entry, views.MissingManifest) and entry.problem is not None
+    ]
     if as_json:
         _print_json([entry.to_document() for entry in entries])
     elif not entries:

@@ -8,7 +8,7 @@ from typing import Any
 
 from tf_release import naming
 from tf_release.errors import BadInput, LockHeld, ReleaseError
-from tf_release.manifest import images_digest
+from tf_release.manifest import Manifest, images_digest
 from tf_release.state import Attempt, Deployed, EnvironmentState
 from tf_release.stores import Stores, probe_newest
 
@@ -82,7 +82,7 @@ def rebuild(stores: Stores, environment: str) -> EnvironmentState:
             attempt = Attempt.ended(stores.deployments.get(entry))
         if entry.outcome == "succeeded":
             record = stores.deployments.get(entry)
-            manifest = stores.manifests.get(environment, record.version)
+            manifest = _manifest(stores, environment, record.version)
             if manifest is None:
                 name = naming.format_version(record.version)
                 raise BadInput(
@@ -105,12 +105,27 @@ def rebuild(stores: Stores, environment: str) -> EnvironmentState:
     newest = None
     if deployed is not None and deployed.version == latest:
         newest = (deployed.images, deployed.digests)
-    elif latest and (found := stores.manifests.get(environment, latest)) is not None:
+    elif latest and (found := _manifest(stores, environment, latest)) is not None:
         newest = (found.images, found.digests)
     digest = None if newest is None else images_digest(*newest)
     return EnvironmentState(
         latest_version=latest, deployed=deployed, latest_images=digest, last_attempt=attempt
     )
+
+
+def _manifest(stores: Stores, environment: str, version: int) -> Manifest | None:
+    """A manifest repair needs; one that cannot be used (copied under another number, edited by
+    hand) stops it, naming the object and the way past it."""
+    try:
+        return stores.manifests.get(environment, version)
+    except BadInput as error:
+        key = naming.manifest_key(stores.config.project, environment, version)
+        where = f"s3://{stores.config.bucket}/{key}"
+        raise BadInput(
+            f"cannot rebuild the state of {environment}: {error}; if that object is a stray "
+            f"copy, move it out of the way (`aws s3 mv {where} {where}.stray`) and run "
+            f"`tf-release repair --env {environment}` again"
+        ) from None
 
 
 def repair(stores: Stores, plan: RepairPlan) -> EnvironmentState:

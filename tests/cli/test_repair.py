@@ -97,3 +97,22 @@ def test_repair_json_says_what_it_wrote(broken: Cli) -> None:
     assert document["environment"] == "stage" and document["repaired"] is True
     assert "not valid JSON" in document["problem"]
     assert document["state"]["deployed"]["version"] == "v2"
+
+
+def test_repair_stopped_by_a_stray_copied_manifest_names_it_and_the_way_past_it(
+    broken: Cli,
+) -> None:
+    s3 = broken.client("s3")
+    source = "catalogue/release_manifests/stage/v1.json"
+    stray = "catalogue/release_manifests/stage/v3.json"
+    s3.copy_object(Bucket=BUCKET, Key=stray, CopySource={"Bucket": BUCKET, "Key": source})
+    assert_refused(
+        broken,
+        ["repair", "--env", "stage", "--yes"],
+        f"holds catalogue/stage v1, not what its key names: it was copied or moved by hand; if "
+        f"that object is a stray copy, move it out of the way (`aws s3 mv s3://{BUCKET}/{stray} "
+        f"s3://{BUCKET}/{stray}.stray`) and run `tf-release repair --env stage` again",
+    )
+    s3.copy_object(Bucket=BUCKET, Key=f"{stray}.stray", CopySource={"Bucket": BUCKET, "Key": stray})
+    s3.delete_object(Bucket=BUCKET, Key=stray)
+    assert "Repaired the state of stage." in broken.ok("repair", "--env", "stage", "--yes")
