@@ -104,9 +104,9 @@ def history(out: Console, entries: list[Any], wide: bool = False) -> None:
     table.add_column("deployments", no_wrap=not wide)
     for entry in entries:
         if getattr(entry, "manifest", None) is None:  # missing, or cannot be used
-            table.add_row(
-                naming.format_version(entry.version), entry.describe(), "", "", "", "", ""
-            )
+            # in the reason's column, which wraps: a long line never squeezes the others away
+            row = ["", "", "", entry.describe(), "", ""]
+            table.add_row(naming.format_version(entry.version), *row)
             continue
         manifest = entry.manifest
         table.add_row(

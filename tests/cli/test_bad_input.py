@@ -195,9 +195,9 @@ def test_history_shows_the_rest_around_a_hand_edited_manifest_and_then_fails(
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
     assert line.startswith(f"tf-release: error: s3://{BUCKET}/{key}: ") and "checksum" in line
-    rows = [row.split()[:2] for row in result.stdout.splitlines() if row[:1] == "v"]
-    assert rows[0][0] == "v2" and rows[0][1].startswith("s3://")
-    assert [row[0] for row in rows] == ["v2", "v1"]
+    [_, *rows] = [row.split() for row in result.stdout.splitlines() if row[:1] == "v"]
+    assert [row[0] for row in rows] == ["v2", "v1"], result.stdout
+    assert rows[0][1].startswith("s3://")  # why, in the reason column
     as_json = released.run("history", "-e", "stage", "--json")
     assert as_json.returncode == 1
     [broken, first] = json.loads(as_json.stdout)
