@@ -697,8 +697,12 @@ def verify(
         from tf_release import output
 
         output.verification(output.console(), report)
+    if report.failed is not None:  # after what was found: the plan could not tell the rest
+        _error_line(report.failed)
     if report.drifted:
         raise typer.Exit(DRIFT_FOUND)
+    if report.failed is not None:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from tf_release import naming
 from tf_release.ecs import EcsServices
-from tf_release.errors import BadInput
+from tf_release.errors import BadInput, TerraformFailed
 from tf_release.gates import image_problem, rollout_of, runs_of
 from tf_release.ssm import ReleasePointer
 from tf_release.state import Deployed, Lock, partly_applied
@@ -59,6 +59,7 @@ class Verification:
     checked: tuple[str, ...]  # ssm, pointer, ecr, terraform, ecs: what was compared
     lock: Lock | None = None  # a deploy in progress (or abandoned): compared anyway
     notes: tuple[str, ...] = field(default=())
+    failed: str | None = None  # a check that could not run (the plan): the rest still told
 
     @property
     def drifted(self) -> bool:
@@ -83,6 +84,7 @@ class Verification:
             "checked": list(self.checked),
             "lock": None if self.lock is None else self.lock.to_document(),
             "notes": list(self.notes),
+            "failed": self.failed,
         }
 
 
@@ -128,17 +130,27 @@ def verify(
     with stores.progress.step("looking up the deployed images in ECR"):
         differences += _expired(stores, deployed)
     checked.append("ecr")
+    failed = None
     if terraform is not None:
-        with stores.progress.step(f"terraform plan of {environment} (read only)"):
-            differences += _terraform_differences(terraform.drift())
-        checked.append("terraform")
+        try:
+            with stores.progress.step(f"terraform plan of {environment} (read only)"):
+                differences += _terraform_differences(terraform.drift())
+            checked.append("terraform")
+        except TerraformFailed as error:  # what SSM and ECR showed still counts
+            failed = str(error)
     if ecs:
         with stores.progress.step(f"describing {len(env.ecs_services)} ECS service(s)"):
             ecs_of = stores.ecs_of(environment)
             differences += _ecs_differences(ecs_of, env.ecs_services, deployed)
         checked.append("ecs")
     return Verification(
-        environment, deployed.version, tuple(differences), tuple(checked), state.lock, tuple(notes)
+        environment,
+        deployed.version,
+        tuple(differences),
+        tuple(checked),
+        state.lock,
+        tuple(notes),
+        failed,
     )
 
 
