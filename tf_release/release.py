@@ -205,11 +205,12 @@ def prepare(
             return Prepared(
                 environment, newest, changes, deployed_version, True, held, overridden, current
             )
-        manifest, after = _create_manifest(
-            stores, environment, wanted, reason, taken.name, current, digests=digests
-        )
+        manifest, after, reused = _create_manifest(
+            stores, environment, wanted, reason, taken.name, current, digests=digests,
+            reuse=not force,
+        )  # fmt: skip
     return Prepared(
-        environment, manifest, changes, deployed_version, False, held, overridden, after
+        environment, manifest, changes, deployed_version, reused, held, overridden, after
     )
 
 
@@ -326,8 +327,11 @@ def _create_manifest(
     current: tuple[EnvironmentState, str | None],
     reverts: int | None = None,
     digests: dict[str, str] | None = None,
-) -> tuple[Manifest, tuple[EnvironmentState, str]]:
-    """The next manifest, and the environment's state and ETag once it names it as the newest."""
+    reuse: bool = False,
+) -> tuple[Manifest, tuple[EnvironmentState, str | None], bool]:
+    """The next manifest, and the environment's state and ETag once it names it as the newest.
+    With `reuse`, a manifest another writer just took the number for is used instead when it
+    holds these very images from the same source and never ran (True says so)."""
     created_by = stores.caller
     created_at = stores.clock()
 
@@ -345,12 +349,22 @@ def _create_manifest(
             digests=dict(digests or {}),
         )
 
-    manifest = stores.manifests.create_next(build, after=current[0].latest_version)
+    def same(taken: Manifest) -> bool:
+        held = (taken.images, taken.digests, taken.source, taken.reverts)
+        if held != (images, digests or {}, source, reverts):
+            return False
+        return not _ever_succeeded(stores, environment, taken)
+
+    manifest, reused = stores.manifests.create_next(
+        build, after=current[0].latest_version, same=same if reuse else None
+    )
+    if reused:  # its writer names it in the state
+        return manifest, current, True
     digest = images_digest(images, digests or {})
     after = stores.states.update(
         environment, lambda s: s.with_latest(manifest.version, digest), current=current
     )
-    return manifest, after
+    return manifest, after, False
 
 
 # Steps 2 and 3 together, and rollback (deploy.py deploys)
@@ -423,7 +437,7 @@ def rollback(
     if retried is not None and retried.reverts == reverts:  # a failed rollback, tried again
         manifest, after = retried, current
     else:
-        manifest, after = _create_manifest(
+        manifest, after, _ = _create_manifest(
             stores, environment, old.images, reason, old.name, current, reverts, old.digests
         )
     result = deploy_manifest(stores, env, manifest, after, replace(options, check_images=False))

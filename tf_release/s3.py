@@ -143,8 +143,15 @@ class ManifestStore(_Bucket):
     def exists_version(self, environment: str, version: int) -> bool:
         return self.exists(naming.manifest_key(self.project, environment, version))
 
-    def create_next(self, build: Callable[[int], Manifest], after: int) -> Manifest:
-        """Create the manifest numbered after `after`, or the first free number after that.
+    def create_next(
+        self,
+        build: Callable[[int], Manifest],
+        after: int,
+        same: Callable[[Manifest], bool] | None = None,
+    ) -> tuple[Manifest, bool]:
+        """Create the manifest numbered after `after`, or the first free number after that;
+        True with it when, instead, a number another writer took holds what `same` accepts
+        (looked at before the next number is tried: concurrent identical prepares make one).
 
         `after` comes from the environment state and may lag behind; the conditional create makes
         sure no two writers ever get the same number, with no listing of earlier manifests.
@@ -154,7 +161,11 @@ class ManifestStore(_Bucket):
             manifest = build(version)
             key = naming.manifest_key(self.project, manifest.environment, version)
             if self.write(key, manifest.to_json(), create=True):
-                return manifest
+                return manifest, False
+            if same is not None:
+                taken = self.get(manifest.environment, version)
+                if taken is not None and same(taken):
+                    return taken, True
             version += 1
 
 

@@ -102,7 +102,7 @@ def test_a_manifest_create_that_meets_a_conditional_request_conflict_keeps_its_n
             datetime(2026, 1, 1, tzinfo=UTC), "arn:aws:sts::123456789012:user/moto", "latest",
         )  # fmt: skip
 
-    assert stores.manifests.create_next(build, after=0).version == 1
+    assert stores.manifests.create_next(build, after=0)[0].version == 1
     assert conflict.applied == 2
     assert stores.manifests.get("stage", 1) is not None
     assert not stores.manifests.exists_version("stage", 2)
