@@ -120,6 +120,7 @@ def verify(
         held = stores.images.read(environment, tolerant=True)
         pointer, unreadable = _pointer(stores, environment)
     differences = _ssm_differences(held, deployed)
+    notes += _removals(stores, environment, differences)
     differences += _pointer_differences(pointer, unreadable, deployed)
     checked = ["ssm", "pointer"]
     if deployed is None:
@@ -160,6 +161,23 @@ def _pointer(stores: Stores, environment: str) -> tuple[ReleasePointer | None, s
         return stores.images.read_pointer(environment), None
     except BadInput as error:
         return None, str(error)
+
+
+def _removals(stores: Stores, environment: str, differences: list[Difference]) -> list[str]:
+    """How to remove parameters nobody released: a deploy writes and deletes only the images
+    of its manifests (and those a deploy before it wrote), so one added by hand stays."""
+    names = [
+        naming.image_parameter(stores.config.project, environment, d.subject)
+        for d in differences
+        if d.kind == "extra"
+    ]
+    if not names:
+        return []
+    return [
+        "a deploy never deletes a parameter no release wrote: remove "
+        f"{'it' if len(names) == 1 else 'them'} with `aws ssm delete-parameters --names "
+        f"{' '.join(names)}`, or publish the image and release it"
+    ]
 
 
 def _ssm_differences(held: Mapping[str, str], deployed: Deployed | None) -> list[Difference]:

@@ -60,6 +60,7 @@ def test_json_lists_the_differences_and_what_was_checked(cli: Cli) -> None:
         "checked": ["ssm", "pointer", "ecr"],
         "lock": None,
         "notes": [],
+        "failed": None,
     }
 
 
