@@ -104,9 +104,12 @@ def history(out: Console, entries: list[Any], wide: bool = False) -> None:
     table.add_column("deployments", no_wrap=not wide)
     for entry in entries:
         if getattr(entry, "manifest", None) is None:  # missing, or cannot be used
-            # in the reason's column, which wraps: a long line never squeezes the others away
-            row = ["", "", "", entry.describe(), "", ""]
-            table.add_row(naming.format_version(entry.version), *row)
+            # why it cannot be used goes in the reason's column, which gives way: a long line
+            # never squeezes the others away
+            row = (
+                [entry.describe(), "", "", ""] if entry.missing else ["", "", "", entry.describe()]
+            )
+            table.add_row(naming.format_version(entry.version), *row, "", "")
             continue
         manifest = entry.manifest
         table.add_row(
@@ -218,15 +221,24 @@ def manifest(out: Console, entry: Any, wide: bool = False) -> None:
         for override in entry.overrides_of(deployment):
             facts.add_row("override", override.describe(whole=True))
     out.print(facts)
-    images = Table(box=None, pad_edge=False)
-    images.add_column("image", no_wrap=True)
-    images.add_column("url", overflow="fold")
-    images.add_column("digest", no_wrap=True)
+    rows = []
     for name, url in sorted(shown.images.items()):
         digest = shown.digests.get(name)
         if digest is not None and not wide:
             digest = naming.short_digest(digest)
-        images.add_row(name, url, digest or "not pinned")
+        rows.append((name, url, digest or "not pinned"))
+    widths = [max((len(row[column]) for row in rows), default=0) for column in range(3)]
+    if sum(widths) + 4 > out.width:  # a URL cut in the middle cannot be copied: its own line
+        for name, url, digest in rows:
+            out.print(Text(f"{name}  {digest}"))
+            out.print(Text(f"  {url}"), no_wrap=True, overflow="ignore", crop=False)
+        return
+    images = Table(box=None, pad_edge=False)
+    images.add_column("image", no_wrap=True)
+    images.add_column("url", no_wrap=True)
+    images.add_column("digest", no_wrap=True)
+    for row in rows:
+        images.add_row(*row)
     out.print(images)
 
 

@@ -242,3 +242,13 @@ def test_show_shortens_digests_unless_wide(cli: Cli) -> None:
     assert re.fullmatch(rf"api +{re.escape(url)} +{re.escape(digest[:13])}…", shown[-1].rstrip())
     wide = cli.ok("show", "-e", "stage", "v1", "--wide").splitlines()
     assert re.fullmatch(rf"api +{re.escape(url)} +{digest}", wide[-1].rstrip())
+
+
+def test_show_at_80_columns_keeps_each_url_whole_on_a_line_of_its_own(cli: Cli) -> None:
+    url = push_image(cli.client("ecr"), "api", "2026.12.06-build-1234")
+    cli.ok("publish", "api", url)
+    cli.ok("apply", "-e", "stage", "-r", "pinned", "--yes")
+    [digest] = json.loads(cli.ok("show", "-e", "stage", "v1", "--json"))["digests"].values()
+    cli.env["COLUMNS"] = "80"
+    shown = [line.rstrip() for line in cli.ok("show", "-e", "stage", "v1").splitlines()]
+    assert shown[-2:] == [f"api  {digest[:13]}…", f"  {url}"]
