@@ -1,4 +1,10 @@
-"""Shared fixtures: dummy AWS credentials, in-process moto, a moto server, a project config."""
+"""Shared fixtures: dummy AWS credentials, in-process moto, an AWS server, a project config.
+
+The AWS server the command-line and end-to-end tests talk to is a moto server, or with
+TF_RELEASE_TEST_AWS=ministack a ministack server (tests/support/ministack.py; `ci/ministack` runs
+the tests marked `second_aws` that way). Tests that need something only moto has are marked
+`moto_only` and skipped on the other.
+"""
 
 import os
 import shutil
@@ -8,12 +14,13 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from tests.support.ministack import MinistackServer
 from tests.support.moto import MotoServer
 from tests.support.project import BUCKET, CONFIG, PROJECT, REGION, ROOT
 from tests.support.terraform import write_cli_config
@@ -22,12 +29,59 @@ from tf_release.stores import Stores, open_stores
 
 BIN = Path(sys.executable).parent
 
+AWS_VARIABLE = "TF_RELEASE_TEST_AWS"
+SERVERS = {"moto": MotoServer, "ministack": MinistackServer}
+
+
+class AwsServer(Protocol):
+    """What the tests use of the AWS server: `MotoServer` or `MinistackServer`."""
+
+    kind: str  # "moto" or "ministack"
+    url: str
+
+    @property
+    def pid(self) -> int: ...
+
+    def reset(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def aws_implementation() -> str:
+    """The AWS server the session runs: TF_RELEASE_TEST_AWS, moto unless it says otherwise."""
+    kind = os.environ.get(AWS_VARIABLE) or "moto"
+    if kind not in SERVERS:
+        raise pytest.UsageError(f"{AWS_VARIABLE}={kind}: expected one of {', '.join(SERVERS)}")
+    return kind
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Console scripts the tests start must hear Ctrl-C as from a terminal. A suite started in
     the background by a shell without job control (a CI script's `&`) has SIGINT ignored, and
     its children would inherit that and never see the tests' SIGINT."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    aws_implementation()  # a misspelt TF_RELEASE_TEST_AWS stops the run before any test
+    config.addinivalue_line(
+        "markers",
+        "moto_only(reason): needs something only moto's server has (/moto-api/...); skipped "
+        "when TF_RELEASE_TEST_AWS names another AWS implementation",
+    )
+    config.addinivalue_line(
+        "markers",
+        "second_aws: in the subset ci/ministack runs against ministack (one pytest worker)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kind = aws_implementation()
+    if kind == "moto":
+        return
+    for item in items:
+        marker = item.get_closest_marker("moto_only")
+        if marker is not None:
+            why = marker.args[0] if marker.args else marker.kwargs.get("reason")
+            reason = f"moto only, not {kind}" + (f": {why}" if why else "")
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(autouse=True)
@@ -70,19 +124,28 @@ def stores(config: Config) -> Iterator[Stores]:
 
 
 @pytest.fixture(scope="session")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+def aws_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsServer]:
+    """The session's AWS server on 127.0.0.1 (moto, or what TF_RELEASE_TEST_AWS names), shared by
+    every test in this worker: a test resets it before use (the `cli` fixture does)."""
+    kind = aws_implementation()
+    server: AwsServer = SERVERS[kind](tmp_path_factory.mktemp(kind) / f"{kind}.log")
     yield server
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def moto_server(aws_server: AwsServer) -> AwsServer:
+    """The older name of `aws_server`: moto unless TF_RELEASE_TEST_AWS says otherwise."""
+    return aws_server
+
+
 @dataclass
 class Cli:
-    """Runs the installed console scripts as a user would, against the moto server."""
+    """Runs the installed console scripts as a user would, against the AWS server."""
 
     env: dict[str, str]
     cwd: Path
-    server: MotoServer
+    server: AwsServer
 
     def run(
         self, *args: str, input: str | None = None, script: str = "tf-release"
@@ -115,6 +178,18 @@ class Cli:
     def client(self, service: str):
         return boto3.client(service, region_name=REGION, endpoint_url=self.server.url)
 
+    def caller(self) -> str:
+        """The ARN the AWS server gives this runner's credentials (what a lock names as its
+        holder): moto and ministack each have their own account and user."""
+        sts = boto3.client(
+            "sts",
+            region_name=REGION,
+            endpoint_url=self.server.url,
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+        )
+        return str(sts.get_caller_identity()["Arn"])
+
     def write_config(self, environments: str) -> None:
         """Replace the project's environments (the project, bucket and region stay)."""
         path = Path(self.env["TF_RELEASE_CONFIG"])
@@ -135,21 +210,21 @@ class Cli:
 
 @pytest.fixture
 def cli(
-    moto_server: MotoServer,
+    aws_server: AwsServer,
     config_path: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Cli:
-    """A fresh moto server state, the release bucket, and a project folder with its config."""
-    moto_server.reset()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
+    """A fresh AWS server state, the release bucket, and a project folder with its config."""
+    aws_server.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_server.url)
     env = {
         **os.environ,
-        "AWS_ENDPOINT_URL": moto_server.url,
+        "AWS_ENDPOINT_URL": aws_server.url,
         "TF_RELEASE_CONFIG": str(config_path),
         "NO_COLOR": "1",
     }
-    runner = Cli(env=env, cwd=tmp_path, server=moto_server)
+    runner = Cli(env=env, cwd=tmp_path, server=aws_server)
     runner.client("s3").create_bucket(
         Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
     )

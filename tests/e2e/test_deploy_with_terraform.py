@@ -1,6 +1,9 @@
-"""`tf-release apply` driving real Terraform over the bundled example stack, against moto."""
+"""`tf-release apply` driving real Terraform over the bundled example stack, against the AWS
+server (moto, or ministack)."""
 
 import json
+
+import pytest
 
 from tests.conftest import Cli
 from tests.support.project import image
@@ -48,6 +51,7 @@ def test_apply_registers_task_definitions_with_the_manifest_images(tf_cli: Cli) 
     assert task_image(tf_cli, "catalogue-stage-worker") == image("worker", "one")
 
 
+@pytest.mark.second_aws  # the main story: ci/ministack runs it against ministack too
 def test_promotion_to_prod_and_rollback_reach_the_task_definitions(tf_cli: Cli) -> None:
     example_project(tf_cli)
     publish(tf_cli, "one")
@@ -152,7 +156,7 @@ def test_two_concurrent_deploys_one_runs_the_other_names_the_holder(tf_cli: Cli)
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 3], results
     [(_, _, refused)] = [r for r in results if r[0] == 3]
-    assert "stage is locked: arn:aws:sts::123456789012:user/moto on" in refused
+    assert f"stage is locked: {tf_cli.caller()} on" in refused
     assert "started deploying v1" in refused
 
 

@@ -19,6 +19,9 @@ from tf_release.gates import check_rollouts
 from tf_release.progress import Quiet
 
 
+pytestmark = pytest.mark.moto_only("IAM enforcement is moto's /moto-api/reset-auth")
+
+
 @pytest.fixture
 def enforced(cli: Cli) -> Iterator[Cli]:
     yield cli

@@ -1,14 +1,25 @@
-"""IAM enforcement in the moto server: a user with a given policy, and turning checks on/off."""
+"""IAM enforcement in the moto server: a user with a given policy, and turning checks on/off.
+
+Only moto's server can enforce IAM (`/moto-api/reset-auth`): a test that enforces it is marked
+`@pytest.mark.moto_only(...)`, and is skipped here too where the marker was forgotten."""
 
 import json
+import math
 import urllib.request
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 if TYPE_CHECKING:
     from tests.conftest import Cli
 
 
 def enforce_iam(cli: "Cli", after: float) -> None:
+    """Check IAM from the `after`-th request on (0: now; infinity: stop checking)."""
+    if cli.server.kind != "moto":
+        if math.isinf(after):
+            return  # nothing was enforced: nothing to stop (a fixture's teardown)
+        pytest.skip(f"moto only, not {cli.server.kind}: IAM enforcement is /moto-api/reset-auth")
     request = urllib.request.Request(
         f"{cli.server.url}/moto-api/reset-auth",
         data=str(after).encode(),

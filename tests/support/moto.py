@@ -16,6 +16,8 @@ def free_port() -> int:
 
 
 class MotoServer:
+    kind = "moto"
+
     def __init__(self, log: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
