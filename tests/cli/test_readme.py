@@ -326,6 +326,12 @@ def access_denied(cli: Cli) -> str:
         enforce_iam(cli, float("inf"))
 
 
+def missing_state(cli: Cli) -> str:
+    released(cli.stores())
+    cli.client("s3").delete_object(Bucket=BUCKET, Key="catalogue/environments/stage/state.json")
+    return last_error(cli.run("deploy", "--env", "stage", "--yes"))
+
+
 def locked(cli: Cli) -> str:
     cli.write_config('[environments.prod]\npromote_from = "latest"\n')
     died_holding_the_lock(cli.stores(), "prod")
@@ -364,6 +370,16 @@ def terraform_failed(cli: Cli) -> str:
     return last_error(cli.run("apply", "--env", "stage", "--reason", "r", "--yes"))
 
 
+def backend_changed(cli: Cli) -> str:
+    stack = cli.copy_fixture("slow_stack")
+    config = f'[environments.stage]\npromote_from = "latest"\nterraform_dir = "{stack}"\n'
+    cli.write_config(config + 'backend_config = { path = "stage.tfstate" }\n')
+    cli.ok("publish", "api", "registry.example.com/api:1")
+    cli.ok("apply", "--env", "stage", "--reason", "r", "--yes")
+    cli.write_config(config + 'backend_config = { path = "stagee.tfstate" }\n')
+    return last_error(cli.run("deploy", "--env", "stage", "--yes"))
+
+
 def broken_state(cli: Cli) -> str:
     released(cli.stores())
     key = "catalogue/environments/stage/state.json"
@@ -399,18 +415,29 @@ SITUATIONS = [
     lock_cleared_under,
     images_missing,
     terraform_failed,
+    backend_changed,
     broken_state,
+    missing_state,
     parameter_limit,
     internal_error,
 ]
-WITH_TERRAFORM = {lock_cleared_under, terraform_failed, internal_error}
+WITH_TERRAFORM = {lock_cleared_under, terraform_failed, backend_changed, internal_error}
+MOTO_ONLY = {access_denied: "IAM enforcement is moto's /moto-api/reset-auth"}
 
 
 def test_the_troubleshooting_section_covers_each_situation_once() -> None:
     assert len(troubles()) == len(SITUATIONS)
 
 
-@pytest.mark.parametrize("index", range(len(SITUATIONS)), ids=[s.__name__ for s in SITUATIONS])
+@pytest.mark.parametrize(
+    "index",
+    [
+        pytest.param(i, id=s.__name__, marks=[pytest.mark.moto_only(MOTO_ONLY[s])])
+        if s in MOTO_ONLY
+        else pytest.param(i, id=s.__name__)
+        for i, s in enumerate(SITUATIONS)
+    ],
+)
 def test_each_troubleshooting_message_is_what_the_tool_prints(
     index: int, request: pytest.FixtureRequest
 ) -> None:
