@@ -17,7 +17,16 @@ def write_cli_config(folder: Path, external: bool = True) -> Path:
     """Each provider the machine's mirror (TF_RELEASE_TEST_PLUGIN_DIR) holds comes from there,
     `hashicorp/external` from the stand-in when the mirror has none, the rest from the registry.
     external=False: a machine where `hashicorp/external` cannot be installed at all, as a new
-    user's may be (the quickstart must need only the aws provider)."""
+    user's may be (the quickstart must need only the aws provider).
+
+    OpenTofu looks providers up under its own host: each of them is also offered as
+    registry.opentofu.org/hashicorp/NAME, from `folder/opentofu-mirror`, whose real folders
+    end in a symlink per platform folder (or per archive, in a packed mirror) to the mirror's.
+    A symlink at the hostname level would not be followed."""
+
+    def opentofu_name(name: str) -> str:
+        return name.replace("registry.terraform.io/", "registry.opentofu.org/", 1)
+
     mirrors: list[tuple[str, list[str]]] = []
     plugin_dir = os.environ.get(PLUGIN_DIR_VARIABLE)
     if plugin_dir:
@@ -28,11 +37,30 @@ def write_cli_config(folder: Path, external: bool = True) -> Path:
         stand_in = folder / "stand-in-mirror"
         external_provider.install(stand_in, cache_home=folder / "home")
         mirrors.append((str(stand_in), [EXTERNAL]))
+    opentofu = folder / "opentofu-mirror"
+    for path, names in mirrors:
+        for name in names:
+            source = Path(path) / name
+            # unpacked: VERSION/PLATFORM/…; packed: terraform-provider-NAME_VERSION_PLATFORM.zip
+            entries = [
+                p for version in source.iterdir() if version.is_dir() for p in version.iterdir()
+            ]
+            entries += [p for p in source.iterdir() if p.is_file()]
+            for entry in entries:
+                link = opentofu / opentofu_name(name) / entry.relative_to(source)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                if not link.is_symlink():
+                    link.symlink_to(entry.resolve())
+    offered = [opentofu_name(name) for _, names in mirrors for name in names]
+    if offered:
+        mirrors.append((str(opentofu), offered))
     text = "provider_installation {\n"
     for path, names in mirrors:
         text += f"  filesystem_mirror {{\n    path    = {json.dumps(path)}\n"
         text += f"    include = {json.dumps(names)}\n  }}\n"
-    excluded = [name for _, names in mirrors for name in names] + ([] if external else [EXTERNAL])
+    excluded = [name for _, names in mirrors for name in names]
+    if not external:
+        excluded += [EXTERNAL, opentofu_name(EXTERNAL)]
     text += f"  direct {{\n    exclude = {json.dumps(excluded)}\n  }}\n}}\n"
     config = folder / ("cli.tfrc" if external else "cli-without-external.tfrc")
     config.write_text(text)
