@@ -6,10 +6,13 @@ and each environment's deployment listing back to the start of the window. `rend
 plain view model into HTML through the package's Jinja2 template, every value escaped.
 """
 
-from collections.abc import Callable, Iterable
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import accumulate, pairwise
 from typing import TypeVar
 
 from tf_release import naming, views
@@ -298,6 +301,11 @@ RIGHT = 24
 TOP = 34  # date labels
 LANE = 44
 GAP = 24  # the least distance between two marks of a lane, so each stays visible
+SHIFT = GAP  # the farthest a deployment is drawn from its time (and half a pixel of rounding)
+RADIUS = 7  # of a mark, and of the round ends of a cluster's bar
+CHAR = 6  # the width of a character of a label (10 px type), rounded up
+LISTED = 20  # a cluster's hover lists this many of its deployments, then counts the rest
+SEVERITY = ("failed", "abandoned", "cancelled", "succeeded")  # worst first
 
 
 @dataclass(frozen=True)
@@ -305,6 +313,94 @@ class Placed:
     mark: Mark
     x: float
     y: float
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Deployments of a lane too close together to draw apart without drawing some of them far
+    from when they happened: one bar over their true time span, from the first (x1) to the last
+    (x2), moved no more than SHIFT; coloured by the worst outcome in it."""
+
+    marks: tuple[Mark, ...]  # newest first
+    x1: float
+    x2: float
+    y: float
+
+    @property
+    def x(self) -> float:
+        return (self.x1 + self.x2) / 2
+
+    @property
+    def bar(self) -> tuple[float, float]:
+        """Where the bar starts and how wide it is, its round ends (a little over a mark's
+        radius) included."""
+        return round(self.x1 - RADIUS - 1, 1), round(self.x2 - self.x1 + 2 * RADIUS + 2, 1)
+
+    @property
+    def outcome(self) -> str:
+        """One failure makes the cluster red: failed, abandoned, cancelled, then succeeded."""
+        return min((mark.outcome for mark in self.marks), key=_severity)
+
+    @property
+    def label(self) -> str:
+        """`v5-v20 x16`, drawn with an en dash and a multiplication sign."""
+        return cluster_label([mark.version for mark in self.marks])
+
+    @property
+    def label_x(self) -> float:
+        """Over the bar, yet inside the picture and off the lane's name."""
+        half = CHAR * len(self.label) / 2
+        return round(min(max(self.x, LEFT - 10 + half), WIDTH - 2 - half), 1)
+
+    @property
+    def hover(self) -> str:
+        """What, when and how it went; then a line for each deployment, newest first (version,
+        outcome, time, who, why and, when it did not succeed, its error), the first LISTED."""
+        newest, oldest = self.marks[0], self.marks[-1]
+        counts = Counter(mark.outcome for mark in self.marks)
+        tally = ", ".join(f"{counts[o]} {o}" for o in sorted(counts, key=_severity, reverse=True))
+        head = (
+            f"{newest.environment} {versions_of([m.version for m in self.marks])}: "
+            f"{len(self.marks)} deployments from {naming.format_minute(oldest.finished_at)} "
+            f"to {naming.format_minute(newest.finished_at)} ({tally})"
+        )
+        lines = [head, *(_one_line(mark) for mark in self.marks[:LISTED])]
+        if len(self.marks) > LISTED:
+            lines.append(f"\u2026 and {len(self.marks) - LISTED} more")
+        return "\n".join(lines)
+
+
+def _severity(outcome: str) -> int:
+    return SEVERITY.index(outcome) if outcome in SEVERITY else 0
+
+
+def versions_of(versions: Sequence[int]) -> str:
+    """`v5-v20` (an en dash), lowest to highest (a rollback redeploys an older one); or `v5`."""
+    low, high = min(versions), max(versions)
+    if low == high:
+        return naming.format_version(low)
+    return f"{naming.format_version(low)}\u2013{naming.format_version(high)}"
+
+
+def cluster_label(versions: Sequence[int]) -> str:
+    return f"{versions_of(versions)} \u00d7{len(versions)}"
+
+
+def _one_line(mark: Mark) -> str:
+    line = (
+        f"{naming.format_version(mark.version)}: {mark.outcome} at "
+        f"{naming.format_minute(mark.finished_at)} by {naming.person(mark.by)}: "
+        f"{_first_line(mark.reason)}"
+    )
+    return f"{line} \u2014 {_first_line(mark.message)}" if mark.message else line
+
+
+def _first_line(text: str, limit: int = 100) -> str:
+    lines = text.strip().splitlines() or [""]
+    first = lines[0].strip()
+    if len(first) > limit:
+        return first[: limit - 1].rstrip() + "\u2026"
+    return first + (" \u2026" if len(lines) > 1 else "")
 
 
 @dataclass(frozen=True)
@@ -318,17 +414,18 @@ class Timeline:
     height: float
     lanes: tuple[tuple[str, float], ...]  # environment, y
     ticks: tuple[Tick, ...]
-    marks: tuple[Placed, ...]
+    marks: tuple[Placed, ...]  # a deployment drawn alone; newest first in each lane
+    clusters: tuple[Cluster, ...]  # deployments drawn as one
     locks: tuple[tuple[Card, float], ...]  # a deploy in progress: its card and lane's y
     now: float
     width: int = WIDTH
 
 
 def timeline(board: Board) -> Timeline:
-    """A lane per environment; each deployment where it finished, unless it would cover a
-    neighbour in its lane: then the marks too close spread around their true times, each moved
-    as little as can be, so a mark is not drawn before (or after) another lane's by more than
-    its burst needs."""
+    """A lane per environment; each deployment where it finished. Marks that would cover each
+    other are nudged apart (see `lay_out`); deployments too many to nudge without drawing one far
+    from its time are one cluster at their true span. Either way no deployment is drawn more than
+    SHIFT from its time, so across lanes marks keep their time order but for such a nudge."""
     start, span = board.since, (board.generated_at - board.since).total_seconds()
     right = WIDTH - RIGHT
 
@@ -339,10 +436,19 @@ def timeline(board: Board) -> Timeline:
     lanes = tuple((card.environment, TOP + LANE * (i + 0.5)) for i, card in enumerate(board.cards))
     y_of = dict(lanes)
     placed: list[Placed] = []
+    clusters: list[Cluster] = []
     for environment, y in lanes:
         lane = [mark for mark in board.marks if mark.environment == environment][::-1]
-        xs = spread([x_of(mark.finished_at) for mark in lane], LEFT, right)
-        placed.extend(Placed(mark, x, y) for mark, x in reversed(list(zip(lane, xs, strict=True))))
+        xs = [x_of(mark.finished_at) for mark in lane]
+        alone: list[Placed] = []
+        for i, j, x in lay_out(xs, [mark.version for mark in lane], LEFT, right):
+            if j - i == 1:
+                alone.append(Placed(lane[i], x, y))
+                continue
+            half = (xs[j - 1] - xs[i]) / 2
+            together = tuple(reversed(lane[i:j]))
+            clusters.append(Cluster(together, round(x - half, 1), round(x + half, 1), y))
+        placed.extend(reversed(alone))
     step = max(1, -(-board.days // 6))  # about six date labels
     first = (start + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     ticks = tuple(
@@ -350,28 +456,121 @@ def timeline(board: Board) -> Timeline:
         for day in _days(first, board.generated_at)
     )
     locks = tuple((card, y_of[card.environment]) for card in board.cards if card.lock)
-    return Timeline(TOP + LANE * len(lanes) + 8, lanes, ticks, tuple(placed), locks, right)
+    height = TOP + LANE * len(lanes) + 8
+    return Timeline(height, lanes, ticks, tuple(placed), tuple(clusters), locks, right)
 
 
-def spread(xs: list[float], low: int, high: int) -> list[float]:
-    """Whole-pixel places for marks at `xs` (ascending), GAP apart (less when the lane holds
-    too many to fit), within low..high: each as near its own x as can be (least squares, by
-    pooling adjacent violators), so a mark with room stays put and a burst spreads evenly
-    around the middle of its true times."""
-    count = len(xs)
-    gap = min(GAP, (high - low) // max(count - 1, 1))
-    blocks: list[tuple[float, int]] = []  # runs of marks set side by side: their mean, size
-    for i, x in enumerate(xs):
-        mean, size = x - i * gap, 1  # less its share of the gaps: then a run is one value
+def lay_out(
+    xs: Sequence[float], versions: Sequence[int], low: float, high: float
+) -> list[tuple[int, int, float]]:
+    """Where to draw a lane's deployments, at true places `xs` (ascending) within low..high:
+    groups `(first, end, x)`, `xs[first:end]` drawn at x: one mark, or a cluster whose bar (their
+    true span) has its middle at x.
+
+    Marks are GAP apart, each as near its own x as can be (least squares, by pooling adjacent
+    violators, a cluster weighing as many as it holds), at whole pixels: a mark with room stays
+    put, two or three close ones share the nudge. When a run of them would have to move more than
+    SHIFT (four at one moment would: the outer ones by 1.5 GAP; three at "now" too, the first by
+    2 GAP), its closest neighbours join into a cluster, which needs only its own span (and room
+    for its label), and so on until no deployment is drawn more than SHIFT from its time. The
+    closest join first, so a burst becomes one cluster before it takes in a mark hours away; at
+    worst a lane is one cluster from its first deployment to its last, drawn where they were."""
+    if not xs:
+        return []
+    groups = [(i, i + 1) for i in range(len(xs))]
+    while True:
+        middles = [(xs[first] + xs[end - 1]) / 2 for first, end in groups]
+        halves = [(xs[end - 1] - xs[first]) / 2 for first, end in groups]
+        rooms = [_room(halves[k], versions[first:end]) for k, (first, end) in enumerate(groups)]
+        offsets = list(accumulate((a + b for a, b in pairwise(rooms)), initial=0.0))
+        pooled = _pool([m - o for m, o in zip(middles, offsets, strict=True)], groups)
+        lowest, highest = low + halves[0], high - halves[-1] - offsets[-1]
+        starts = [max(min(float(round(mean)), highest), lowest) for mean in pooled]
+        drawn = [at + offset for at, offset in zip(starts, offsets, strict=True)]
+        far = [  # or, when the lane is too full, out of it
+            abs(x - m) > SHIFT + 0.5 or not low - 0.5 <= x - h <= x + h <= high + 0.5
+            for x, m, h in zip(drawn, middles, halves, strict=True)
+        ]
+        joined = _join(xs, versions, groups, rooms, starts, far)
+        if joined == groups:
+            return [(first, end, x) for (first, end), x in zip(groups, drawn, strict=True)]
+        groups = joined
+
+
+def _room(half: float, versions: Sequence[int]) -> float:
+    """Half the room a mark or cluster takes in its lane: with GAP / 2 to spare around a mark's
+    circle, around a cluster's bar, and a little around its label."""
+    if len(versions) == 1:
+        return GAP / 2
+    return math.ceil(max(half + GAP / 2, CHAR * len(cluster_label(versions)) / 2 + 4))
+
+
+def _pool(values: list[float], groups: list[tuple[int, int]]) -> list[float]:
+    """The ascending sequence nearest `values`, each weighing its group's size (least squares),
+    by pooling adjacent violators."""
+    blocks: list[tuple[float, int, int]] = []  # runs set side by side: their mean, weight, size
+    for value, (first, end) in zip(values, groups, strict=True):
+        mean, weight, size = value, end - first, 1
         while blocks and blocks[-1][0] > mean:
-            before, together = blocks.pop()
-            mean, size = (before * together + mean * size) / (together + size), together + size
-        blocks.append((mean, size))
-    starts = [round(mean) for mean, size in blocks for _ in range(size)]
-    return [
-        float(max(min(at + i * gap, high - (count - 1 - i) * gap), low + i * gap))
-        for i, at in enumerate(starts)
-    ]
+            before, theirs, count = blocks.pop()
+            mean = (before * theirs + mean * weight) / (theirs + weight)
+            weight, size = weight + theirs, size + count
+        blocks.append((mean, weight, size))
+    return [mean for mean, _, size in blocks for _ in range(size)]
+
+
+def _join(
+    xs: Sequence[float],
+    versions: Sequence[int],
+    groups: list[tuple[int, int]],
+    rooms: list[float],
+    starts: list[float],
+    far: list[bool],
+) -> list[tuple[int, int]]:
+    """The groups, some joined: in each run drawn side by side (one start) that holds one drawn
+    too far from its time, the closest chains of neighbours (true gaps up to twice the run's
+    least, or a pixel; failing that, twice as far, and so on) that take less room as a cluster
+    than apart. A cluster's label is wide, so two marks alone are nudged rather than joined; if
+    nothing helps, the whole run is one."""
+    joins: list[list[int]] = []  # runs of group indices to join
+    k = 0
+    while k < len(groups):
+        run = [k]
+        while run[-1] + 1 < len(groups) and starts[run[-1] + 1] == starts[k]:
+            run.append(run[-1] + 1)
+        k = run[-1] + 1
+        if len(run) < 2 or not any(far[i] for i in run):
+            continue
+        gaps = [xs[groups[i + 1][0]] - xs[groups[i][1] - 1] for i in run[:-1]]
+        limit = max(2 * min(gaps), 1.0)
+        while True:
+            chains: list[list[int]] = [[run[0]]]
+            for i, gap in zip(run[1:], gaps, strict=True):
+                if gap <= limit:
+                    chains[-1].append(i)
+                else:
+                    chains.append([i])
+            helpful = [chain for chain in chains if _saves_room(xs, versions, groups, rooms, chain)]
+            if helpful or limit >= max(gaps):
+                joins.extend(helpful or [run])
+                break
+            limit *= 2
+    joined = list(groups)
+    for chain in reversed(joins):  # from the right, so the indices still hold
+        joined[chain[0] : chain[-1] + 1] = [(groups[chain[0]][0], groups[chain[-1]][1])]
+    return joined
+
+
+def _saves_room(
+    xs: Sequence[float],
+    versions: Sequence[int],
+    groups: list[tuple[int, int]],
+    rooms: list[float],
+    chain: list[int],
+) -> bool:
+    first, end = groups[chain[0]][0], groups[chain[-1]][1]
+    together = _room((xs[end - 1] - xs[first]) / 2, versions[first:end])
+    return len(chain) > 1 and together < sum(rooms[i] for i in chain)
 
 
 def _days(first: datetime, end: datetime) -> list[datetime]:

@@ -3,6 +3,7 @@
 The scenes are set in-process (moto); the console script runs against the moto server."""
 
 import os
+import random
 import re
 import shutil
 from dataclasses import replace
@@ -31,6 +32,7 @@ from tf_release.stores import Stores, open_stores
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 Boards = dict[int, board.Board]  # by the days they go back
+RIGHT_END = board.WIDTH - board.RIGHT  # "now" on the timeline
 
 
 @pytest.fixture(scope="module")
@@ -136,16 +138,53 @@ def test_the_timeline_holds_the_deployments_of_the_last_days_only(six_weeks: Boa
     assert [m.version for m in six_weeks[5].marks] == [3]
 
 
+def mark(version: int, at: datetime, outcome: str = "succeeded", env: str = "stage") -> board.Mark:
+    return board.Mark(env, version, outcome, at, "a", f"reason {version}")
+
+
+def page_of(
+    marks: list[board.Mark], days: int = 30, envs: tuple[str, ...] = ("stage",)
+) -> board.Board:
+    newest_first = tuple(sorted(marks, key=lambda m: m.finished_at, reverse=True))
+    cards = tuple(board.Card(env, "latest", None) for env in envs)
+    return board.Board("p", NOW, days, cards, (), newest_first)
+
+
+def lane_of(marks: list[board.Mark], days: int = 30) -> board.Timeline:
+    return board.timeline(page_of(marks, days))
+
+
+def true_x(page: board.Board, moment: datetime) -> float:
+    share = (moment - page.since) / (page.generated_at - page.since)
+    return board.LEFT + share * (RIGHT_END - board.LEFT)
+
+
+def drawn_x(line: board.Timeline) -> dict[tuple[str, int], float]:
+    """Where each deployment is drawn: its mark, or its time's place in its cluster's bar."""
+    found = {(p.mark.environment, p.mark.version): p.x for p in line.marks}
+    for cluster in line.clusters:
+        first, last = cluster.marks[-1].finished_at, cluster.marks[0].finished_at
+        per_second = (cluster.x2 - cluster.x1) / max((last - first).total_seconds(), 1)
+        for m in cluster.marks:
+            at = cluster.x1 + (m.finished_at - first).total_seconds() * per_second
+            found[m.environment, m.version] = at
+    return found
+
+
 def test_marks_of_one_busy_hour_stay_apart_in_order() -> None:
-    deployed = [
-        board.Mark("stage", n, "succeeded", NOW - timedelta(minutes=10 - n), "a", "r")
-        for n in range(1, 6)
-    ]
-    lane = (board.Card("stage", "latest", None),)
-    page = board.Board("p", NOW, 30, lane, (), tuple(reversed(deployed)))
-    xs = [placed.x for placed in board.timeline(page).marks]  # newest first
+    """Three deploys in a few minutes a day ago are nudged apart, in order. Five just now would
+    have to reach back 4 GAP (three days of a month) to stand apart: they are one cluster at
+    their time, not past "now"."""
+    earlier = lane_of(
+        [mark(n, NOW - timedelta(days=1, minutes=10 - n)) for n in range(1, 4)], days=30
+    )
+    xs = [placed.x for placed in earlier.marks]  # newest first
+    assert len(xs) == 3 and not earlier.clusters
     assert all(newer - older >= board.GAP for newer, older in pairwise(xs))
-    assert xs[0] <= board.WIDTH - board.RIGHT
+    just_now = lane_of([mark(n, NOW - timedelta(minutes=10 - n)) for n in range(1, 6)], days=30)
+    [cluster] = just_now.clusters
+    assert not just_now.marks and cluster.label == "v1\u2013v5 \u00d75"
+    assert RIGHT_END - 1 <= cluster.x1 <= cluster.x2 <= RIGHT_END
 
 
 def test_rules_a_deploy_went_past_are_shown_with_who_and_why() -> None:
@@ -290,6 +329,129 @@ def test_a_mark_with_room_stays_put_and_two_close_ones_share_the_nudge() -> None
     true = middle + (board.WIDTH - board.RIGHT - board.LEFT) * 10 / 30
     assert x[2] - x[3] == board.GAP
     assert abs((x[2] + x[3]) / 2 - true) <= 1  # the pair's middle: each moved half the gap
+
+
+def test_sixteen_deploys_within_25_minutes_are_one_cluster_at_their_time() -> None:
+    """The tester's month: stage v1-v4 days apart, then v5-v20 within 25 minutes ten days ago,
+    prod deploying six hours before and a day after. The burst was 16 marks 24 px apart (360 px,
+    twelve days); now it is one cluster over its true 25 minutes (a pixel), the rest in place."""
+    begin = NOW - timedelta(days=10)
+    burst = [mark(v, begin + timedelta(seconds=100 * (v - 5))) for v in range(5, 21)]
+    alone = [mark(v, NOW - timedelta(days=d)) for v, d in ((1, 27), (2, 21), (3, 16), (4, 13))]
+    prod = [
+        mark(1, begin - timedelta(hours=6), env="prod"),
+        mark(2, begin + timedelta(days=1), env="prod"),
+    ]
+    page = page_of([*alone, *burst, *prod], envs=("stage", "prod"))
+    line = board.timeline(page)
+    [cluster] = line.clusters
+    assert [m.version for m in cluster.marks] == list(range(20, 4, -1))  # newest first
+    assert cluster.label == "v5\u2013v20 \u00d716"
+    first, last = true_x(page, burst[0].finished_at), true_x(page, burst[-1].finished_at)
+    assert last - first < 1
+    assert abs(cluster.x - (first + last) / 2) <= board.GAP
+    assert first - 1 <= cluster.x1 <= cluster.x2 <= last + 1  # nothing of it days away
+    x = drawn_x(line)
+    for m in [*alone, *prod]:
+        assert abs(x[m.environment, m.version] - true_x(page, m.finished_at)) <= 0.5
+    assert x["prod", 1] < cluster.x1 <= cluster.x2 < x["prod", 2]  # time order across lanes
+
+
+def test_three_deploys_at_one_moment_are_nudged_apart_four_are_one_cluster() -> None:
+    """Three at one moment are GAP apart, the outer ones GAP from their time; four would move
+    the outer ones 1.5 GAP, so they are one cluster."""
+    at = NOW - timedelta(days=15)  # the middle of the month: x 533
+    three = lane_of([mark(v, at + timedelta(seconds=v)) for v in range(1, 4)])
+    assert not three.clusters
+    assert [placed.x for placed in three.marks] == [557, 533, 509]
+    four = lane_of([mark(v, at + timedelta(seconds=v)) for v in range(1, 5)])
+    [cluster] = four.clusters
+    assert not four.marks and abs(cluster.x - 533) <= 0.5
+
+
+def test_a_clusters_hover_lists_its_deploys_and_it_takes_the_worst_colour() -> None:
+    begin = NOW - timedelta(days=10)
+    burst = [mark(v, begin + timedelta(seconds=100 * v)) for v in range(1, 17)]
+    carol = "arn:aws:iam::123456789012:user/carol"
+    error = "terraform apply failed (exit 1): Error: quota"
+    burst[6] = replace(burst[6], outcome="failed", by=carol, message=error)
+    [cluster] = lane_of(burst).clusters
+    assert cluster.outcome == "failed"
+
+    def minute(m: board.Mark) -> str:
+        return naming.format_minute(m.finished_at)
+
+    head, *lines = cluster.hover.splitlines()
+    assert head == (
+        f"stage v1\u2013v16: 16 deployments from {minute(burst[0])} to {minute(burst[-1])} "
+        "(15 succeeded, 1 failed)"
+    )
+    assert lines[9] == f"v7: failed at {minute(burst[6])} by carol: reason 7 \u2014 {error}"
+    assert [line for n, line in enumerate(lines) if n != 9] == [
+        f"v{m.version}: succeeded at {minute(m)} by a: reason {m.version}"
+        for m in reversed(burst)
+        if m.version != 7
+    ]
+    many = [mark(v, begin + timedelta(seconds=30 * v)) for v in range(1, 31)]
+    [crowd] = lane_of(many).clusters
+    head, *lines = crowd.hover.splitlines()
+    assert head.startswith("stage v1\u2013v30: 30 deployments from")
+    assert [line.split(":")[0] for line in lines[:-1]] == [f"v{v}" for v in range(30, 10, -1)]
+    assert lines[-1] == "\u2026 and 10 more"
+
+
+def test_a_cluster_is_drawn_escaped_and_its_deploys_are_all_in_the_list() -> None:
+    begin = NOW - timedelta(days=10)
+    burst = [mark(v, begin + timedelta(seconds=100 * v)) for v in range(1, 17)]
+    burst[3] = replace(burst[3], reason='<script>alert("reason")</script> & more')
+    page = page_of(burst)
+    [cluster] = board.timeline(page).clusters
+    html = board.render(page)
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#34;reason&#34;)&lt;/script&gt; &amp; more" in html
+    left, width = cluster.bar
+    assert f'class="succeeded cluster" x="{left}" y="{cluster.y - 3}" width="{width}"' in html
+    assert f"<title>{cluster.hover}</title>".split("\n")[0] in html
+    assert ">v1\u2013v16 \u00d716</text>" in html
+    assert html.count("<li>") == 16  # the list below the timeline: every deployment
+    assert "hover for each" in html  # the legend says what a bar is
+
+
+def test_a_crowded_month_draws_each_deploy_near_its_time_and_nothing_over_another() -> None:
+    """Bursts of 1 to 12 deploys, a minute to hours apart, at random over two lanes: every
+    deployment drawn within GAP (and half a pixel) of its time, inside the timeline; in a lane,
+    marks and bars apart, and labels too."""
+    rng = random.Random(7)
+    marks: list[board.Mark] = []
+    for _ in range(24):
+        env, at = rng.choice(("stage", "prod")), NOW - timedelta(days=rng.uniform(0, 30))
+        for _ in range(rng.choice((1, 1, 1, 2, 3, 5, 12))):
+            at = min(at + timedelta(minutes=rng.uniform(1, 120)), NOW)
+            marks.append(mark(len(marks) + 1, at, env=env))
+    page = page_of(marks, envs=("stage", "prod"))
+    line = board.timeline(page)
+    x = drawn_x(line)
+    assert len(x) == len(marks)
+    for m in marks:
+        assert abs(x[m.environment, m.version] - true_x(page, m.finished_at)) <= board.GAP + 0.5
+    for env in ("stage", "prod"):
+        shapes = sorted(
+            [
+                (p.x - 7, p.x + 7, p.x, len(f"v{p.mark.version}"))
+                for p in line.marks
+                if p.mark.environment == env
+            ]
+            + [
+                (c.x1 - 8, c.x2 + 8, c.label_x, len(c.label))
+                for c in line.clusters
+                if c.marks[0].environment == env
+            ]
+        )
+        assert shapes[0][0] >= board.LEFT - 8 and shapes[-1][1] <= RIGHT_END + 8
+        for (_, right, before, wide), (left, _, after, wider) in pairwise(shapes):
+            assert left - right >= 8  # a gap between circles and bars
+            assert (after - wider * 5.5 / 2) - (before + wide * 5.5 / 2) >= 0  # labels, 10 px
+    assert line.clusters and line.marks
 
 
 def broken_prod(cli: Cli) -> str:

@@ -18,7 +18,6 @@ from tf_release.errors import AwsFailure
 from tf_release.gates import check_rollouts
 from tf_release.progress import Quiet
 
-
 pytestmark = pytest.mark.moto_only("IAM enforcement is moto's /moto-api/reset-auth")
 
 
