@@ -3,7 +3,9 @@
 boto3 is imported on first use so that `--help`, `--version` and bad input stay fast.
 """
 
+import html
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -116,6 +118,7 @@ class AwsSession:
         self.role_arn = role_arn
         self._source = source
         self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
         # "s3.PutObject" → HTTP requests sent, retries too (shared with sessions assumed from it)
         self.requests: Counter[str] = Counter() if requests is None else requests
         self._ssm_writes: TokenBucket | None = None  # once throttled: one pace for its SSM clients
@@ -143,17 +146,23 @@ class AwsSession:
     def client(self, service: str, region: str | None = None) -> Any:
         """One client per service (and region, where a resource names its own)."""
         key = f"{service}@{region}" if region else service
-        if key not in self._clients:
-            with aws_errors(f"creating the {service} client"):
-                client = self._session.client(service, region_name=region, config=_client_config())
-            client.meta.events.register("before-send", self._count)
-            if service == "ssm":
-                ssm_write_limit()  # a bad TF_RELEASE_SSM_WRITES_PER_SECOND, said at once
-                # every attempt, retries too, waits its turn once SSM has throttled one
-                client.meta.events.register("before-send.ssm.PutParameter", self._pace_ssm_write)
-                client.meta.events.register("needs-retry.ssm.PutParameter", self._throttled)
-            self._clients[key] = client
-        return self._clients[key]
+        with self._clients_lock:  # the ECR pools ask from eight threads at once: build one
+            if key not in self._clients:
+                self._clients[key] = self._new_client(service, region)
+            return self._clients[key]
+
+    def _new_client(self, service: str, region: str | None) -> Any:
+        with aws_errors(f"creating the {service} client"):
+            client = self._session.client(service, region_name=region, config=_client_config())
+        client.meta.events.register("before-send", self._count)
+        if service == "s3":
+            _check_conditional_writes(client)
+        if service == "ssm":
+            ssm_write_limit()  # a bad TF_RELEASE_SSM_WRITES_PER_SECOND, said at once
+            # every attempt, retries too, waits its turn once SSM has throttled one
+            client.meta.events.register("before-send.ssm.PutParameter", self._pace_ssm_write)
+            client.meta.events.register("needs-retry.ssm.PutParameter", self._throttled)
+        return client
 
     def _pace_ssm_write(self, **kwargs: Any) -> None:
         pace = self._ssm_writes
@@ -223,6 +232,24 @@ def _fetching(role_arn: str, fetch: Any) -> Any:
     return fetch_named
 
 
+# botocore gave S3's PutObject IfNoneMatch in 1.35.10 and IfMatch in 1.35.69; every state update
+# and every lock is a conditional write. pyproject.toml asks for it, but an environment that holds
+# botocore back would otherwise fail each write with "Unknown parameter in input".
+BOTOCORE_NEEDED = "1.35.69"
+
+
+def _check_conditional_writes(s3: Any) -> None:
+    """Refuse, in one line, a botocore whose S3 model has no conditional PutObject."""
+    members = s3.meta.service_model.operation_model("PutObject").input_shape.members
+    if "IfMatch" not in members or "IfNoneMatch" not in members:
+        import botocore
+
+        raise AwsFailure(
+            f"botocore {botocore.__version__} is too old: tf-release needs botocore >= "
+            f"{BOTOCORE_NEEDED} (conditional writes): pip install -U boto3"
+        )
+
+
 def _client_config() -> Any:
     from botocore.config import Config
 
@@ -279,7 +306,17 @@ def aws_errors(doing: str, bucket: str | None = None) -> Iterator[None]:
                 f"AWS denied access while {doing}{detail}: check your credentials "
                 "and that your IAM policy allows it (see `tf-release iam-policy`)"
             ) from None
-        raise AwsFailure(f"AWS error while {doing}: {code}: {message}") from None
+        raise AwsFailure(f"AWS error while {doing}: {code}: {one_line(message)}") from None
     except (bce.BotoCoreError, ResponseParserError) as error:
-        first_line = str(error).splitlines()[0]
-        raise AwsFailure(f"AWS error while {doing}: {first_line}") from None
+        raise AwsFailure(f"AWS error while {doing}: {one_line(str(error))}") from None
+
+
+MARKUP = re.compile(r"<[^>]*>")
+LONGEST = 300  # characters of an AWS message kept: a proxy's error page says little past that
+
+
+def one_line(text: str) -> str:
+    """An AWS message as one line: botocore splits some over lines (the cause on the second),
+    and a proxy or load balancer answering 5xx may send a whole HTML page."""
+    plain = " ".join(html.unescape(MARKUP.sub(" ", text)).split())
+    return plain if len(plain) <= LONGEST else plain[: LONGEST - 1] + "…"

@@ -13,6 +13,7 @@ from tests.conftest import Cli
 from tests.support.faults import FaultProxy, Request, Rule
 from tests.support.project import BUCKET, CONFIG, PROJECT, image
 from tf_release import release
+from tf_release.aws import aws_errors
 from tf_release.errors import AwsFailure, BadInput
 from tf_release.manifest import Manifest
 from tf_release.s3 import STATE_ATTEMPTS
@@ -183,4 +184,32 @@ def test_doctor_warns_when_the_project_nears_the_parameter_limit(cli: Cli) -> No
     [line] = [x for x in result.stdout.splitlines() if "parameter limit" in x]
     assert line.startswith(
         "warn ssm parameter limit: the project will hold 9,002 parameters, near SSM's 10,000"
+    )
+
+
+def test_an_html_error_page_from_a_proxy_is_one_line_without_markup(
+    faulty: Cli, proxy: FaultProxy
+) -> None:
+    """Seen from tf-release-manifest: a 502 page from a load balancer printed whole."""
+    stores = faulty.stores()
+    release.publish(stores, "api", image("api", "one"))
+    release.apply(stores, "stage", "one")
+    proxy.add(Rule(lambda r: r.operation.startswith("ssm."), "html", status=502))
+    query = json.dumps({"project": PROJECT, "environment": "stage"})
+    result = faulty.run(input=query, script="tf-release-manifest")
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "502 Bad Gateway" in line and "<" not in line and len(line) < 400, line
+
+
+def test_an_error_botocore_splits_over_lines_keeps_its_cause() -> None:
+    """botocore puts the unknown parameter on the second line of the message."""
+    import botocore.exceptions
+
+    report = 'Unknown parameter in input: "IfMatch", must be one of: ACL, Body, Bucket'
+    with pytest.raises(AwsFailure) as raised, aws_errors("writing s3://b/k"):
+        raise botocore.exceptions.ParamValidationError(report=report)
+    assert str(raised.value) == (
+        "AWS error while writing s3://b/k: Parameter validation failed: Unknown parameter in "
+        'input: "IfMatch", must be one of: ACL, Body, Bucket'
     )

@@ -56,11 +56,12 @@ class Request:
 @dataclass
 class Rule:
     """What to do with the requests `match` picks: 'throttle', 'error', 'fail' (answer `code`
-    with HTTP `status`, as the service would), 'reset', 'hold' (keep the request until the test
-    lets go, then drop it unanswered: it never reaches AWS), 'rewrite' (pass it on, and answer
-    with `rewrite` applied to the JSON of a 200 response) or 'short-page' (an SSM page cut to its
-    first `keep` items, with a NextToken that serves the rest on the next request: SSM may
-    answer fewer than MaxResults, even none, and still have more).
+    with HTTP `status`, as the service would), 'html' (a proxy's HTML page with `status`),
+    'reset', 'hold' (keep the request until the test lets go, then drop it unanswered: it never
+    reaches AWS), 'rewrite' (pass it on, and answer with `rewrite` applied to the JSON of a 200
+    response) or 'short-page' (an SSM page cut to its first `keep` items, with a NextToken that
+    serves the rest on the next request: SSM may answer fewer than MaxResults, even none, and
+    still have more).
 
     `every` applies the fault to every n-th matching request only; `times` stops after that many.
     """
@@ -244,6 +245,8 @@ class FaultProxy:
                         self.connection.close()
                     elif rule.action == "fail":
                         self._answer(request, rule.code, rule.status)
+                    elif rule.action == "html":
+                        self._page(rule.status)
                     else:
                         self._fault(request, rule.action)
                     return
@@ -290,6 +293,19 @@ class FaultProxy:
                 self.end_headers()
                 if request.method != "HEAD":
                     self.wfile.write(body)
+
+            def _page(self, status: int) -> None:
+                """What a load balancer or proxy in the way answers: a whole HTML page."""
+                body = (
+                    "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
+                    "<body><center><h1>502 Bad Gateway</h1></center>\n<hr>"
+                    "<center>nginx</center>\n</body></html>\n" + "<!-- padding -->\n" * 20
+                ).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def _json(self, document: dict[str, Any]) -> None:
                 body = json.dumps(document).encode()
