@@ -283,17 +283,6 @@ def test_read_only_passes_on_a_store_that_ignores_conditional_writes(
 
 # moto 5.2 checks ListObjectsV2 and HeadObject as actions of those names; AWS authorises them by
 # s3:ListBucket and s3:GetObject
-MOTO_ACTIONS = {"s3:ListBucket": "s3:ListObjectsV2", "s3:GetObject": "s3:HeadObject"}
-
-
-def as_moto_lists_it(policy: dict[str, Any]) -> dict[str, Any]:
-    """The policy as moto 5.2 checks it (this belongs in `as_moto_checks_it`, for every
-    least-privilege test)."""
-    policy = as_moto_checks_it(policy)
-    for statement in policy["Statement"]:
-        named = [MOTO_ACTIONS[a] for a in statement["Action"] if a in MOTO_ACTIONS]
-        statement["Action"] = [*statement["Action"], *named]
-    return policy
 
 
 def without_doctor_objects(policy: dict[str, Any]) -> dict[str, Any]:
@@ -315,7 +304,7 @@ def enforced(cli: Cli) -> Iterator[Cli]:
 
 
 def test_the_probe_passes_under_the_least_privilege_policy(enforced: Cli) -> None:
-    policy = as_moto_lists_it(json.loads(enforced.ok("iam-policy")))
+    policy = as_moto_checks_it(json.loads(enforced.ok("iam-policy")))
     enforced.env.update(user_with(enforced, policy))
     enforce_iam(enforced, 0)
     result = enforced.run("doctor")
@@ -324,7 +313,7 @@ def test_the_probe_passes_under_the_least_privilege_policy(enforced: Cli) -> Non
 
 
 def test_a_probe_it_may_write_but_not_remove_is_a_warning(enforced: Cli) -> None:
-    policy = without_doctor_objects(as_moto_lists_it(json.loads(enforced.ok("iam-policy"))))
+    policy = without_doctor_objects(as_moto_checks_it(json.loads(enforced.ok("iam-policy"))))
     doctor = f"arn:aws:s3:::{BUCKET}/{PROJECT}/doctor/*"
     policy["Statement"].append({"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": doctor})
     enforced.env.update(user_with(enforced, policy))
@@ -342,7 +331,7 @@ def test_a_probe_it_may_write_but_not_remove_is_a_warning(enforced: Cli) -> None
 
 
 def test_a_probe_it_may_not_write_fails_naming_read_only(enforced: Cli) -> None:
-    policy = without_doctor_objects(as_moto_lists_it(json.loads(enforced.ok("iam-policy"))))
+    policy = without_doctor_objects(as_moto_checks_it(json.loads(enforced.ok("iam-policy"))))
     enforced.env.update(user_with(enforced, policy))
     enforce_iam(enforced, 0)
     result = enforced.run("doctor")
