@@ -100,11 +100,12 @@ def missing_state(stores: Stores, environment: str) -> str:
 
 def state_to_write(stores: Stores, environment: str) -> tuple[EnvironmentState, str | None]:
     """The state a command that writes starts from. A missing state is a new environment's,
-    unless something was released there: then the state was lost, and writing a fresh one would
-    make the record lie about what ran, so every write waits for `repair` (one listing and at
-    most one look for v1, only when the state is missing)."""
+    unless something was deployed there: then the state was lost, and writing a fresh one would
+    make the record lie about what ran, so every write waits for `repair` (one listing, only
+    when the state is missing). Manifests alone do not count: the first prepare of a new
+    environment writes v1 a moment before its state, and a writer beside it must go ahead."""
     current = stores.states.get(environment)
-    if current[1] is None and released(stores, environment, stores.deployments.newest(environment)):
+    if current[1] is None and stores.deployments.newest(environment) is not None:
         raise BadInput(missing_state(stores, environment))
     return current
 

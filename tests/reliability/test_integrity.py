@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cli
-from tests.support.assertions import assert_refused
+from tests.support.assertions import assert_refused, snapshot
 from tests.support.project import BUCKET, image
 from tf_release import release
 
@@ -43,8 +43,22 @@ def test_manifests_carry_the_sha256_of_their_canonical_json(deployed: Cli) -> No
 def test_a_hand_edited_manifest_is_refused_by_every_reader(deployed: Cli) -> None:
     key = "catalogue/release_manifests/stage/v1.json"
     edit(deployed, key, lambda d: d.update(reason="rewritten history"))
-    for args in (["show", "-e", "stage", "v1"], ["history", "-e", "stage"]):
-        assert_refused(deployed, args, f"s3://{BUCKET}/{key}: checksum mismatch")
+    assert_refused(
+        deployed, ["show", "-e", "stage", "v1"], f"s3://{BUCKET}/{key}: checksum mismatch"
+    )
+    assert_marked_in_history(deployed, f"s3://{BUCKET}/{key}: checksum mismatch")
+
+
+def assert_marked_in_history(cli: Cli, message: str) -> None:
+    """history shows the rest, marks the manifest it cannot use, then fails naming it."""
+    before = snapshot(cli)
+    result = cli.run("history", "-e", "stage")
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"tf-release: error: {message}"), line
+    [document] = json.loads(cli.run("history", "-e", "stage", "--json").stdout)
+    assert document["version"] == "v1" and document["broken"].startswith(message)
+    assert snapshot(cli) == before
 
 
 def copy(cli: Cli, source: str, target: str) -> None:
@@ -81,7 +95,7 @@ def test_a_manifest_without_its_checksum_is_refused(deployed: Cli) -> None:
         del document["sha256"]
 
     edit(deployed, key, rewrite)
-    assert_refused(deployed, ["history", "-e", "stage"], f"s3://{BUCKET}/{key}: ")
+    assert_marked_in_history(deployed, f"s3://{BUCKET}/{key}: ")
     assert_refused(deployed, ["show", "-e", "stage", "v1"], "'sha256' is a required property")
 
 

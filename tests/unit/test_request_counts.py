@@ -30,8 +30,8 @@ from tf_release.terraform import PlanSummary
 BOARD_NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 
 
-# A state that is not there: a new environment, unless it has deployment records or a v1
-NEW_ENVIRONMENT = Counter({"s3.ListObjectsV2": 1, "s3.HeadObject": 1})
+# A state that is not there: a new environment, unless it has deployment records
+NEW_ENVIRONMENT = Counter({"s3.ListObjectsV2": 1})
 
 
 def counted(stores: Stores) -> Counter[str]:
@@ -103,7 +103,7 @@ def test_a_selective_prepare_reads_only_the_images_named(stores: Stores) -> None
 @pytest.mark.parametrize("images", [1, 10, 25])
 def test_a_promotion_reads_the_source_state_not_its_parameters(stores: Stores, images: int) -> None:
     """Whatever N: both states, STS, the manifest and the new state; prod being new, one
-    listing of its records and one look for its v1 (a lost state is no new environment)."""
+    listing of its records (a lost state is no new environment)."""
     publish_many(stores, images)
     release.apply(stores, "stage", "first")
     counted(stores).clear()
