@@ -1,10 +1,12 @@
 """Guarantee 4: Ctrl-C and SIGTERM put SSM back, record the deploy as cancelled, release the
 lock, and exit 130 / 143."""
 
+import contextlib
 import json
 import os
 import pty
 import signal
+import threading
 import time
 
 import pytest
@@ -59,6 +61,12 @@ def test_an_interrupted_deploy_puts_everything_back(
     assert [d["outcome"] for d in shown["deployments"]] == ["cancelled"]
 
 
+def drain(controller: int) -> None:
+    with contextlib.suppress(OSError):  # closed once the program ends
+        while os.read(controller, 4096):
+            pass
+
+
 def test_ctrl_c_at_the_question_is_recorded_as_cancelled(cli: Cli) -> None:
     """An interrupt while tf-release asks "Go ahead?" is the operator's no, not a crash."""
     stores = cli.stores()
@@ -75,6 +83,9 @@ def test_ctrl_c_at_the_question_is_recorded_as_cancelled(cli: Cli) -> None:
         assert time.monotonic() < deadline, seen
         seen += os.read(controller, 4096)
     run.send_signal(signal.SIGINT)  # what the terminal sends for Ctrl-C
+    # keep reading the terminal, as a person's does: a full one would stop tf-release's spinner
+    drained = threading.Thread(target=drain, args=(controller,), daemon=True)
+    drained.start()
     _, err = run.communicate(timeout=60)
     os.close(controller)
     assert run.returncode == 130
