@@ -29,7 +29,10 @@ LOST = {"PreconditionFailed", "412"}  # the condition failed: another writer got
 # that took this for a loss would skip a version number or drop a record).
 IN_FLIGHT = {"ConditionalRequestConflict", "409"}
 IN_FLIGHT_ATTEMPTS = 5
-STATE_ATTEMPTS = 10  # a state that changes under every one of these is not settling: give up
+# A write refused this many times while the state did not change is not settling: give up.
+# Refusals because another run wrote first are progress; they are bounded by time instead.
+STATE_ATTEMPTS = 10
+STATE_PATIENCE = 120.0  # seconds of losing to other writers before giving up
 NEWEST_PAGE = 10  # a few keys, in case a stray object sorts first
 
 
@@ -248,18 +251,24 @@ class StateStore(_Bucket):
         `change` may raise to give up (a held lock, say); `current` (the state and its ETag)
         saves a read when the caller has it. Returns the new state and ETag, for the next change.
         """
-        for attempt in range(1, STATE_ATTEMPTS + 1):
+        attempt, stalled, started, seen = 0, 0, time.monotonic(), None
+        while True:
+            attempt += 1
             state, etag = current or self.get(environment)
             current = None
             new = change(state)
             written = self.replace(environment, new, etag)
             if written:
                 return new, written
-            time.sleep(min(0.05 * attempt, 0.5))
-        raise AwsFailure(
-            f"{self.where(environment)} changed under each of {STATE_ATTEMPTS} attempts to "
-            "update it: another run keeps writing it; try again in a moment"
-        )
+            stalled += etag == seen or seen is None
+            seen = etag
+            if stalled >= STATE_ATTEMPTS or time.monotonic() - started > STATE_PATIENCE:
+                raise AwsFailure(
+                    f"{self.where(environment)} refused each of {attempt} attempts to update "
+                    "it: another run keeps writing it; try again in a moment"
+                )
+            # full jitter: runs that lost together do not all try again together
+            time.sleep(random.uniform(0, min(0.05 * 2**attempt, 1.0)))
 
 
 class DeploymentLog(_Bucket):

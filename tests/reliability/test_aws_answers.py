@@ -84,10 +84,29 @@ def test_a_state_update_that_never_gets_through_gives_up_in_one_line(
     stores = proxied(cli, monkeypatch, proxy)
     stores.states.update("stage", later(1))
     conflict = proxy.add(conflicting(conditional_put(STATE, "if-match")))
-    with pytest.raises(AwsFailure, match="changed under each of 10 attempts to update it"):
+    with pytest.raises(AwsFailure, match="refused each of 10 attempts to update it"):
         stores.states.update("stage", later(2))
     assert conflict.applied == STATE_ATTEMPTS
     assert stores.states.get("stage")[0].latest_version == 1
+
+
+def test_a_state_update_that_loses_to_other_writers_more_than_ten_times_still_gets_through(
+    cli: Cli,
+) -> None:
+    """Losing to a run that wrote first is progress, not a stall: sixteen runs preparing at once
+    lose many times in a row, and each must still get its turn."""
+    stores, rival = cli.stores(), cli.stores()
+    stores.states.update("stage", later(1))
+    rivals = iter(range(2 * STATE_ATTEMPTS))
+
+    def change(state: EnvironmentState) -> EnvironmentState:
+        if next(rivals, None) is not None:  # another run writes between our read and our write
+            rival.states.update("stage", later(state.latest_version + 1))
+        return replace(state, latest_version=state.latest_version + 1)
+
+    state, _ = stores.states.update("stage", change)
+    assert state.latest_version == 2 + 2 * STATE_ATTEMPTS
+    assert stores.states.get("stage")[0] == state
 
 
 def test_a_manifest_create_that_meets_a_conditional_request_conflict_keeps_its_number(

@@ -8,6 +8,7 @@ import pty
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -67,6 +68,25 @@ def drain(controller: int) -> None:
             pass
 
 
+def wait_reading_terminal(pid: int) -> None:
+    """Wait until the program sleeps in its read of the answer, as it does when a person types.
+
+    A signal that lands between the prompt's echo and that read is noted by Python but wakes
+    nothing: the read then blocks for ever. A person is never that quick; a test can be.
+    """
+    deadline = time.monotonic() + 60
+    while not reading(pid):
+        assert time.monotonic() < deadline, "the program never waited for an answer"
+        time.sleep(0.02)
+
+
+def reading(pid: int) -> bool:
+    wchan = Path(f"/proc/{pid}/wchan").read_text()
+    if wchan not in ("", "0"):
+        return wchan == "wait_woken"  # where Linux sleeps a read of a terminal
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "S"
+
+
 def test_ctrl_c_at_the_question_is_recorded_as_cancelled(cli: Cli) -> None:
     """An interrupt while tf-release asks "Go ahead?" is the operator's no, not a crash."""
     stores = cli.stores()
@@ -82,6 +102,7 @@ def test_ctrl_c_at_the_question_is_recorded_as_cancelled(cli: Cli) -> None:
     while b"Go ahead? [y/N]" not in seen:
         assert time.monotonic() < deadline, seen
         seen += os.read(controller, 4096)
+    wait_reading_terminal(run.pid)
     run.send_signal(signal.SIGINT)  # what the terminal sends for Ctrl-C
     # keep reading the terminal, as a person's does: a full one would stop tf-release's spinner
     drained = threading.Thread(target=drain, args=(controller,), daemon=True)
