@@ -18,8 +18,9 @@ from typing import TypeVar
 from tf_release import naming, views
 from tf_release.config import Config
 from tf_release.errors import BadInput
+from tf_release.index import periods_between
 from tf_release.manifest import Manifest, described
-from tf_release.state import Attempt, Deployed, Deployment, DeploymentEntry, Recent
+from tf_release.state import Attempt, Deployed, Deployment, Recent
 from tf_release.stores import Stores
 
 MAX_DAYS = 366
@@ -142,15 +143,12 @@ def gather(stores: Stores, days: int = 30) -> Board:
     order = promotion_order(stores.config)
     statuses = views.status(stores, order)
     remembered = {item.deployment_id: item for status in statuses for item in status.recent}
-    entries = [  # a broken state's environment too: its records still say what happened
-        (status.environment, entry)
-        for status in statuses
-        for entry in _entries_between(stores, status.environment, since, now)
-    ]
-    forgotten = [entry for _, entry in entries if entry.deployment_id not in remembered]
-    for record in _read_parallel(stores.deployments.get, forgotten):
-        remembered[record.deployment_id] = Recent.of(record, None)
-    shown = [(environment, remembered[entry.deployment_id]) for environment, entry in entries]
+    shown = []
+    for status in statuses:  # a broken state's environment too: its record says what happened
+        for item in _deployments(stores, status, since, now):
+            remembered[item.deployment_id] = item
+            if since <= item.finished_at <= now:
+                shown.append((status.environment, item))
     running = [
         (status.environment, status.deployed.version, remembered.get(status.deployed.deployment_id))
         for status in statuses
@@ -171,15 +169,40 @@ def gather(stores: Stores, days: int = 30) -> Board:
     )
 
 
-def _entries_between(
-    stores: Stores, environment: str, since: datetime, now: datetime
-) -> Iterable[DeploymentEntry]:
-    """The listing is newest first: it starts at `now` (a clock set back shows its past only)
-    and stops at the first deployment older than the window."""
-    for entry in stores.deployments.entries(environment, at=now):
-        if entry.finished_at < since:
-            return
-        yield entry
+def _deployments(
+    stores: Stores, status: views.EnvironmentStatus, since: datetime, now: datetime
+) -> list[Recent]:
+    """The environment's deployments that finished in [since, now], and any others read on the
+    way (the one that put the running version there, say: its reason is then known). The state
+    remembers the newest, and a period's index (index.py) those of its period from its
+    `covers_from` on; only the stretch before what they cover is listed, and a deployment found
+    there alone costs a read of its record (a project older than the indexes, say)."""
+    environment = status.environment
+    if status.problem is None and status.latest_version == 0:
+        return []  # no manifest yet, so no deployment
+    found = {item.deployment_id: item for item in status.recent}
+    # everything from `known_from` to now is known: the state's newest deployments, then each
+    # period's index back from now, as long as they leave no stretch uncovered
+    known_from = status.recent[-1].finished_at if status.recent else now
+    if known_from > since:
+        starts = periods_between(since, now)
+        periods = _read_parallel(lambda start: stores.index.period(environment, start), starts)
+        for period in periods:
+            if period is None or period.ends < known_from:
+                break
+            found.update({item.deployment_id: item for item in period.deployments})
+            known_from = min(known_from, period.covers_from)
+    gap_end = known_from  # from here back to `since`, only the listing knows
+    if gap_end > since:
+        listed = []
+        for entry in stores.deployments.entries(environment, at=gap_end):
+            if entry.finished_at < since:
+                break
+            if entry.deployment_id not in found:
+                listed.append(entry)
+        for record in _read_parallel(stores.deployments.get, listed):
+            found[record.deployment_id] = Recent.of(record, None)
+    return sorted(found.values(), key=lambda item: (item.finished_at, item.version), reverse=True)
 
 
 def _read_parallel(read: Callable[[T], R], keys: Iterable[T]) -> list[R]:

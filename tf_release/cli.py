@@ -1,6 +1,5 @@
 """The `tf-release` command: parses arguments, calls `release`, prints. Nothing else."""
 
-import json
 import os
 import signal
 import sys
@@ -15,8 +14,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from tf_release import __version__, files, naming
-from tf_release.config import CONFIG_NAME
+from tf_release import __version__, naming
 from tf_release.errors import (
     DEBUG_VARIABLE,
     BadInput,
@@ -154,6 +152,8 @@ def _version(text: str | None) -> int | None:
 
 
 def _print_json(document: object) -> None:
+    import json
+
     typer.echo(json.dumps(document, indent=2, sort_keys=False))
 
 
@@ -832,7 +832,7 @@ def board_page(
 ) -> None:
     """One self-contained HTML page: what runs where, what differs, the last days' deploys.
     A broken environment state is drawn as unknown, then named on stderr (exit 1)."""
-    from tf_release import board
+    from tf_release import board, files
 
     to_stdout = output == "-"  # a string, so `./-` still names a file
     path = Path(output)
@@ -854,31 +854,33 @@ def board_page(
 
 @app.command()
 def repair(ctx: typer.Context, env: Env, yes: Yes = False, as_json: Json = False) -> None:
-    """Rebuild ENV's state from its deployment records and manifests, after confirmation."""
+    """Rebuild ENV's state from its deployment records and manifests, after confirmation, and
+    the indexes that keep `show` and the board fast."""
     from tf_release import repair as repairing
 
     stores = _stores(ctx, writes=True)
     plan = repairing.plan(stores, env)
-    if not plan.needed:
-        if as_json:
-            _print_json(plan.to_document(repaired=False))
-        else:
-            typer.echo(
-                f"The state of {env} already matches its deployment records; nothing to repair."
-            )
-        return
-    if not yes and not sys.stdin.isatty():
-        raise BadInput("no terminal to confirm on: pass --yes to repair the state")
-    out = sys.stderr if as_json else sys.stdout
-    print(f"The state of {env} is broken: {plan.problem}", file=out)
-    print(f"Rebuilt from its deployment records and manifests: {plan.describe()}.", file=out)
-    if not yes and not typer.confirm("Write it?", default=False, err=as_json):
-        raise Cancelled("state left as it was")
-    repairing.repair(stores, plan)
+    if plan.needed:
+        if not yes and not sys.stdin.isatty():
+            raise BadInput("no terminal to confirm on: pass --yes to repair the state")
+        out = sys.stderr if as_json else sys.stdout
+        print(f"The state of {env} is broken: {plan.problem}", file=out)
+        print(f"Rebuilt from its deployment records and manifests: {plan.describe()}.", file=out)
+        if not yes and not typer.confirm("Write it?", default=False, err=as_json):
+            raise Cancelled("state left as it was")
+        repairing.repair(stores, plan)
+    indexes = repairing.rebuild_indexes(stores, env)
     if as_json:
-        _print_json(plan.to_document(repaired=True))
-    else:
+        _print_json(plan.to_document(repaired=plan.needed) | {"indexes": indexes.to_document()})
+        return
+    if plan.needed:
         typer.echo(f"Repaired the state of {env}.")
+    else:
+        typer.echo(f"The state of {env} already matches its deployment records; nothing to repair.")
+    typer.echo(
+        f"Rebuilt the indexes of {env} from its records: {indexes.versions} version(s), "
+        f"{indexes.periods} period(s)."
+    )
 
 
 @app.command()
@@ -890,9 +892,10 @@ def init(
         list[str] | None,
         typer.Option("--env", "-e", help="Environments in promotion order (default: stage prod)."),
     ] = None,
-    path: Annotated[Path, typer.Option(help="Where to write it.")] = Path(CONFIG_NAME),
+    path: Annotated[Path, typer.Option(help="Where to write it.")] = Path(naming.CONFIG_NAME),
 ) -> None:
     """Write a commented tf-release.toml from a few questions (or flags, for scripts)."""
+    from tf_release import files
     from tf_release.config import load_config, starter_config
 
     if path.exists():

@@ -11,7 +11,6 @@ from tf_release import naming, schemas
 from tf_release.errors import BadInput
 from tf_release.rules import NO_RULES, Rules, load_rules
 
-CONFIG_NAME = "tf-release.toml"
 CONFIG_VARIABLE = "TF_RELEASE_CONFIG"
 ECS_TIMEOUT = 900.0  # seconds a deploy waits for its ECS services to finish rolling out
 VERIFY_TIMEOUT = 600.0  # seconds each verification command may take
@@ -85,11 +84,12 @@ def find_config(explicit: str | None = None, start: Path | None = None) -> Path:
         return path
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        candidate = folder / CONFIG_NAME
+        candidate = folder / naming.CONFIG_NAME
         if candidate.is_file():
             return candidate
     raise BadInput(
-        f"no {CONFIG_NAME} in {here} or its parents: create one (see README) or pass --config"
+        f"no {naming.CONFIG_NAME} in {here} or its parents: "
+        "create one (see README) or pass --config"
     )
 
 

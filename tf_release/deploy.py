@@ -29,6 +29,7 @@ from tf_release.errors import (
     internal_error,
 )
 from tf_release.gates import Check, check_rollouts, run_verifications
+from tf_release.index import DeploymentPeriod, period_start
 from tf_release.manifest import ImageChanges, Manifest, diff_images
 from tf_release.processes import Output
 from tf_release.rules import NO_OVERRIDES, Overrides
@@ -37,6 +38,7 @@ from tf_release.state import (
     Attempt,
     Deployed,
     Deployment,
+    DeploymentEntry,
     EnvironmentState,
     Lock,
     Override,
@@ -247,7 +249,7 @@ def deploy_manifest(
                 _finish(
                     stores, env.name, lock, "failed", previous_version,
                     f"{failure}; {converged.note}", _still_ours(stores, env.name, lock),
-                    manifest.reason, extra=_record(phase, checks, options) | converged.record,
+                    manifest, extra=_record(phase, checks, options) | converged.record,
                 )  # fmt: skip
                 raise _noted(failure, converged.note) from None
         if written:
@@ -264,7 +266,7 @@ def deploy_manifest(
         outcome = "cancelled" if isinstance(failure, Cancelled) else "failed"
         _finish(
             stores, env.name, lock, outcome, previous_version, str(failure), locked,
-            manifest.reason, extra=_record(phase, checks, options),
+            manifest, extra=_record(phase, checks, options),
         )  # fmt: skip
         if phase == "apply":  # the record's phase says it; the error line says what to do
             failure = _noted(failure, partly_applied(env.name))
@@ -272,7 +274,7 @@ def deploy_manifest(
             raise failure from None
         raise  # a ReleaseError as it is; anything else reaches the face as an internal error
     deployment = _finish(
-        stores, env.name, lock, "succeeded", previous_version, "", locked, manifest.reason,
+        stores, env.name, lock, "succeeded", previous_version, "", locked, manifest,
         _ran(manifest, env, options.overridden), extra=_record(None, checks, options),
     )  # fmt: skip
     return DeployResult(deployment, plan)
@@ -548,12 +550,12 @@ def _finish(
     previous_version: int | None,
     message: str,
     locked: tuple[EnvironmentState, str],
-    reason: str,
+    manifest: Manifest,
     ran: Deployed | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Deployment:
-    """Record how the deploy ended, then release the lock (and, on success, mark it deployed).
-    `reason`: the manifest's; `extra`: the record's optional fields (phase, checks, convergence)."""
+    """Record how the deploy ended, tell the indexes, then release the lock (and, on success,
+    mark it deployed). `extra`: the record's optional fields (phase, checks, convergence)."""
     finished_at = stores.clock()
     deployment = Deployment(
         project=stores.config.project,
@@ -570,13 +572,47 @@ def _finish(
         **(extra or {}),
     )
     stores.deployments.record(deployment)
+    index_deployment(stores, deployment, manifest.reason, manifest.reverts, locked[0])
     deployed = None
     if outcome == "succeeded" and ran is not None:
         deployed = replace(
             ran, deployment_id=lock.deployment_id, finished_at=finished_at, by=lock.holder
         )
-    _release_lock(stores, environment, lock, deployed, locked, (deployment, reason))
+    _release_lock(stores, environment, lock, deployed, locked, (deployment, manifest.reason))
     return deployment
+
+
+def index_deployment(
+    stores: Stores,
+    record: Deployment,
+    reason: str | None,
+    reverts: int | None,
+    state: EnvironmentState,
+) -> None:
+    """Tell the indexes (index.py) how a deploy ended, before its lock goes: a deploy that no
+    longer holds the lock is in them. `state`: the environment's, as the deploy last read it."""
+    env, project = record.environment, stores.config.project
+    entry = DeploymentEntry(
+        record.key, record.finished_at, record.version, record.outcome, record.deployment_id
+    )
+    stores.index.update_version_use(env, record.version, lambda use: use.with_deployment(entry))
+    if reverts is not None and record.outcome == "succeeded":
+        stores.index.update_version_use(
+            env, reverts, lambda use: use.with_rollback(record.version, record.finished_at)
+        )
+    known = state.remembering(record, reason).recent
+    # a state that remembers no deployment, runs nothing and saw nothing fail: none ran before
+    first = not state.recent and state.deployed is None and state.last_attempt is None
+    starts = period_start(record.finished_at)
+    stores.index.update_period(
+        env,
+        starts,
+        lambda found: (
+            DeploymentPeriod.begin(project, env, starts, known, first)
+            if found is None
+            else found.merged(known)
+        ),
+    )
 
 
 def current_lock(stores: Stores, environment: str) -> Lock | None:
@@ -644,6 +680,7 @@ def unlock(stores: Stores, environment: str, force: bool = False) -> Lock | None
         phase=lock.phase,  # "apply": the stack may be partly applied, and status says so
     )
     stores.deployments.record(abandoned)
+    index_deployment(stores, abandoned, None, None, state)
 
     def clear(state: EnvironmentState) -> EnvironmentState:
         ours = state.lock is not None and state.lock.deployment_id == lock.deployment_id

@@ -29,6 +29,7 @@ ECR_URL = re.compile(
 
 LATEST = "latest"
 MAX_REASON = 1000
+CONFIG_NAME = "tf-release.toml"  # looked for in the working folder and its parents
 
 
 def check_image_name(name: str) -> str:
@@ -242,6 +243,19 @@ def state_key(project: str, environment: str) -> str:
 
 def deployment_prefix(project: str, environment: str) -> str:
     return f"{project}/deployments/{environment}/"
+
+
+def index_prefix(project: str, environment: str) -> str:
+    """The indexes beside the record that keep `show` and the board flat (index.py)."""
+    return f"{project}/release_index/{environment}/"
+
+
+def version_use_key(project: str, environment: str, version: int) -> str:
+    return f"{index_prefix(project, environment)}versions/{format_version(version)}.json"
+
+
+def period_key(project: str, environment: str, starts: datetime) -> str:
+    return f"{index_prefix(project, environment)}deployments/{starts:%Y-%m-%d}.json"
 
 
 def doctor_prefix(project: str) -> str:

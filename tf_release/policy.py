@@ -76,6 +76,17 @@ def least_privilege_policy(config: Config) -> dict[str, Any]:
             "Resource": objects,
         },
         {
+            # The indexes beside the record (show, the board): one that cannot be updated is
+            # removed, so its views read the record instead. The record itself is never deleted.
+            "Sid": "Indexes",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": [
+                f"arn:aws:s3:::{config.bucket}/{naming.index_prefix(project, env)}*"
+                for env in environments
+            ],
+        },
+        {
             # `tf-release doctor`'s conditional-write probe: one object a run, written and removed
             "Sid": "DoctorProbe",
             "Effect": "Allow",

@@ -17,10 +17,11 @@ from tf_release.deploy import (
     wait_unlocked,
 )
 from tf_release.errors import BadInput, Cancelled, ImagesMissing
+from tf_release.index import VersionUse
 from tf_release.manifest import ImageChanges, Manifest, compare_images, images_digest
 from tf_release.rules import CLEAR, NO_OVERRIDES, Hold, Overrides
 from tf_release.state import Deployed, EnvironmentState, Override
-from tf_release.stores import Stores, manifest_of, state_to_write
+from tf_release.stores import Stores, manifest_of, state_to_write, used_index
 
 
 @dataclass(frozen=True)
@@ -308,8 +309,11 @@ def _unused_newest(
 
 
 def _ever_succeeded(stores: Stores, environment: str, manifest: Manifest) -> bool:
-    """Whether a deploy of this manifest ever succeeded: none finished before it was written,
-    so the newest-first listing stops there."""
+    """Whether a deploy of this manifest ever succeeded: its index says, else the listing, which
+    stops where the manifest was written (no deploy of it finished before)."""
+    use = used_index(stores, environment, manifest)
+    if use is not None:
+        return any(entry.outcome == "succeeded" for entry in use.deployments)
     for entry in stores.deployments.entries(environment):
         if entry.finished_at < manifest.created_at:
             return False
@@ -355,8 +359,13 @@ def _create_manifest(
             return False
         return not _ever_succeeded(stores, environment, taken)
 
+    def begin(manifest: Manifest) -> None:
+        stores.index.begin_version(
+            VersionUse(manifest.project, environment, manifest.version, manifest.created_at)
+        )
+
     manifest, reused = stores.manifests.create_next(
-        build, after=current[0].latest_version, same=same if reuse else None
+        build, after=current[0].latest_version, same=same if reuse else None, first=begin
     )
     if reused:  # its writer names it in the state
         return manifest, current, True

@@ -1,16 +1,23 @@
 """`repair`: rebuild an environment's state, a cache, from what is authoritative: the deployment
 records (the log) and the manifests. `plan` only reads, so the face can show what it will write
-and ask; `repair` writes exactly that, and only over the object it read."""
+and ask; `repair` writes exactly that, and only over the object it read. `rebuild_indexes`
+rewrites the indexes beside the record (index.py) from it."""
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from tf_release import naming
 from tf_release.errors import BadInput, LockHeld, ReleaseError
+from tf_release.index import EPOCH, ONE_MS, DeploymentPeriod, VersionUse, period_start
 from tf_release.manifest import Manifest, images_digest
-from tf_release.state import Attempt, Deployed, EnvironmentState
+from tf_release.state import Attempt, Deployed, EnvironmentState, Recent
 from tf_release.stores import Stores, probe_newest
+
+READERS = 8  # records and manifests are read this many at a time
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,83 @@ def _manifest(stores: Stores, environment: str, version: int) -> Manifest | None
             f"copy, move it out of the way (`aws s3 mv {where} {where}.stray`) and run "
             f"`tf-release repair --env {environment}` again"
         ) from None
+
+
+@dataclass(frozen=True)
+class Indexes:
+    """What `rebuild_indexes` wrote: the version indexes and period indexes, by count."""
+
+    versions: int
+    periods: int
+
+    def to_document(self) -> dict[str, int]:
+        return {"versions": self.versions, "periods": self.periods}
+
+
+def rebuild_indexes(stores: Stores, environment: str) -> Indexes:
+    """Rewrite the environment's indexes (index.py) from the record: every deployment record and
+    every manifest is read, once. The state is read before and after: a deploy that ended
+    meanwhile may have been written over, and repair then says to run it again."""
+    stores.config.environment(environment)
+    state, before = stores.states.get(environment)
+    if state.lock is not None:
+        raise LockHeld(f"{environment} is locked: {state.lock.describe()}; repair it once free")
+    entries = list(stores.deployments.entries(environment))
+    newest = max((entry.version for entry in entries), default=state.latest_version)
+    versions = range(
+        1, probe_newest(stores, environment, replace(state, latest_version=newest)) + 1
+    )
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        manifests = {
+            version: manifest
+            for version, manifest in zip(
+                versions, pool.map(_usable(stores, environment), versions), strict=True
+            )
+            if manifest is not None
+        }
+        records = list(pool.map(stores.deployments.get, entries))
+    project = stores.config.project
+    uses = {
+        version: VersionUse(project, environment, version, manifest.created_at)
+        for version, manifest in manifests.items()
+    }
+    for entry in reversed(entries):  # oldest first: each goes to the front
+        if entry.version in uses:
+            uses[entry.version] = uses[entry.version].with_deployment(entry)
+        reverts = manifests[entry.version].reverts if entry.version in manifests else None
+        if entry.outcome == "succeeded" and reverts in uses:
+            uses[reverts] = uses[reverts].with_rollback(entry.version, entry.finished_at)
+    periods: dict[datetime, list[Recent]] = {}
+    for record in records:
+        manifest = manifests.get(record.version)
+        item = Recent.of(record, manifest.reason if manifest else None)
+        periods.setdefault(period_start(record.finished_at), []).append(item)
+    rebuilt, ran_before = [], EPOCH  # complete back to the newest deployment before each
+    for starts in sorted(periods):
+        items = sorted(periods[starts], key=lambda item: item.finished_at, reverse=True)
+        rebuilt.append(DeploymentPeriod(project, environment, starts, ran_before, tuple(items)))
+        ran_before = items[0].finished_at + ONE_MS
+    written = [*uses.values(), *rebuilt]
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        list(pool.map(lambda index: stores.index.overwrite(environment, index), written))
+    if stores.states.get(environment)[1] != before:
+        raise ReleaseError(
+            f"a deploy of {environment} ended while repair rebuilt its indexes; run "
+            f"`tf-release repair --env {environment}` again"
+        )
+    return Indexes(len(uses), len(periods))
+
+
+def _usable(stores: Stores, environment: str) -> Callable[[int], Manifest | None]:
+    """A manifest for the index, or None when it is missing or cannot be used (no index)."""
+
+    def read(version: int) -> Manifest | None:
+        try:
+            return stores.manifests.get(environment, version)
+        except BadInput:
+            return None
+
+    return read
 
 
 def repair(stores: Stores, plan: RepairPlan) -> EnvironmentState:

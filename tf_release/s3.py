@@ -12,13 +12,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
 from tf_release import naming
 from tf_release.aws import AwsSession, aws_errors, error_code
-from tf_release.errors import AwsFailure, BadInput, BrokenState
+from tf_release.errors import AwsFailure, BadInput, BrokenState, ReleaseError
+from tf_release.index import DeploymentPeriod, VersionUse
 from tf_release.manifest import Manifest
 from tf_release.state import Deployment, DeploymentEntry, EnvironmentState
 
@@ -33,6 +34,8 @@ IN_FLIGHT_ATTEMPTS = 5
 # Refusals because another run wrote first are progress; they are bounded by time instead.
 STATE_ATTEMPTS = 10
 STATE_PATIENCE = 120.0  # seconds of losing to other writers before giving up
+T = TypeVar("T")
+Index = TypeVar("Index", VersionUse, DeploymentPeriod)
 NEWEST_PAGE = 10  # a few keys, in case a stray object sorts first
 
 
@@ -101,6 +104,36 @@ class _Bucket:
                         raise
                 time.sleep(random.uniform(0.05, 0.1) * 2**attempt)
 
+    def swap(
+        self,
+        read: Callable[[], tuple[T, str | None]],
+        write: Callable[[T, str | None], str | None],
+        change: Callable[[T], T],
+        where: str,
+        current: tuple[T, str | None] | None = None,
+    ) -> tuple[T, str]:
+        """Compare-and-swap: `write` the `change` of what `read` gives over the ETag read, again
+        from a new read when another writer got there first. Returns what was written, and its
+        ETag."""
+        attempt, stalled, started, seen = 0, 0, time.monotonic(), None
+        while True:
+            attempt += 1
+            value, etag = current or read()
+            current = None
+            new = change(value)
+            written = write(new, etag)
+            if written:
+                return new, written
+            stalled += etag == seen or seen is None
+            seen = etag
+            if stalled >= STATE_ATTEMPTS or time.monotonic() - started > STATE_PATIENCE:
+                raise AwsFailure(
+                    f"{where} refused each of {attempt} attempts to update it: another run "
+                    "keeps writing it; try again in a moment"
+                )
+            # full jitter: runs that lost together do not all try again together
+            time.sleep(random.uniform(0, min(0.05 * 2**attempt, 1.0)))
+
     def delete(self, key: str) -> None:
         """Remove an object; S3 answers alike whether or not it was there."""
         with aws_errors(f"deleting s3://{self.bucket}/{key}", self.bucket):
@@ -151,6 +184,7 @@ class ManifestStore(_Bucket):
         build: Callable[[int], Manifest],
         after: int,
         same: Callable[[Manifest], bool] | None = None,
+        first: Callable[[Manifest], None] | None = None,
     ) -> tuple[Manifest, bool]:
         """Create the manifest numbered after `after`, or the first free number after that;
         True with it when, instead, a number another writer took holds what `same` accepts
@@ -158,10 +192,13 @@ class ManifestStore(_Bucket):
 
         `after` comes from the environment state and may lag behind; the conditional create makes
         sure no two writers ever get the same number, with no listing of earlier manifests.
+        `first` runs before each number is tried (it writes the version's index).
         """
         version = after + 1
         while True:
             manifest = build(version)
+            if first is not None:
+                first(manifest)
             key = naming.manifest_key(self.project, manifest.environment, version)
             if self.write(key, manifest.to_json(), create=True):
                 return manifest, False
@@ -251,24 +288,13 @@ class StateStore(_Bucket):
         `change` may raise to give up (a held lock, say); `current` (the state and its ETag)
         saves a read when the caller has it. Returns the new state and ETag, for the next change.
         """
-        attempt, stalled, started, seen = 0, 0, time.monotonic(), None
-        while True:
-            attempt += 1
-            state, etag = current or self.get(environment)
-            current = None
-            new = change(state)
-            written = self.replace(environment, new, etag)
-            if written:
-                return new, written
-            stalled += etag == seen or seen is None
-            seen = etag
-            if stalled >= STATE_ATTEMPTS or time.monotonic() - started > STATE_PATIENCE:
-                raise AwsFailure(
-                    f"{self.where(environment)} refused each of {attempt} attempts to update "
-                    "it: another run keeps writing it; try again in a moment"
-                )
-            # full jitter: runs that lost together do not all try again together
-            time.sleep(random.uniform(0, min(0.05 * 2**attempt, 1.0)))
+        return self.swap(
+            lambda: self.get(environment),
+            lambda state, etag: self.replace(environment, state, etag),
+            change,
+            self.where(environment),
+            current,
+        )
 
 
 class DeploymentLog(_Bucket):
@@ -305,3 +331,87 @@ class DeploymentLog(_Bucket):
         if found is None:
             raise AwsFailure(f"{where} was listed but cannot be read")
         return Deployment.from_json(found[0], where)
+
+
+class IndexStore(_Bucket):
+    """The indexes of index.py. One that cannot be read as an index is taken for none: the
+    view that wanted it reads the record instead, and the next `repair` rewrites it."""
+
+    def __init__(self, session: AwsSession, bucket: str, project: str) -> None:
+        super().__init__(session, bucket)
+        self.project = project
+
+    def version_use(self, environment: str, version: int) -> VersionUse | None:
+        return self._read_version_use(environment, version)[0]
+
+    def _read_version_use(
+        self, environment: str, version: int
+    ) -> tuple[VersionUse | None, str | None]:
+        key = naming.version_use_key(self.project, environment, version)
+        return self._parsed(key, VersionUse.from_json)
+
+    def begin_version(self, use: VersionUse) -> None:
+        """Create a version's empty index before its manifest; one already there is kept."""
+        key = naming.version_use_key(self.project, use.environment, use.version)
+        self.write(key, use.to_json(), create=True)
+
+    def update_version_use(
+        self, environment: str, version: int, change: Callable[[VersionUse], VersionUse]
+    ) -> None:
+        """Change a version's index; a version without one (older than indexes) keeps none."""
+        key = naming.version_use_key(self.project, environment, version)
+        self._swap_or_drop(
+            key,
+            lambda: self._read_version_use(environment, version),
+            lambda use: None if use is None else change(use),
+        )
+
+    def period(self, environment: str, starts: datetime) -> DeploymentPeriod | None:
+        key = naming.period_key(self.project, environment, starts)
+        return self._parsed(key, DeploymentPeriod.from_json)[0]
+
+    def update_period(
+        self,
+        environment: str,
+        starts: datetime,
+        change: Callable[[DeploymentPeriod | None], DeploymentPeriod],
+    ) -> None:
+        key = naming.period_key(self.project, environment, starts)
+        self._swap_or_drop(key, lambda: self._parsed(key, DeploymentPeriod.from_json), change)
+
+    def overwrite(self, environment: str, index: VersionUse | DeploymentPeriod) -> None:
+        """`repair`'s write: the index rebuilt from the record replaces whatever is there."""
+        if isinstance(index, VersionUse):
+            key = naming.version_use_key(self.project, environment, index.version)
+        else:
+            key = naming.period_key(self.project, environment, index.starts)
+        self.write(key, index.to_json())
+
+    def _parsed(self, key: str, parse: Callable[[bytes, str], T]) -> tuple[T | None, str | None]:
+        found = self.read(key)
+        if found is None:
+            return None, None
+        try:
+            return parse(found[0], f"s3://{self.bucket}/{key}"), found[1]
+        except BadInput:
+            return None, found[1]
+
+    def _swap_or_drop(
+        self,
+        key: str,
+        read: Callable[[], tuple[Index | None, str | None]],
+        change: Callable[[Index | None], Index | None],
+    ) -> None:
+        """Compare-and-swap an index (`change` giving None keeps none). One that cannot be
+        updated is removed instead: its views then read the record, slower but never wrong.
+        Only when that fails too does the error stop the deploy, before its lock goes."""
+
+        def write(index: Index | None, etag: str | None) -> str | None:
+            if index is None:
+                return "unchanged"
+            return self.write(key, index.to_json(), etag=etag, create=etag is None)
+
+        try:
+            self.swap(read, write, change, f"s3://{self.bucket}/{key}")
+        except ReleaseError:
+            self.delete(key)

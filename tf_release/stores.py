@@ -17,9 +17,10 @@ from tf_release.config import Config
 from tf_release.ecr import ImageRegistry
 from tf_release.ecs import EcsServices
 from tf_release.errors import BadInput
+from tf_release.index import VersionUse
 from tf_release.manifest import Manifest
 from tf_release.progress import Progress, Quiet
-from tf_release.s3 import DeploymentLog, ManifestStore, StateStore, repair_hint
+from tf_release.s3 import DeploymentLog, IndexStore, ManifestStore, StateStore, repair_hint
 from tf_release.ssm import ImageStore
 from tf_release.state import DeploymentEntry, EnvironmentState
 
@@ -33,6 +34,7 @@ class Stores:
     manifests: ManifestStore
     states: StateStore
     deployments: DeploymentLog
+    index: IndexStore
     registry: ImageRegistry
     ecs: EcsServices
     identify: Callable[[], str]
@@ -77,6 +79,7 @@ def open_stores(
         manifests=ManifestStore(session, config.bucket, config.project),
         states=StateStore(session, config.bucket, config.project),
         deployments=DeploymentLog(session, config.bucket, config.project),
+        index=IndexStore(session, config.bucket, config.project),
         registry=ImageRegistry(session),
         ecs=EcsServices(session),
         identify=session.caller_arn,
@@ -115,6 +118,16 @@ def manifest_of(stores: Stores, environment: str, version: int) -> Manifest:
     if manifest is None:
         raise BadInput(f"{environment} has no manifest {naming.format_version(version)}")
     return manifest
+
+
+def used_index(stores: Stores, environment: str, manifest: Manifest) -> VersionUse | None:
+    """The index of how `manifest` was used, if it has one of its own: an index written for
+    another manifest of that number (a prepare that lost the number) is not its."""
+    use = stores.index.version_use(environment, manifest.version)
+    written = naming.format_time(manifest.created_at)  # as stored: to the millisecond
+    if use is None or naming.format_time(use.manifest_created_at) != written:
+        return None
+    return use
 
 
 def probe_newest(stores: Stores, environment: str, state: EnvironmentState) -> int:

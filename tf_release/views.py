@@ -10,11 +10,19 @@ from typing import Any
 from tf_release import naming
 from tf_release.errors import BadInput, BrokenState
 from tf_release.holds import OVERRIDE_MARK, frozen, promoted_since, soaked_in, soaking
+from tf_release.index import reverted_by
 from tf_release.manifest import ImageChanges, Manifest, compare_images
 from tf_release.release import known_digests, source_images
 from tf_release.rules import CLEAR, SOAK, Hold, format_duration, format_local
 from tf_release.state import Attempt, Deployed, DeploymentEntry, Lock, Override, Recent
-from tf_release.stores import Stores, manifest_of, missing_state, probe_newest, released
+from tf_release.stores import (
+    Stores,
+    manifest_of,
+    missing_state,
+    probe_newest,
+    released,
+    used_index,
+)
 
 
 @dataclass(frozen=True)
@@ -273,16 +281,21 @@ def _changes(manifests: list[Manifest]) -> dict[int, ImageChanges]:
 
 
 def show(stores: Stores, environment: str, version: int) -> HistoryEntry:
-    """One manifest with its deployments, and the rollback that reverted it, if one did."""
+    """One manifest with its deployments, and the rollback that reverted it, if one did: from
+    the version's index, else from the record (every later deployment, and the manifests that
+    were deployed after it)."""
     stores.config.environment(environment)
     manifest = manifest_of(stores, environment, version)
-    used = _deployments_since(stores, environment, [manifest], every_version=True)
-    later = _read_all(stores, environment, sorted(v for v in used if v > version))
-    reverted = _reverted([m for m in later if m is not None], used)
-    mine = {version: used.get(version, [])}
-    return HistoryEntry(
-        manifest, tuple(mine[version]), reverted.get(version), _overrides(stores, mine)
-    )
+    use = used_index(stores, environment, manifest)
+    if use is not None:
+        mine = {version: list(use.deployments)}
+        reverted = use.reverted_by
+    else:
+        used = _deployments_since(stores, environment, [manifest], every_version=True)
+        later = _read_all(stores, environment, sorted(v for v in used if v > version))
+        reverted = _reverted([m for m in later if m is not None], used).get(version)
+        mine = {version: used.get(version, [])}
+    return HistoryEntry(manifest, tuple(mine[version]), reverted, _overrides(stores, mine))
 
 
 def _read_all(
@@ -304,20 +317,17 @@ def _read_all(
 
 
 def _reverted(manifests: list[Manifest], used: dict[int, list[DeploymentEntry]]) -> dict[int, int]:
-    """Version → the rollback that reverted it: a rollback counts once it deployed, and no
-    longer once the version it reverted was deployed again after it."""
+    """Version → the rollback that reverted it (index.reverted_by), among these manifests."""
 
     def succeeded(version: int) -> list[datetime]:
         return [e.finished_at for e in used.get(version, ()) if e.outcome == "succeeded"]
 
-    reverted = {}
-    for m in sorted(manifests, key=lambda m: m.version, reverse=True):
-        done = succeeded(m.version)
-        if m.reverts is None or not done:
-            continue
-        if not any(again > max(done) for again in succeeded(m.reverts)):
-            reverted[m.reverts] = m.version
-    return reverted
+    rollbacks: dict[int, list[tuple[int, datetime]]] = {}
+    for m in manifests:
+        if m.reverts is not None:
+            rollbacks.setdefault(m.reverts, []).extend((m.version, t) for t in succeeded(m.version))
+    found = {version: reverted_by(succeeded(version), done) for version, done in rollbacks.items()}
+    return {version: by for version, by in found.items() if by is not None}
 
 
 def _deployments_since(

@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import Cli
 from tests.support.assertions import assert_refused, snapshot
 from tests.support.project import BUCKET, image
-from tests.support.scenes import next_prepared, released
+from tests.support.scenes import drop_indexes, next_prepared, released
 from tf_release import deploy
 
 STATE = "catalogue/environments/stage/state.json"
@@ -84,11 +84,25 @@ def test_repair_shows_what_it_writes_then_every_command_works_again(broken: Cli)
     assert "nothing to repair" in broken.ok("repair", "--env", "stage", "--yes")
 
 
-def test_repair_of_a_healthy_state_writes_nothing(cli: Cli) -> None:
+def test_repair_of_a_healthy_state_changes_nothing(cli: Cli) -> None:
+    """The indexes it rebuilds from the record are, byte for byte, those the deploys wrote."""
     released(cli.stores())
     before = snapshot(cli)
     out = cli.ok("repair", "--env", "stage")  # nothing to ask about: no --yes needed
-    assert out == "The state of stage already matches its deployment records; nothing to repair.\n"
+    assert out == (
+        "The state of stage already matches its deployment records; nothing to repair.\n"
+        "Rebuilt the indexes of stage from its records: 1 version(s), 1 period(s).\n"
+    )
+    assert snapshot(cli) == before
+
+
+def test_repair_rebuilds_lost_indexes(cli: Cli) -> None:
+    released(cli.stores())
+    before = snapshot(cli)
+    drop_indexes(cli.stores(), "stage")
+    document = json.loads(cli.ok("repair", "--env", "stage", "--json"))
+    assert document["repaired"] is False
+    assert document["indexes"] == {"versions": 1, "periods": 1}
     assert snapshot(cli) == before
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.support.project import image
-from tf_release import deploy, release
+from tf_release import deploy, naming, release
 from tf_release.deploy import DeployOptions, TerraformRun
 from tf_release.errors import TerraformFailed
 from tf_release.state import EnvironmentState
@@ -132,3 +132,10 @@ def six_weeks_of_releases(stores: Stores, now: datetime) -> None:
             stores, "stage", SCRIPTED_REASON, options=DeployOptions(terraform=FailsToApply())
         )
     stores.clock = lambda: now
+
+
+def drop_indexes(stores: Stores, environment: str) -> None:
+    """Remove the environment's indexes, as in a project written by a tf-release without them."""
+    prefix = naming.index_prefix(stores.config.project, environment)
+    for key in list(stores.index.keys(prefix)):
+        stores.index.delete(key)

@@ -15,6 +15,7 @@ import pytest
 from tests.support.project import REGION, ecr_image, image, push_image
 from tests.support.scenes import (
     died_holding_the_lock,
+    drop_indexes,
     failed_to_deploy,
     released,
     six_weeks_of_releases,
@@ -64,7 +65,7 @@ def test_retire_reads_the_image_and_deletes_it(stores: Stores) -> None:
 
 
 @pytest.mark.parametrize("images", [1, 10, 11, 25])
-def test_prepare_reads_the_source_ten_at_a_time_and_does_four_more(
+def test_prepare_reads_the_source_ten_at_a_time_and_does_five_more(
     stores: Stores, images: int
 ) -> None:
     """With the allow-list, the names are known: exactly ⌈N/10⌉ reads of the source."""
@@ -75,7 +76,8 @@ def test_prepare_reads_the_source_ten_at_a_time_and_does_four_more(
     counted(stores).clear()
     stores.__dict__.pop("caller", None)  # a new run asks STS again
     release.prepare(stores, "stage", "x", force=True)
-    assert sum(counted(stores).values()) == math.ceil(images / 10) + 4, counted(stores)
+    # STS, the state, the manifest's index, the manifest, the state again
+    assert sum(counted(stores).values()) == math.ceil(images / 10) + 5, counted(stores)
 
 
 @pytest.mark.parametrize("images,pages", [(1, 1), (10, 2), (11, 2), (25, 3)])
@@ -88,7 +90,7 @@ def test_prepare_without_an_allow_list_reads_the_source_by_path(
     stores.__dict__.pop("caller", None)
     release.prepare(stores, "stage", "x", force=True)
     assert counted(stores)["ssm.GetParametersByPath"] == pages
-    assert sum(counted(stores).values()) == pages + 4 + NEW_ENVIRONMENT.total()
+    assert sum(counted(stores).values()) == pages + 5 + NEW_ENVIRONMENT.total()
 
 
 def test_a_selective_prepare_reads_only_the_images_named(stores: Stores) -> None:
@@ -102,19 +104,19 @@ def test_a_selective_prepare_reads_only_the_images_named(stores: Stores) -> None
 
 @pytest.mark.parametrize("images", [1, 10, 25])
 def test_a_promotion_reads_the_source_state_not_its_parameters(stores: Stores, images: int) -> None:
-    """Whatever N: both states, STS, the manifest and the new state; prod being new, one
-    listing of its records (a lost state is no new environment)."""
+    """Whatever N: both states, STS, the manifest's index, the manifest and the new state; prod
+    being new, one listing of its records (a lost state is no new environment)."""
     publish_many(stores, images)
     release.apply(stores, "stage", "first")
     counted(stores).clear()
     stores.__dict__.pop("caller", None)
     release.prepare(stores, "prod", "promote")
     assert counted(stores) == Counter(
-        {"s3.GetObject": 2, "sts.GetCallerIdentity": 1, "s3.PutObject": 2} | NEW_ENVIRONMENT
+        {"s3.GetObject": 2, "sts.GetCallerIdentity": 1, "s3.PutObject": 3} | NEW_ENVIRONMENT
     )
 
 
-def test_a_prepare_that_reuses_the_newest_manifest_reads_it_and_one_listing(
+def test_a_prepare_that_reuses_the_newest_manifest_reads_it_and_its_index(
     stores: Stores,
 ) -> None:
     publish_many(stores, 10)
@@ -122,9 +124,7 @@ def test_a_prepare_that_reuses_the_newest_manifest_reads_it_and_one_listing(
     counted(stores).clear()
     prepared = release.prepare(stores, "stage", "retry")
     assert prepared.reused
-    assert counted(stores) == Counter(
-        {"ssm.GetParametersByPath": 2, "s3.GetObject": 2, "s3.ListObjectsV2": 1}
-    )
+    assert counted(stores) == Counter({"ssm.GetParametersByPath": 2, "s3.GetObject": 3})
 
 
 @pytest.mark.parametrize("images,changing", [(10, 1), (25, 3), (25, 25)])
@@ -139,7 +139,8 @@ def test_deploy_writes_only_what_changes(stores: Stores, images: int, changing: 
     deploy.deploy(stores, "stage")
     requests = counted(stores)
     assert requests["ssm.PutParameter"] == changing + 1  # + the version pointer
-    assert sum(requests.values()) <= math.ceil(images / 10) + changing + 8, requests
+    # + 4: the version's index and the period's, each read and written as the deploy ends
+    assert sum(requests.values()) <= math.ceil(images / 10) + changing + 8 + 4, requests
 
 
 def test_history_of_twenty_does_not_depend_on_how_many_manifests_exist(stores: Stores) -> None:
@@ -219,33 +220,49 @@ def test_status_of_an_environment_without_state_looks_for_its_first_manifest(
 
 
 @pytest.mark.parametrize("days", [30, 5])
-def test_the_board_reads_one_state_and_one_listing_per_environment(
+def test_the_board_reads_one_state_per_environment_when_it_remembers_the_window(
     stores: Stores, days: int
 ) -> None:
-    """Each state remembers its newest deployments (who, why, how each ended), and the
-    newest-first listing stops at the first deployment older than the window."""
+    """Each state remembers its newest deployments (who, why, how each ended): when they reach
+    back past the window, they are all the board needs."""
     six_weeks_of_releases(stores, BOARD_NOW)
     counted(stores).clear()
     board.gather(stores, days)
-    assert counted(stores) == Counter({"s3.GetObject": 2, "s3.ListObjectsV2": 2})
+    assert counted(stores) == Counter({"s3.GetObject": 2})
 
 
-@pytest.mark.parametrize("days,records,manifests", [(30, 4, 4), (5, 1, 3)])
-def test_a_board_of_states_that_remember_no_deployments_reads_what_the_window_shows(
-    stores: Stores, days: int, records: int, manifests: int
+@pytest.mark.parametrize("days,periods", [(30, 2), (5, 1)])
+def test_a_board_of_states_that_remember_no_deployments_reads_the_periods_of_the_window(
+    stores: Stores, days: int, periods: int
 ) -> None:
-    """States written before they remembered deployments, or rebuilt by `repair`: each record in
-    the window and each manifest shown is read, once, and the board is the same. 30 days: four
-    deployments of four manifests; 5 days: stage's failed v3, and the manifests that run
-    (stage v2, prod v3)."""
+    """States rebuilt by `repair` remember nothing: the index of each 32-day period the window
+    overlaps says the rest, and the board is the same."""
     six_weeks_of_releases(stores, BOARD_NOW)
     remembered = board.gather(stores, days)
     for environment in ("stage", "prod"):
         stores.states.update(environment, lambda state: replace(state, recent=()))
     counted(stores).clear()
     assert board.gather(stores, days) == remembered
+    assert counted(stores) == Counter({"s3.GetObject": 2 + 2 * periods})
+
+
+@pytest.mark.parametrize("days,periods,records,manifests", [(30, 2, 4, 4), (5, 1, 1, 3)])
+def test_a_board_without_indexes_reads_what_the_window_shows(
+    stores: Stores, days: int, periods: int, records: int, manifests: int
+) -> None:
+    """A project older than the indexes, its states remembering nothing: each record in the
+    window and each manifest shown is read, once, and the board is the same. 30 days: four
+    deployments of four manifests; 5 days: stage's failed v3, and the manifests that run
+    (stage v2, prod v3)."""
+    six_weeks_of_releases(stores, BOARD_NOW)
+    remembered = board.gather(stores, days)
+    for environment in ("stage", "prod"):
+        stores.states.update(environment, lambda state: replace(state, recent=()))
+        drop_indexes(stores, environment)
+    counted(stores).clear()
+    assert board.gather(stores, days) == remembered
     assert counted(stores) == Counter(
-        {"s3.GetObject": 2 + records + manifests, "s3.ListObjectsV2": 2}
+        {"s3.GetObject": 2 + 2 * periods + records + manifests, "s3.ListObjectsV2": 2}
     )
 
 
@@ -395,7 +412,7 @@ def test_a_prepare_resolves_digests_with_one_request_per_changed_ecr_repository(
     assert prepared.manifest is not None and len(prepared.manifest.digests) == repositories
     assert counted(stores)["ecr.DescribeImages"] == repositories
     # one page by path, +4 as ever, and the look into a new environment
-    assert sum(counted(stores).values()) == 1 + 4 + NEW_ENVIRONMENT.total() + repositories
+    assert sum(counted(stores).values()) == 1 + 5 + NEW_ENVIRONMENT.total() + repositories
 
 
 def with_rules(stores: Stores, moment: datetime, **rules: Any) -> Stores:
@@ -430,8 +447,9 @@ def test_an_apply_reads_the_environments_state_once(stores: Stores) -> None:
     publish_many(stores, 3, tag="two")
     counted(stores).clear()
     release.apply(stores, "stage", "second")
-    assert counted(stores)["s3.GetObject"] == 1
-    assert counted(stores)["s3.PutObject"] == 5  # manifest, state, lock, record, release
+    assert counted(stores)["s3.GetObject"] == 1 + 2  # + the version's index and the period's
+    # the version's index, manifest, state, lock, record, the two indexes, release
+    assert counted(stores)["s3.PutObject"] == 8
 
 
 def test_a_rollback_reads_the_environments_state_once(stores: Stores) -> None:
@@ -441,8 +459,9 @@ def test_a_rollback_reads_the_environments_state_once(stores: Stores) -> None:
     release.apply(stores, "stage", "second")
     counted(stores).clear()
     release.rollback(stores, "stage", "second is broken")
-    # the state, and the two manifests the walk back to the target reads (v2, then v1)
-    assert counted(stores)["s3.GetObject"] == 1 + 2
+    # the state, the two manifests the walk back to the target reads (v2, then v1), and as it
+    # ends the indexes of the rollback, of the version it reverted, and of the period
+    assert counted(stores)["s3.GetObject"] == 1 + 2 + 3
 
 
 def test_a_frozen_prepare_makes_no_request(stores: Stores) -> None:
