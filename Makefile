@@ -58,6 +58,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy tf_release
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff format .

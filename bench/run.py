@@ -29,11 +29,13 @@ sys.path.insert(0, str(ROOT))
 from tests.support.faults import FaultProxy  # noqa: E402
 from tests.support.moto import MotoServer  # noqa: E402
 from tests.support.terraform import write_cli_config  # noqa: E402
-from tf_release import board, deploy, external, naming, release, repair, views  # noqa: E402
-from tf_release.config import load_config  # noqa: E402
-from tf_release.manifest import Manifest  # noqa: E402
-from tf_release.state import Deployment, EnvironmentState  # noqa: E402
-from tf_release.stores import Stores, open_stores  # noqa: E402
+from tf_release.faces import board, external  # noqa: E402
+from tf_release.flows import deploy, release, repair, views  # noqa: E402
+from tf_release.model import naming  # noqa: E402
+from tf_release.model.config import load_config  # noqa: E402
+from tf_release.model.manifest import Manifest  # noqa: E402
+from tf_release.model.state import Deployment, EnvironmentState  # noqa: E402
+from tf_release.stores.bundle import Stores, open_stores  # noqa: E402
 
 REGION, BUCKET, PROJECT = "eu-west-1", "bench-releases", "catalogue"
 BIN = Path(sys.executable).parent

@@ -24,8 +24,8 @@ from tests.support.ministack import MinistackServer
 from tests.support.moto import MotoServer
 from tests.support.project import BUCKET, CONFIG, PROJECT, REGION, ROOT
 from tests.support.terraform import write_cli_config
-from tf_release.config import Config, load_config
-from tf_release.stores import Stores, open_stores
+from tf_release.model.config import Config, load_config
+from tf_release.stores.bundle import Stores, open_stores
 
 BIN = Path(sys.executable).parent
 

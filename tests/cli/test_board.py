@@ -24,11 +24,13 @@ from tests.support.scenes import (
     released,
     six_weeks_of_releases,
 )
-from tf_release import board, files, naming, views
-from tf_release.config import load_config
-from tf_release.errors import BadInput
-from tf_release.state import Deployment, Override
-from tf_release.stores import Stores, open_stores
+from tf_release.faces import board
+from tf_release.flows import views
+from tf_release.model import files, naming
+from tf_release.model.config import load_config
+from tf_release.model.errors import BadInput
+from tf_release.model.state import Deployment, Override
+from tf_release.stores.bundle import Stores, open_stores
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 Boards = dict[int, board.Board]  # by the days they go back

@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import Cli
 from tests.support.project import BUCKET, image
-from tf_release import release
+from tf_release.flows import release
 
 pytestmark = pytest.mark.second_aws
 

@@ -16,7 +16,7 @@ from tests.support.iam import as_moto_checks_it, enforce_iam, user_with
 from tests.support.project import BUCKET, CONFIG, PROJECT, image
 from tests.support.s3rver import ACCESS_KEY, SECRET_KEY, S3rver, Unavailable, install
 from tests.support.scenes import released
-from tf_release import release
+from tf_release.flows import release
 
 PROBE = "s3 conditional writes"
 PROBE_KEY = rf"{PROJECT}/doctor/conditional-write-probe-[0-9a-f-]{{36}}\.json"

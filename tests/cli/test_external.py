@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import Cli
 from tests.support.project import image
 from tests.support.scenes import released
-from tf_release import release
+from tf_release.flows import release
 
 
 def query(cli: Cli, document: object) -> tuple[int, str, str]:

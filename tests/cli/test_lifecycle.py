@@ -7,9 +7,9 @@ import pytest
 from tests.conftest import Cli
 from tests.support.project import image
 from tests.support.scenes import mark_holder_dead
-from tf_release import deploy, release
-from tf_release.deploy import DeployOptions
-from tf_release.terraform import PlanSummary
+from tf_release.flows import deploy, release
+from tf_release.flows.deploy import DeployOptions
+from tf_release.terraform.runner import PlanSummary
 
 pytestmark = pytest.mark.second_aws
 

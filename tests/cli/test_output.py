@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import Cli
 from tests.support.project import BUCKET, ecr_image, image, push_image
 from tests.support.scenes import failed_to_deploy, released
-from tf_release import release
+from tf_release.flows import release
 
 ESCAPE = "\x1b["
 MINUTE = r"\d{4}-\d\d-\d\d \d\d:\d\dZ"  # 2026-11-26 11:02Z

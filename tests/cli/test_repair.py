@@ -9,7 +9,7 @@ from tests.conftest import Cli
 from tests.support.assertions import assert_refused, snapshot
 from tests.support.project import BUCKET, image
 from tests.support.scenes import drop_indexes, next_prepared, released
-from tf_release import deploy
+from tf_release.flows import deploy
 
 STATE = "catalogue/environments/stage/state.json"
 

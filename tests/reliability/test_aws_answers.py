@@ -12,13 +12,13 @@ import pytest
 from tests.conftest import Cli
 from tests.support.faults import FaultProxy, Request, Rule
 from tests.support.project import BUCKET, CONFIG, PROJECT, image
-from tf_release import release
-from tf_release.aws import aws_errors
-from tf_release.errors import AwsFailure, BadInput
-from tf_release.manifest import Manifest
-from tf_release.s3 import STATE_ATTEMPTS
-from tf_release.state import EnvironmentState
-from tf_release.stores import Stores
+from tf_release.flows import release
+from tf_release.model.errors import AwsFailure, BadInput
+from tf_release.model.manifest import Manifest
+from tf_release.model.state import EnvironmentState
+from tf_release.stores.aws import aws_errors
+from tf_release.stores.bundle import Stores
+from tf_release.stores.s3 import STATE_ATTEMPTS
 
 STATE = f"/{BUCKET}/{PROJECT}/environments/stage/state.json"
 BY_PATH = "ssm.GetParametersByPath"

@@ -6,7 +6,7 @@ import pytest
 from tests.conftest import Cli
 from tests.support.assertions import assert_refused
 from tests.support.project import image
-from tf_release import release
+from tf_release.flows import release
 
 BAD = {
     "image": ["Api", "a/b", "../api", "a b", "ápi", "", "-api", "api\n"],

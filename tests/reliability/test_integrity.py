@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import Cli
 from tests.support.assertions import assert_refused, snapshot
 from tests.support.project import BUCKET, image
-from tf_release import release
+from tf_release.flows import release
 
 
 @pytest.fixture
@@ -119,6 +119,6 @@ def test_a_corrupted_environment_state_is_reported_with_its_key(deployed: Cli) -
 def test_every_object_is_written_with_server_side_encryption(deployed: Cli) -> None:
     s3 = deployed.client("s3")
     keys = [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
-    assert len(keys) == 3  # manifest, state, deployment record
+    assert len(keys) == 5  # manifest, state, deployment record, the two indexes
     for key in keys:
         assert s3.head_object(Bucket=BUCKET, Key=key)["ServerSideEncryption"] == "AES256"

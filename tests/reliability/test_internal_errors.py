@@ -16,11 +16,12 @@ from tests.conftest import Cli
 from tests.support.project import REGION, image
 from tests.support.scenes import next_prepared
 from tests.support.terraform import garbled_show
-from tf_release import deploy, external, views
-from tf_release.cli import main
-from tf_release.deploy import DeployOptions, DeployPlan
-from tf_release.stores import Stores
-from tf_release.terraform import PlanSummary
+from tf_release.faces import external
+from tf_release.faces.cli import main
+from tf_release.flows import deploy, views
+from tf_release.flows.deploy import DeployOptions, DeployPlan
+from tf_release.stores.bundle import Stores
+from tf_release.terraform.runner import PlanSummary
 
 STEPS = ["read", "confirm", "write", "plan", "apply"]
 LINE = re.compile(

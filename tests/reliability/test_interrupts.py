@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import Cli
 from tests.support.faults import FaultProxy, Rule
 from tests.support.project import image
-from tf_release import release
+from tf_release.flows import release
 
 
 @pytest.mark.parametrize(

@@ -12,11 +12,11 @@ import pytest
 from tests.conftest import Cli
 from tests.support.iam import as_moto_checks_it, enforce_iam, user_with
 from tests.support.project import image, push_image
-from tf_release.aws import AwsSession
-from tf_release.ecs import EcsServices
-from tf_release.errors import AwsFailure
-from tf_release.gates import check_rollouts
-from tf_release.progress import Quiet
+from tf_release.flows.gates import check_rollouts
+from tf_release.model.errors import AwsFailure
+from tf_release.model.progress import Quiet
+from tf_release.stores.aws import AwsSession
+from tf_release.stores.ecs import EcsServices
 
 pytestmark = pytest.mark.moto_only("IAM enforcement is moto's /moto-api/reset-auth")
 

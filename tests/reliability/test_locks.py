@@ -18,12 +18,13 @@ from tests.support.scenes import (
     mark_holder_dead,
     next_prepared,
 )
-from tf_release import deploy, naming
-from tf_release.deploy import DeployOptions
-from tf_release.errors import LockLost
-from tf_release.state import Lock
-from tf_release.stores import Stores
-from tf_release.terraform import PlanSummary
+from tf_release.flows import deploy
+from tf_release.flows.deploy import DeployOptions
+from tf_release.model import naming
+from tf_release.model.errors import LockLost
+from tf_release.model.state import Lock
+from tf_release.stores.bundle import Stores
+from tf_release.terraform.runner import PlanSummary
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import string
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tf_release import naming
-from tf_release.errors import BadInput
-from tf_release.manifest import Manifest
+from tf_release.model import naming
+from tf_release.model.errors import BadInput
+from tf_release.model.manifest import Manifest
 
 NAME_CHARS = string.ascii_lowercase + string.digits + "._-"
 names = st.builds(

@@ -10,8 +10,8 @@ import pytest
 from tests.conftest import BIN, Cli
 from tests.support.faults import FaultProxy, Rule
 from tests.support.project import PROJECT, image
-from tf_release import release
-from tf_release.aws import TokenBucket, ssm_write_pace
+from tf_release.flows import release
+from tf_release.stores.aws import TokenBucket, ssm_write_pace
 
 READS = ("ssm.GetParameter", "ssm.GetParameters", "ssm.GetParametersByPath")
 

@@ -6,8 +6,8 @@ import json
 from tests.conftest import Cli
 from tests.support.faults import FaultProxy, Rule
 from tests.support.project import image
-from tf_release import deploy
-from tf_release.ssm import ReleasePointer
+from tf_release.flows import deploy
+from tf_release.stores.ssm import ReleasePointer
 
 
 def everything(request: object) -> bool:

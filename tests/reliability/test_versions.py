@@ -5,8 +5,8 @@ import sys
 
 from tests.conftest import Cli
 from tests.support.project import BUCKET, image
-from tf_release import release
-from tf_release.manifest import Manifest
+from tf_release.flows import release
+from tf_release.model.manifest import Manifest
 
 PROCESSES = 16
 PREPARES = 10
@@ -15,9 +15,9 @@ PREPARES = 10
 # same images would otherwise reuse the newest manifest, and this counts versions).
 DRIVER = """
 import sys
-from tf_release.config import load_config
-from tf_release.release import prepare
-from tf_release.stores import open_stores
+from tf_release.model.config import load_config
+from tf_release.flows.release import prepare
+from tf_release.stores.bundle import open_stores
 stores = open_stores(load_config(__import__("pathlib").Path(sys.argv[1])))
 for n in range(int(sys.argv[3])):
     prepare(stores, "stage", f"process {sys.argv[2]} prepare {n}", force=True)

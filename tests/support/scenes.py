@@ -7,12 +7,13 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.support.project import image
-from tf_release import deploy, naming, release
-from tf_release.deploy import DeployOptions, TerraformRun
-from tf_release.errors import TerraformFailed
-from tf_release.state import EnvironmentState
-from tf_release.stores import Stores
-from tf_release.terraform import PlanSummary
+from tf_release.flows import deploy, release
+from tf_release.flows.deploy import DeployOptions, TerraformRun
+from tf_release.model import naming
+from tf_release.model.errors import TerraformFailed
+from tf_release.model.state import EnvironmentState
+from tf_release.stores.bundle import Stores
+from tf_release.terraform.runner import PlanSummary
 
 
 class Dies:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tf_release.aws import AwsSession
+from tf_release.stores.aws import AwsSession
 
 
 def test_threads_asking_for_a_client_at_once_share_one(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,10 +17,10 @@ from botocore.loaders import Loader
 from moto import mock_aws
 
 from tests.support.project import BUCKET, REGION, ROOT, image
-from tf_release import aws
-from tf_release.aws import AwsSession
-from tf_release.cli import main
-from tf_release.errors import AwsFailure
+from tf_release.faces.cli import main
+from tf_release.model.errors import AwsFailure
+from tf_release.stores import aws
+from tf_release.stores.aws import AwsSession
 
 TOO_OLD = (
     "botocore 1.35.68 is too old: tf-release needs botocore >= 1.35.69 (conditional writes): "

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from tf_release.config import find_config, load_config
-from tf_release.errors import BadInput
+from tf_release.model.config import find_config, load_config
+from tf_release.model.errors import BadInput
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -218,7 +218,7 @@ def test_init_writes_the_release_rules_of_the_last_environment_commented_out(
 ) -> None:
     from datetime import timedelta
 
-    from tf_release.config import starter_config
+    from tf_release.model.config import starter_config
 
     text = starter_config("catalogue", "acme-releases", ["stage", "prod"])
     prod = text.split("[environments.prod]", 1)[1]

@@ -9,11 +9,11 @@ import boto3
 import pytest
 
 from tests.support.project import PROJECT, REGION, image
-from tf_release import deploy, release, views
-from tf_release.deploy import DeployOptions
-from tf_release.errors import GateFailed, TerraformFailed
-from tf_release.stores import Stores
-from tf_release.terraform import PlanSummary
+from tf_release.flows import deploy, release, views
+from tf_release.flows.deploy import DeployOptions
+from tf_release.model.errors import GateFailed, TerraformFailed
+from tf_release.stores.bundle import Stores
+from tf_release.terraform.runner import PlanSummary
 
 PASSES = [sys.executable, "-c", "print('smoke ok')"]
 FAILS = [sys.executable, "-c", "import sys; print('checkout is down'); sys.exit(1)"]
@@ -176,7 +176,7 @@ def test_verification_commands_see_the_release_in_their_environment(
 
         def flush(self) -> None: ...
 
-    from tf_release.processes import Output
+    from tf_release.terraform.processes import Output
 
     live = Output(Lines(), Lines())  # type: ignore[arg-type]
     _, result = release.apply(runs_one, "stage", "two", options=DeployOptions(live=live))

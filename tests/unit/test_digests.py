@@ -8,9 +8,9 @@ import boto3
 import pytest
 
 from tests.support.project import PROJECT, REGION, ecr_image, image, push_image
-from tf_release import release, views
-from tf_release.errors import ImagesMissing
-from tf_release.stores import Stores
+from tf_release.flows import release, views
+from tf_release.model.errors import ImagesMissing
+from tf_release.stores.bundle import Stores
 
 
 def push(name: str, tag: str, build: str = "1") -> tuple[str, str]:
@@ -160,7 +160,7 @@ def test_diff_shows_a_tag_whose_digest_changed(stores: Stores) -> None:
 
 
 def test_verify_agrees_with_a_pinned_deploy(stores: Stores) -> None:
-    from tf_release import drift
+    from tf_release.flows import drift
 
     release.publish(stores, "api", push("api", "1.4")[0])
     release.apply(stores, "stage", "pinned")
@@ -170,7 +170,7 @@ def test_verify_agrees_with_a_pinned_deploy(stores: Stores) -> None:
 def test_a_promotion_of_a_moved_tag_is_a_change_and_history_shows_it(stores: Stores) -> None:
     from io import StringIO
 
-    from tf_release import output
+    from tf_release.faces import output
 
     api, first = push("api", "1.4")
     release.publish(stores, "api", api)

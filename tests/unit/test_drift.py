@@ -10,11 +10,11 @@ import pytest
 from tests.support.project import REGION, image, push_image
 from tests.support.scenes import holding_the_lock, released
 from tests.unit.test_ecs_rollouts import service, task_definition
-from tf_release import release
-from tf_release.drift import Difference, verify
-from tf_release.errors import BadInput
-from tf_release.stores import Stores
-from tf_release.terraform import PlanSummary
+from tf_release.flows import release
+from tf_release.flows.drift import Difference, verify
+from tf_release.model.errors import BadInput
+from tf_release.stores.bundle import Stores
+from tf_release.terraform.runner import PlanSummary
 
 API = "/catalogue/image_ids/stage/api"
 

@@ -13,12 +13,12 @@ import pytest
 from tests.support.faults import FaultProxy, Request, Rule
 from tests.support.moto import MotoServer
 from tests.support.project import REGION, image
-from tf_release.aws import AwsSession
-from tf_release.ecs import EcsServices
-from tf_release.errors import AwsFailure, GateFailed
-from tf_release.gates import Check, check_rollouts
-from tf_release.progress import Quiet
-from tf_release.stores import Stores
+from tf_release.flows.gates import Check, check_rollouts
+from tf_release.model.errors import AwsFailure, GateFailed
+from tf_release.model.progress import Quiet
+from tf_release.stores.aws import AwsSession
+from tf_release.stores.bundle import Stores
+from tf_release.stores.ecs import EcsServices
 
 RELEASE = {"api": image("api", "two"), "worker": image("worker", "two")}
 

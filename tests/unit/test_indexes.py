@@ -9,11 +9,13 @@ import pytest
 
 from tests.support.project import BUCKET, PROJECT, image
 from tests.support.scenes import drop_indexes, six_weeks_of_releases
-from tf_release import board, deploy, naming, release, repair, views
-from tf_release.errors import AwsFailure
-from tf_release.manifest import Manifest
-from tf_release.state import Deployment, EnvironmentState
-from tf_release.stores import Stores
+from tf_release.faces import board
+from tf_release.flows import deploy, release, repair, views
+from tf_release.model import naming
+from tf_release.model.errors import AwsFailure
+from tf_release.model.manifest import Manifest
+from tf_release.model.state import Deployment, EnvironmentState
+from tf_release.stores.bundle import Stores
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 VERSIONS = 10

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.support.project import image
-from tf_release.errors import BadInput
-from tf_release.manifest import Manifest, diff_images
+from tf_release.model.errors import BadInput
+from tf_release.model.manifest import Manifest, diff_images
 
 MANIFEST = Manifest(
     project="catalogue",

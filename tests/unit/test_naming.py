@@ -2,8 +2,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tf_release import naming
-from tf_release.errors import BadInput
+from tf_release.model import naming
+from tf_release.model.errors import BadInput
 
 DIGEST = "sha256:" + "a" * 64
 

@@ -9,12 +9,12 @@ from dataclasses import replace
 import pytest
 
 from tests.support.project import image
-from tf_release import release
-from tf_release.deploy import DeployOptions
-from tf_release.errors import TerraformFailed
-from tf_release.progress import CLEAR, Spinner
-from tf_release.stores import Stores
-from tf_release.terraform import PlanSummary
+from tf_release.faces.progress import CLEAR, Spinner
+from tf_release.flows import release
+from tf_release.flows.deploy import DeployOptions
+from tf_release.model.errors import TerraformFailed
+from tf_release.stores.bundle import Stores
+from tf_release.terraform.runner import PlanSummary
 
 
 class Recorder:

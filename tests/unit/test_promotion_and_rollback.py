@@ -9,11 +9,12 @@ import pytest
 
 from tests.support import scenes
 from tests.support.project import BUCKET, PROJECT, REGION, image, push_image
-from tf_release import deploy, output, release, views
-from tf_release.deploy import DeployOptions
-from tf_release.errors import BadInput, ImagesMissing, TerraformFailed
-from tf_release.stores import Stores
-from tf_release.terraform import PlanSummary
+from tf_release.faces import output
+from tf_release.flows import deploy, release, views
+from tf_release.flows.deploy import DeployOptions
+from tf_release.model.errors import BadInput, ImagesMissing, TerraformFailed
+from tf_release.stores.bundle import Stores
+from tf_release.terraform.runner import PlanSummary
 
 
 def manifest_keys(environment: str) -> list[str]:

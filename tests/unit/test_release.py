@@ -8,12 +8,12 @@ import pytest
 
 from tests.support.project import BUCKET, PROJECT, REGION, image
 from tests.support.scenes import mark_holder_dead
-from tf_release import deploy, release, views
-from tf_release.deploy import DeployOptions
-from tf_release.errors import BadInput, LockHeld, TerraformFailed
-from tf_release.ssm import ReleasePointer
-from tf_release.stores import Stores
-from tf_release.terraform import PlanSummary
+from tf_release.flows import deploy, release, views
+from tf_release.flows.deploy import DeployOptions
+from tf_release.model.errors import BadInput, LockHeld, TerraformFailed
+from tf_release.stores.bundle import Stores
+from tf_release.stores.ssm import ReleasePointer
+from tf_release.terraform.runner import PlanSummary
 
 
 def ssm_images(label: str) -> dict[str, str]:

@@ -6,10 +6,10 @@ import pytest
 
 from tests.support.project import BUCKET, REGION, image
 from tests.support.scenes import died_holding_the_lock, failed_to_deploy, next_prepared, released
-from tf_release import deploy, release, repair, views
-from tf_release.errors import BadInput, LockHeld, ReleaseError
-from tf_release.state import EnvironmentState
-from tf_release.stores import Stores
+from tf_release.flows import deploy, release, repair, views
+from tf_release.model.errors import BadInput, LockHeld, ReleaseError
+from tf_release.model.state import EnvironmentState
+from tf_release.stores.bundle import Stores
 
 STATE = "catalogue/environments/stage/state.json"
 

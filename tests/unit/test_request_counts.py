@@ -20,13 +20,14 @@ from tests.support.scenes import (
     released,
     six_weeks_of_releases,
 )
-from tf_release import board, deploy, external, release, views
-from tf_release.ecs import EcsServices
-from tf_release.errors import GateFailed, HeldByPolicy
-from tf_release.gates import check_rollouts
-from tf_release.progress import Quiet
-from tf_release.stores import Stores
-from tf_release.terraform import PlanSummary
+from tf_release.faces import board, external
+from tf_release.flows import deploy, release, views
+from tf_release.flows.gates import check_rollouts
+from tf_release.model.errors import GateFailed, HeldByPolicy
+from tf_release.model.progress import Quiet
+from tf_release.stores.bundle import Stores
+from tf_release.stores.ecs import EcsServices
+from tf_release.terraform.runner import PlanSummary
 
 BOARD_NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 
@@ -363,7 +364,7 @@ def test_help_and_version_do_not_import_boto3() -> None:
     for args in (["--help"], ["--version"]):
         code = (
             "import sys\n"
-            "from tf_release.cli import main\n"
+            "from tf_release.faces.cli import main\n"
             f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
             "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, 'imported'\n"
         )
@@ -417,7 +418,7 @@ def test_a_prepare_resolves_digests_with_one_request_per_changed_ecr_repository(
 
 def with_rules(stores: Stores, moment: datetime, **rules: Any) -> Stores:
     """prod with release rules (rules.py keys), and the clock stopped at `moment`."""
-    from tf_release.rules import load_rules
+    from tf_release.model.rules import load_rules
 
     prod = replace(stores.config.environments["prod"], rules=load_rules(rules, "prod"))
     environments = {**stores.config.environments, "prod": prod}

@@ -11,12 +11,12 @@ from moto import mock_aws
 
 from tests.support.project import BUCKET, CONFIG, PROJECT, REGION, image
 from tests.unit.test_ecs_rollouts import service, task_definition
-from tf_release import release
-from tf_release.config import load_config
-from tf_release.drift import verify
-from tf_release.errors import BadInput
-from tf_release.policy import least_privilege_policy, role_policy
-from tf_release.stores import Stores, open_stores
+from tf_release.flows import release
+from tf_release.flows.drift import verify
+from tf_release.model.config import load_config
+from tf_release.model.errors import BadInput
+from tf_release.stores.bundle import Stores, open_stores
+from tf_release.stores.iam import least_privilege_policy, role_policy
 
 PROD_ACCOUNT = "222222222222"
 PROD_ROLE = f"arn:aws:iam::{PROD_ACCOUNT}:role/release"

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tf_release.errors import BadInput
-from tf_release.rules import Overrides, Rules, format_duration, parse_duration, parse_window
+from tf_release.model.errors import BadInput
+from tf_release.model.rules import Overrides, Rules, format_duration, parse_duration, parse_window
 
 LONDON = ZoneInfo("Europe/London")
 

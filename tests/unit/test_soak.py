@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.project import BUCKET, PROJECT, REGION, image
-from tf_release import deploy, release, views
-from tf_release.errors import HeldByPolicy
-from tf_release.rules import Overrides
-from tf_release.stores import Stores
+from tf_release.flows import deploy, release, views
+from tf_release.model.errors import HeldByPolicy
+from tf_release.model.rules import Overrides
+from tf_release.stores.bundle import Stores
 
 CONFIG = f"""\
 project = "{PROJECT}"

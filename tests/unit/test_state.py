@@ -3,7 +3,7 @@
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from tf_release.state import RECENT, Deployment, EnvironmentState, Override
+from tf_release.model.state import RECENT, Deployment, EnvironmentState, Override
 
 START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 

@@ -13,11 +13,11 @@ from tests.support.scenes import (
     next_prepared,
     released,
 )
-from tf_release import deploy, drift, release, views
-from tf_release.deploy import DeployOptions
-from tf_release.errors import Cancelled, TerraformFailed
-from tf_release.stores import Stores
-from tf_release.terraform import PlanSummary
+from tf_release.flows import deploy, drift, release, views
+from tf_release.flows.deploy import DeployOptions
+from tf_release.model.errors import Cancelled, TerraformFailed
+from tf_release.stores.bundle import Stores
+from tf_release.terraform.runner import PlanSummary
 
 STATE = "catalogue/environments/stage/state.json"
 

@@ -6,11 +6,11 @@ from hypothesis import strategies as st
 
 from tests.support.markdown import parse
 from tests.unit.test_terraform import SHOW
-from tf_release.errors import GateFailed, LockHeld, TerraformFailed
-from tf_release.gates import Check
-from tf_release.manifest import ImageChanges
-from tf_release.summary import Report, Summary, diff_markdown, escape, table
-from tf_release.terraform import PlanSummary
+from tf_release.faces.summary import Report, Summary, diff_markdown, escape, table
+from tf_release.flows.gates import Check
+from tf_release.model.errors import GateFailed, LockHeld, TerraformFailed
+from tf_release.model.manifest import ImageChanges
+from tf_release.terraform.runner import PlanSummary
 
 HOSTILE = "a | b `code` <script>alert(1)</script> &amp; [x](http://e.vil) *em* ~~s~~ $x$ \\|"
 ONE_LINE = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1).filter(

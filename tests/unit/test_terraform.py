@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from tf_release.errors import TerraformFailed
-from tf_release.terraform import PlanSummary, find_binary
+from tf_release.model.errors import TerraformFailed
+from tf_release.terraform.runner import PlanSummary, find_binary
 
 SHOW = {
     "resource_changes": [

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tf_release.config import Environment
-from tf_release.errors import ApplyRefused, BadInput, TerraformFailed
-from tf_release.processes import Output
-from tf_release.terraform import JsonEvents, TerraformRunner, colour_wanted
+from tf_release.model.config import Environment
+from tf_release.model.errors import ApplyRefused, BadInput, TerraformFailed
+from tf_release.terraform.processes import Output
+from tf_release.terraform.runner import JsonEvents, TerraformRunner, colour_wanted
 
 TF = "/opt/terraform"
 

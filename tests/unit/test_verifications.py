@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tf_release.errors import GateFailed
-from tf_release.gates import run_verifications
-from tf_release.progress import Quiet
+from tf_release.flows.gates import run_verifications
+from tf_release.model.errors import GateFailed
+from tf_release.model.progress import Quiet
 
 VARIABLES = {
     "TF_RELEASE_PROJECT": "catalogue",
@@ -92,7 +92,7 @@ def test_a_command_that_cannot_run_fails_naming_it(tmp_path: Path) -> None:
 
 
 def test_output_streams_live(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tf_release.processes import Output
+    from tf_release.terraform.processes import Output
 
     run_verifications(
         [python("print('smoke ok')")],

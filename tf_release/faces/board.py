@@ -15,13 +15,14 @@ from datetime import datetime, timedelta
 from itertools import accumulate, pairwise
 from typing import TypeVar
 
-from tf_release import naming, views
-from tf_release.config import Config
-from tf_release.errors import BadInput
-from tf_release.index import periods_between
-from tf_release.manifest import Manifest, described
-from tf_release.state import Attempt, Deployed, Deployment, Recent
-from tf_release.stores import Stores
+from tf_release.flows import views
+from tf_release.model import naming
+from tf_release.model.config import Config
+from tf_release.model.errors import BadInput
+from tf_release.model.index import periods_between
+from tf_release.model.manifest import Manifest, described
+from tf_release.model.state import Attempt, Deployed, Deployment, Recent
+from tf_release.stores.bundle import Stores
 
 MAX_DAYS = 366
 READERS = 8  # records and manifests are read this many at a time
@@ -606,7 +607,7 @@ def render(board: Board) -> str:
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     environment = Environment(
-        loader=PackageLoader("tf_release", "templates"),
+        loader=PackageLoader("tf_release.faces", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -10,14 +10,14 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
-from tf_release import naming, processes
-from tf_release.aws import PARAMETER_LIMIT, AwsSession
-from tf_release.config import Config, find_config, load_config
-from tf_release.errors import AwsFailure, ReleaseError
-from tf_release.s3 import ProbeObjects
-from tf_release.stores import Stores, open_stores
-from tf_release.terraform import NEWEST_TERRAFORM, OLDEST_TERRAFORM, find_binary
-from tf_release.views import state_problem
+from tf_release.flows.views import state_problem
+from tf_release.model import naming
+from tf_release.model.config import Config, find_config, load_config
+from tf_release.model.errors import AwsFailure, ReleaseError
+from tf_release.stores.aws import PARAMETER_LIMIT, AwsSession
+from tf_release.stores.bundle import Stores, open_stores
+from tf_release.stores.s3 import ProbeObjects
+from tf_release.terraform.runner import NEWEST_TERRAFORM, OLDEST_TERRAFORM, find_binary, processes
 
 Level = Literal["ok", "warn", "fail"]
 

@@ -15,11 +15,11 @@ import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from tf_release import naming
-from tf_release.errors import DEBUG_VARIABLE, BadInput, ReleaseError, crash_report
+from tf_release.model import naming
+from tf_release.model.errors import DEBUG_VARIABLE, BadInput, ReleaseError, crash_report
 
 if TYPE_CHECKING:
-    from tf_release.aws import AwsSession
+    from tf_release.stores.aws import AwsSession
 
 VERSION_KEY = "_version"  # image names start with a letter or digit, so this never collides
 
@@ -54,7 +54,7 @@ def parse_query(text: str) -> Query:
 
 
 def session_for(region: str | None, role_arn: str | None = None) -> "AwsSession":
-    from tf_release.aws import AwsSession
+    from tf_release.stores.aws import AwsSession
 
     session = AwsSession(region=region)
     return session.assume(role_arn) if role_arn else session
@@ -63,7 +63,7 @@ def session_for(region: str | None, role_arn: str | None = None) -> "AwsSession"
 def read_release(project: str, environment: str, session: "AwsSession") -> dict[str, str]:
     """⌈N/10⌉ + 1 SSM requests: the version pointer, which says how many images to expect,
     then the images by path, ten a page."""
-    from tf_release.ssm import ImageStore
+    from tf_release.stores.ssm import ImageStore
 
     images = ImageStore(session, project)
     pointer = images.read_pointer(environment)

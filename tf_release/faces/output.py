@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tf_release import naming, state
+from tf_release.model import naming, state
 
 PIPED_WIDTH = 200
 WIDE_WIDTH = 10_000  # --wide: no column is squeezed; the terminal wraps what it must

@@ -1,39 +1,21 @@
-"""Progress of long steps: what the flows announce, and the terminal spinner that shows it.
+"""The terminal spinner that shows the steps the flows announce (model/progress.py).
 
-Flows call `stores.progress.step("writing 12 SSM parameters")` around anything that can take a
-while; without a terminal nothing is shown. On a terminal a spinner on stderr names the step and
-its elapsed seconds, so there is never a silent pause, and Terraform's own output, written
-through `Spinner.around`, prints above it line by line.
+On a terminal a spinner on stderr names the step and its elapsed seconds, so there is never a
+silent pause, and Terraform's own output, written through `Spinner.around`, prints above it
+line by line; without a terminal nothing is shown.
 """
 
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol, TextIO, cast
+from contextlib import contextmanager
+from typing import TextIO, cast
+
+from tf_release.model.progress import Quiet
 
 FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 CLEAR = "\r\x1b[K"
-
-
-class Progress(Protocol):
-    def step(self, message: str) -> AbstractContextManager[None]: ...
-
-    def around(self, stream: TextIO) -> TextIO:
-        """`stream`, for other output (Terraform's) written while steps are shown."""
-        ...
-
-
-class Quiet:
-    """No display: for scripts, tests and output that is not a terminal."""
-
-    @contextmanager
-    def step(self, message: str) -> Iterator[None]:
-        yield
-
-    def around(self, stream: TextIO) -> TextIO:
-        return stream
 
 
 class Spinner:

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from tf_release import naming
-from tf_release.errors import (
+from tf_release.model import naming
+from tf_release.model.errors import (
     BadInput,
     Cancelled,
     HeldByPolicy,
@@ -20,11 +20,11 @@ from tf_release.errors import (
     ReleaseError,
     internal_error,
 )
-from tf_release.manifest import ImageChanges
+from tf_release.model.manifest import ImageChanges
 
 if TYPE_CHECKING:  # types only: rendering needs neither Terraform nor the deploy
-    from tf_release.deploy import DeployPlan, DeployResult
-    from tf_release.terraform import PlanSummary
+    from tf_release.flows.deploy import DeployPlan, DeployResult
+    from tf_release.terraform.runner import PlanSummary
 
 NOTHING = "—"  # the "from" of an added image, the "to" of a removed one
 BACKSLASHED = "\\`*_[]|~$"  # code, emphasis, links, table cells, strikethrough, GitHub's math

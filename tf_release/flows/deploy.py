@@ -9,33 +9,35 @@ with `--atomic`, a failed apply or gate converges back to what ran before the lo
 import json
 import os
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Protocol
 
-from tf_release import holds, naming
-from tf_release.config import Environment
-from tf_release.errors import (
+from tf_release.flows import holds
+from tf_release.flows.gates import Check, check_rollouts, run_verifications
+from tf_release.flows.locks import (
+    acquire_lock,
+    enter_phase,
+    refuse_if_alive,
+    release_lock,
+    still_ours,
+)
+from tf_release.model import naming
+from tf_release.model.config import Environment
+from tf_release.model.errors import (
     ApplyRefused,
     AwsFailure,
     Cancelled,
     GateFailed,
     ImagesMissing,
-    LockHeld,
     LockLost,
     ReleaseError,
     internal_error,
 )
-from tf_release.gates import Check, check_rollouts, run_verifications
-from tf_release.index import DeploymentPeriod, period_start
-from tf_release.manifest import ImageChanges, Manifest, diff_images
-from tf_release.processes import Output
-from tf_release.rules import NO_OVERRIDES, Overrides
-from tf_release.ssm import ReleasePointer
-from tf_release.state import (
-    Attempt,
+from tf_release.model.index import DeploymentPeriod, period_start
+from tf_release.model.manifest import ImageChanges, Manifest, diff_images
+from tf_release.model.rules import NO_OVERRIDES, Overrides
+from tf_release.model.state import (
     Deployed,
     Deployment,
     DeploymentEntry,
@@ -44,10 +46,10 @@ from tf_release.state import (
     Override,
     partly_applied,
 )
-from tf_release.stores import Stores, manifest_of, newest_version, state_to_write
-from tf_release.terraform import PlanSummary
-
-LOCK_POLL_SECONDS = 2.0
+from tf_release.stores.bundle import Stores, manifest_of, newest_version, state_to_write
+from tf_release.stores.ssm import ReleasePointer
+from tf_release.terraform.processes import Output
+from tf_release.terraform.runner import PlanSummary
 
 
 class TerraformRun(Protocol):
@@ -185,7 +187,7 @@ def deploy_manifest(
         started_at=started_at,
         pid=os.getpid(),
     )
-    locked = _acquire_lock(stores, env.name, lock, current, options.lock_timeout)
+    locked = acquire_lock(stores, env.name, lock, current, options.lock_timeout)
     state = locked[0]
     previous_version = state.deployed.version if state.deployed else None
     before: dict[str, str] = {}
@@ -221,16 +223,16 @@ def deploy_manifest(
                 return _finish_plan_only(stores, lock, plan, locked)
             if not confirm(plan):
                 raise Cancelled("plan declined; SSM was put back as it was")
-            locked = _enter_phase(stores, env.name, lock, "apply", locked)
+            locked = enter_phase(stores, env.name, lock, "apply", locked)
             lock = locked[0].lock or lock
             phase = "apply"
             with stores.progress.step(f"terraform apply ({env.name})"):
                 terraform.apply()
-            locked = _still_ours(stores, env.name, lock)
+            locked = still_ours(stores, env.name, lock)
         phase = "verify"
         checks = _pass_gates(stores, env, manifest.name, held, lock, options)
         if checks:
-            locked = _still_ours(stores, env.name, lock)
+            locked = still_ours(stores, env.name, lock)
     except LockLost:
         raise  # whoever cleared the lock put SSM back and recorded the deploy
     except (Exception, KeyboardInterrupt) as error:
@@ -248,13 +250,13 @@ def deploy_manifest(
                 converged = _converge(stores, env, terraform, state.deployed, lock)
                 _finish(
                     stores, env.name, lock, "failed", previous_version,
-                    f"{failure}; {converged.note}", _still_ours(stores, env.name, lock),
+                    f"{failure}; {converged.note}", still_ours(stores, env.name, lock),
                     manifest, extra=_record(phase, checks, options) | converged.record,
                 )  # fmt: skip
                 raise _noted(failure, converged.note) from None
         if written:
             try:
-                locked = _still_ours(stores, env.name, lock)  # never put back over a new holder
+                locked = still_ours(stores, env.name, lock)  # never put back over a new holder
                 _put_back(stores, env.name, before, previous_version)
             except LockLost as lost:
                 raise LockLost(f"{failure}; then {lost}") from None
@@ -353,7 +355,7 @@ def _converge(
     again, so the infrastructure returns to it too."""
     name = naming.format_version(target.version)
     try:
-        _still_ours(stores, env.name, lock)
+        still_ours(stores, env.name, lock)
         with stores.progress.step(f"converging {env.name} back to {name}"):
             _put_back(stores, env.name, target.held, target.version)
             if terraform is not None:
@@ -392,135 +394,6 @@ def _failure(error: BaseException) -> ReleaseError:
     return ReleaseError(internal_error(error))
 
 
-def _acquire_lock(
-    stores: Stores,
-    environment: str,
-    lock: Lock,
-    current: tuple[EnvironmentState, str | None] | None,
-    timeout: float,
-) -> tuple[EnvironmentState, str]:
-    def take(state: EnvironmentState) -> EnvironmentState:
-        check_unlocked(state, environment)
-        return replace(state, lock=lock)
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return stores.states.update(environment, take, current=current)
-        except LockHeld:
-            if time.monotonic() >= deadline:
-                raise
-            current = None
-            _pause_for_lock(stores, environment, deadline)
-
-
-def _pause_for_lock(stores: Stores, environment: str, deadline: float) -> None:
-    with stores.progress.step(f"waiting for the lock of {environment}"):
-        time.sleep(min(LOCK_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
-
-
-def wait_unlocked(
-    stores: Stores,
-    environment: str,
-    current: tuple[EnvironmentState, str | None],
-    timeout: float,
-) -> tuple[EnvironmentState, str | None]:
-    """The state once no deploy holds the lock, waiting up to `timeout` seconds (--lock-timeout)
-    as taking the lock would: flows that write a manifest before they take it (apply, rollback)
-    wait here, then decide from what the other deploy left. Past the deadline, LockHeld."""
-    deadline = time.monotonic() + timeout
-    while current[0].lock is not None:
-        if time.monotonic() >= deadline:
-            check_unlocked(current[0], environment)
-        _pause_for_lock(stores, environment, deadline)
-        current = stores.states.get(environment)
-    return current
-
-
-def check_unlocked(state: EnvironmentState, environment: str) -> None:
-    """Fail fast, naming the holder, before a flow writes anything."""
-    if state.lock is not None:
-        raise LockHeld(
-            f"{environment} is locked: {state.lock.describe()}. Another deploy is in "
-            "progress; if none is running, clear it with "
-            f"`tf-release unlock --env {environment}`"
-        )
-
-
-def _check_ours(
-    state: EnvironmentState, environment: str, lock: Lock, recorded: bool = False
-) -> Lock:
-    """A deploy whose lock was cleared (or taken over) must not write, record or release.
-
-    `recorded`: found out only when releasing, after the record (an SSM-only deploy, whose
-    cost stays flat, checks nowhere before); the message then says what the record claims."""
-    if state.lock is not None and state.lock.deployment_id == lock.deployment_id:
-        return state.lock
-    version = naming.format_version(lock.version)
-    if recorded:
-        raise LockLost(
-            f"the lock of {environment} was cleared under this deploy of {version} as it "
-            f"finished: its record stands, but {environment} is not marked as running "
-            f"{version}; redeploy with `tf-release deploy --env {environment}`"
-        )
-    message = (
-        f"the lock of {environment} was cleared under this deploy of {version}, which stopped "
-        "and recorded nothing as deployed"
-    )
-    note = lock.partly_applied(environment)
-    raise LockLost(f"{message}; {note}" if note else message)
-
-
-def _enter_phase(
-    stores: Stores, environment: str, lock: Lock, phase: str, locked: tuple[EnvironmentState, str]
-) -> tuple[EnvironmentState, str]:
-    """Record in the lock how far the deploy got; the compare-and-swap also proves it is ours."""
-
-    def enter(state: EnvironmentState) -> EnvironmentState:
-        return replace(state, lock=replace(_check_ours(state, environment, lock), phase=phase))
-
-    return stores.states.update(environment, enter, current=locked)
-
-
-def _still_ours(stores: Stores, environment: str, lock: Lock) -> tuple[EnvironmentState, str]:
-    """One read before a record or a put-back: after a long step the lock may be gone."""
-    state, etag = stores.states.get(environment)
-    _check_ours(state, environment, lock)
-    assert etag is not None  # a state that holds our lock exists
-    return state, etag
-
-
-def _release_lock(
-    stores: Stores,
-    environment: str,
-    lock: Lock,
-    deployed: Deployed | None,
-    current: tuple[EnvironmentState, str | None] | None = None,
-    ended: tuple[Deployment, str] | None = None,
-) -> None:
-    """Release the lock; with `ended` (the deploy's record and its manifest's reason), remember
-    how it went: among the recent deployments, and a failure as the last attempt until a deploy
-    succeeds."""
-
-    def release(state: EnvironmentState) -> EnvironmentState:
-        _check_ours(state, environment, lock, recorded=True)
-        attempt = state.last_attempt
-        if ended is not None:
-            record, reason = ended
-            attempt = None if record.outcome == "succeeded" else Attempt.ended(record)
-            state = state.remembering(record, reason)
-        return replace(
-            state,
-            lock=None,
-            deployed=deployed.carried_from(state.deployed)
-            if deployed is not None
-            else state.deployed,
-            last_attempt=attempt,
-        )
-
-    stores.states.update(environment, release, current=current)
-
-
 def _put_back(
     stores: Stores, environment: str, images: dict[str, str], version: int | None
 ) -> None:
@@ -538,7 +411,7 @@ def _put_back(
 def _finish_plan_only(
     stores: Stores, lock: Lock, plan: DeployPlan, locked: tuple[EnvironmentState, str]
 ) -> DeployResult:
-    _release_lock(stores, plan.environment, lock, None, current=locked)
+    release_lock(stores, plan.environment, lock, None, current=locked)
     return DeployResult(None, plan)
 
 
@@ -578,7 +451,7 @@ def _finish(
         deployed = replace(
             ran, deployment_id=lock.deployment_id, finished_at=finished_at, by=lock.holder
         )
-    _release_lock(stores, environment, lock, deployed, locked, (deployment, manifest.reason))
+    release_lock(stores, environment, lock, deployed, locked, (deployment, manifest.reason))
     return deployment
 
 
@@ -613,41 +486,6 @@ def index_deployment(
             else found.merged(known)
         ),
     )
-
-
-def current_lock(stores: Stores, environment: str) -> Lock | None:
-    """Who holds the environment's deploy lock, if anyone (shown before `unlock` asks)."""
-    stores.config.environment(environment)
-    return stores.states.get(environment)[0].lock
-
-
-def holder_alive(stores: Stores, lock: Lock) -> bool:
-    """Whether the lock's deploy still runs; known only on its own host, for a lock naming its
-    process (a zombie, killed but not yet reaped, counts as dead)."""
-    if lock.pid is None or lock.host != stores.host:
-        return False
-    try:
-        os.kill(lock.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    try:
-        stat = Path(f"/proc/{lock.pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-def refuse_if_alive(stores: Stores, environment: str, lock: Lock) -> None:
-    """`unlock` under a live deploy would let it record success over the old images."""
-    if holder_alive(stores, lock):
-        raise LockHeld(
-            f"{environment} is locked by process {lock.pid} on {lock.host}, which is still "
-            f"running: {lock.holder} started deploying {naming.format_version(lock.version)} "
-            f"at {naming.format_time(lock.started_at)}. Wait for it or stop it; "
-            f"`tf-release unlock --env {environment} --force` clears the lock anyway"
-        )
 
 
 def unlock(stores: Stores, environment: str, force: bool = False) -> Lock | None:
@@ -686,9 +524,7 @@ def unlock(stores: Stores, environment: str, force: bool = False) -> Lock | None
         ours = state.lock is not None and state.lock.deployment_id == lock.deployment_id
         if not ours:
             return state
-        return replace(
-            state.remembering(abandoned, None), lock=None, last_attempt=Attempt.ended(abandoned)
-        )
+        return state.ended(abandoned, None)
 
     stores.states.update(environment, clear, current=(state, etag))
     return lock

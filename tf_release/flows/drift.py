@@ -6,14 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tf_release import naming
-from tf_release.ecs import EcsServices
-from tf_release.errors import BadInput, TerraformFailed
-from tf_release.gates import image_problem, rollout_of, runs_of
-from tf_release.ssm import ReleasePointer
-from tf_release.state import Deployed, Lock, partly_applied
-from tf_release.stores import Stores
-from tf_release.terraform import PlanSummary
+from tf_release.flows.gates import image_problem, rollout_of, runs_of
+from tf_release.model import naming
+from tf_release.model.errors import BadInput, TerraformFailed
+from tf_release.model.state import Deployed, Lock, partly_applied
+from tf_release.stores.bundle import Stores
+from tf_release.stores.ecs import EcsServices
+from tf_release.stores.ssm import ReleasePointer
+from tf_release.terraform.runner import PlanSummary
 
 MARKS = {
     "changed": "~",

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tf_release import processes
-from tf_release.ecs import EcsServices
-from tf_release.errors import GateFailed
-from tf_release.processes import Output
-from tf_release.progress import Progress
+from tf_release.model.errors import GateFailed
+from tf_release.model.progress import Progress
+from tf_release.stores.ecs import EcsServices
+from tf_release.terraform import processes
+from tf_release.terraform.processes import Output
 
 FIRST_POLL = 2.0  # seconds between polls, doubling up to MAX_POLL
 MAX_POLL = 15.0

@@ -8,11 +8,11 @@ an override of a rule that does not hold is accepted and not recorded.
 from collections.abc import Mapping
 from datetime import datetime
 
-from tf_release.config import Environment
-from tf_release.errors import HeldByPolicy
-from tf_release.rules import Hold, Overrides
-from tf_release.state import Deployed, Override
-from tf_release.stores import Stores
+from tf_release.model.config import Environment
+from tf_release.model.errors import HeldByPolicy
+from tf_release.model.rules import Hold, Overrides
+from tf_release.model.state import Deployed, Override
+from tf_release.stores.bundle import Stores
 
 OVERRIDE_MARK = "-override"  # ends the id of a deploy that went past a rule: seen in listings
 

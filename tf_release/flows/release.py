@@ -8,20 +8,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tf_release import holds, naming
-from tf_release.deploy import (
+from tf_release.flows import holds
+from tf_release.flows.deploy import (
     DeployOptions,
     DeployResult,
     check_images_exist,
     deploy_manifest,
-    wait_unlocked,
 )
-from tf_release.errors import BadInput, Cancelled, ImagesMissing
-from tf_release.index import VersionUse
-from tf_release.manifest import ImageChanges, Manifest, compare_images, images_digest
-from tf_release.rules import CLEAR, NO_OVERRIDES, Hold, Overrides
-from tf_release.state import Deployed, EnvironmentState, Override
-from tf_release.stores import Stores, manifest_of, state_to_write, used_index
+from tf_release.flows.locks import wait_unlocked
+from tf_release.model import naming
+from tf_release.model.errors import BadInput, Cancelled, ImagesMissing
+from tf_release.model.index import VersionUse
+from tf_release.model.manifest import ImageChanges, Manifest, compare_images, images_digest
+from tf_release.model.rules import CLEAR, NO_OVERRIDES, Hold, Overrides
+from tf_release.model.state import Deployed, EnvironmentState, Override
+from tf_release.stores.bundle import Stores, manifest_of, state_to_write, used_index
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from tf_release import naming
-from tf_release.errors import BadInput, LockHeld, ReleaseError
-from tf_release.index import EPOCH, ONE_MS, DeploymentPeriod, VersionUse, period_start
-from tf_release.manifest import Manifest, images_digest
-from tf_release.state import Attempt, Deployed, EnvironmentState, Recent
-from tf_release.stores import Stores, probe_newest
+from tf_release.model import naming
+from tf_release.model.errors import BadInput, LockHeld, ReleaseError
+from tf_release.model.index import EPOCH, ONE_MS, DeploymentPeriod, VersionUse, period_start
+from tf_release.model.manifest import Manifest, images_digest
+from tf_release.model.state import Attempt, Deployed, EnvironmentState, Recent
+from tf_release.stores.bundle import Stores, probe_newest
 
 READERS = 8  # records and manifests are read this many at a time
 

@@ -7,15 +7,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from tf_release import naming
-from tf_release.errors import BadInput, BrokenState
-from tf_release.holds import OVERRIDE_MARK, frozen, promoted_since, soaked_in, soaking
-from tf_release.index import reverted_by
-from tf_release.manifest import ImageChanges, Manifest, compare_images
-from tf_release.release import known_digests, source_images
-from tf_release.rules import CLEAR, SOAK, Hold, format_duration, format_local
-from tf_release.state import Attempt, Deployed, DeploymentEntry, Lock, Override, Recent
-from tf_release.stores import (
+from tf_release.flows.holds import OVERRIDE_MARK, frozen, promoted_since, soaked_in, soaking
+from tf_release.flows.release import known_digests, source_images
+from tf_release.model import naming
+from tf_release.model.errors import BadInput, BrokenState
+from tf_release.model.index import reverted_by
+from tf_release.model.manifest import ImageChanges, Manifest, compare_images
+from tf_release.model.rules import CLEAR, SOAK, Hold, format_duration, format_local
+from tf_release.model.state import Attempt, Deployed, DeploymentEntry, Lock, Override, Recent
+from tf_release.stores.bundle import (
     Stores,
     manifest_of,
     missing_state,
@@ -121,8 +121,9 @@ def _running_since(
     stores: Stores, environment: str, deployed: Deployed, horizon: datetime
 ) -> Deployed:
     """`deployed`, each image with when it began to run unchanged: the environment's successful
-    deploys walked back as far as `horizon` (an earlier start changes no soak's verdict)."""
-    since = {name: deployed.finished_at for name in deployed.images}
+    deploys walked back as far as `horizon` (an earlier start changes no soak's verdict), then
+    carried forward one deploy at a time as a deploy carries them (`Deployed.carried_from`)."""
+    ran: list[Deployed] = []  # newest first, from `deployed`'s own deploy
     carried = set(deployed.images)
     read: dict[int, Manifest | None] = {}
     for entry in stores.deployments.entries(environment, at=deployed.finished_at):
@@ -133,15 +134,23 @@ def _running_since(
         if entry.version not in read:
             read[entry.version] = stores.manifests.get(environment, entry.version)
         manifest = read[entry.version]
-        for name in sorted(carried):
-            held = (manifest.images.get(name, ""), manifest.digests.get(name)) if manifest else None
-            if held is not None and deployed.runs(name, *held):
-                since[name] = entry.finished_at
-            else:
-                carried.discard(name)
+        if manifest is None:
+            break
+        earlier = Deployed(
+            entry.version, dict(manifest.images), entry.deployment_id, entry.finished_at, "",
+            digests=dict(manifest.digests),
+        )  # fmt: skip
+        ran.append(earlier)
+        carried = {
+            n for n in carried if earlier.runs(n, deployed.images[n], deployed.digests.get(n))
+        }
         if entry.finished_at < horizon:  # what is still carried ran long enough
             break
-    return replace(deployed, since=since)
+    history = None
+    for earlier in reversed(ran):
+        history = earlier.carried_from(history)
+    found = deployed.carried_from(history)
+    return replace(found, since={name: found.running_since(name) for name in deployed.images})
 
 
 def describe_moment(stores: Stores, environment: str, at: datetime | None) -> str:

@@ -7,8 +7,8 @@ a forgotten export would date releases falsely and judge release rules at the wr
 import os
 from datetime import UTC, datetime
 
-from tf_release import naming
-from tf_release.errors import BadInput
+from tf_release.model import naming
+from tf_release.model.errors import BadInput
 
 NOW_VARIABLE = "TF_RELEASE_NOW"
 WRITES_VARIABLE = "TF_RELEASE_NOW_WRITES"

@@ -7,9 +7,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tf_release import naming, schemas
-from tf_release.errors import BadInput
-from tf_release.rules import NO_RULES, Rules, load_rules
+from tf_release.model import naming, schemas
+from tf_release.model.errors import BadInput
+from tf_release.model.rules import NO_RULES, Rules, load_rules
 
 CONFIG_VARIABLE = "TF_RELEASE_CONFIG"
 ECS_TIMEOUT = 900.0  # seconds a deploy waits for its ECS services to finish rolling out

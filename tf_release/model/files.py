@@ -4,7 +4,7 @@ anything is done when they cannot be written, then written whole or not at all."
 from collections.abc import Callable
 from pathlib import Path
 
-from tf_release.errors import BadInput
+from tf_release.model.errors import BadInput
 
 
 def check_writable(path: Path) -> Path:

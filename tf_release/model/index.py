@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tf_release import naming, schemas
-from tf_release.state import DeploymentEntry, Recent
+from tf_release.model import naming, schemas
+from tf_release.model.state import DeploymentEntry, Recent
 
 PERIOD = timedelta(days=32)  # longer than the board's default window: it spans two at most
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # periods are counted from here; nothing ran before

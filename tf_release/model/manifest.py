@@ -7,8 +7,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from tf_release import naming, schemas
-from tf_release.errors import BadInput
+from tf_release.model import naming, schemas
+from tf_release.model.errors import BadInput
 
 
 @dataclass(frozen=True)

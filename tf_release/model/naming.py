@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tf_release.errors import BadInput
+from tf_release.model.errors import BadInput
 
 IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")

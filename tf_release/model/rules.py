@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tf_release import naming
-from tf_release.errors import BadInput
+from tf_release.model import naming
+from tf_release.model.errors import BadInput
 
 SOAK, FREEZE = "soak", "freeze"
 RULES = (SOAK, FREEZE)

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from tf_release import naming, schemas
-from tf_release.errors import BadInput
+from tf_release.model import naming, schemas
+from tf_release.model.errors import BadInput
 
 OUTCOMES = ("succeeded", "failed", "cancelled", "abandoned")
 
@@ -296,6 +296,19 @@ class EnvironmentState:
         """This state with `record` the newest of its recent deployments."""
         kept = [item for item in self.recent if item.deployment_id != record.deployment_id]
         return replace(self, recent=(Recent.of(record, reason), *kept)[:RECENT])
+
+    def ended(
+        self, record: "Deployment", reason: str | None, deployed: Deployed | None = None
+    ) -> "EnvironmentState":
+        """This state once the deploy of `record` ended and let its lock go: it remembers the
+        deploy, a failure as the last attempt until a deploy succeeds, and what it deployed
+        (`deployed`, on success), each image that ran on unchanged keeping when it started."""
+        return replace(
+            self.remembering(record, reason),
+            lock=None,
+            deployed=self.deployed if deployed is None else deployed.carried_from(self.deployed),
+            last_attempt=None if record.outcome == "succeeded" else Attempt.ended(record),
+        )
 
     def to_json(self) -> bytes:
         document: dict[str, Any] = {

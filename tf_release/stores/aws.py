@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
-from tf_release.errors import AwsFailure, BadInput
+from tf_release.model.errors import AwsFailure, BadInput
 
 # botocore's standard mode: throttling, 5xx and connection errors are retried with exponential
 # backoff and jitter; five attempts ride out a burst in a few seconds without hiding an outage.

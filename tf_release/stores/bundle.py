@@ -10,19 +10,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from tf_release import clock as clocks
-from tf_release import naming
-from tf_release.aws import AwsSession
-from tf_release.config import Config
-from tf_release.ecr import ImageRegistry
-from tf_release.ecs import EcsServices
-from tf_release.errors import BadInput
-from tf_release.index import VersionUse
-from tf_release.manifest import Manifest
-from tf_release.progress import Progress, Quiet
-from tf_release.s3 import DeploymentLog, IndexStore, ManifestStore, StateStore, repair_hint
-from tf_release.ssm import ImageStore
-from tf_release.state import DeploymentEntry, EnvironmentState
+from tf_release.model import clock as clocks
+from tf_release.model import naming
+from tf_release.model.config import Config
+from tf_release.model.errors import BadInput
+from tf_release.model.index import VersionUse
+from tf_release.model.manifest import Manifest
+from tf_release.model.progress import Progress, Quiet
+from tf_release.model.state import DeploymentEntry, EnvironmentState
+from tf_release.stores.aws import AwsSession
+from tf_release.stores.ecr import ImageRegistry
+from tf_release.stores.ecs import EcsServices
+from tf_release.stores.s3 import DeploymentLog, IndexStore, ManifestStore, StateStore, repair_hint
+from tf_release.stores.ssm import ImageStore
 
 
 @dataclass

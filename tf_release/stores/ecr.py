@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import ClientError
 
-from tf_release import naming
-from tf_release.aws import AwsSession, aws_errors, error_code
+from tf_release.model import naming
+from tf_release.stores.aws import AwsSession, aws_errors, error_code
 
 GONE = {"ImageNotFoundException", "RepositoryNotFoundException"}
 

@@ -4,8 +4,8 @@ definitions (read only; Terraform makes the changes)."""
 from collections.abc import Iterable
 from typing import Any
 
-from tf_release.aws import AwsSession, aws_errors
-from tf_release.errors import AwsFailure
+from tf_release.model.errors import AwsFailure
+from tf_release.stores.aws import AwsSession, aws_errors
 
 BATCH = 10  # DescribeServices takes at most ten services a request
 

@@ -3,9 +3,9 @@ the parameters and objects of its project, bucket and environments."""
 
 from typing import Any
 
-from tf_release import naming
-from tf_release.config import Config
-from tf_release.errors import BadInput
+from tf_release.model import naming
+from tf_release.model.config import Config
+from tf_release.model.errors import BadInput
 
 SSM_ACTIONS = [
     "ssm:GetParameter",

@@ -16,12 +16,12 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from tf_release import naming
-from tf_release.aws import AwsSession, aws_errors, error_code
-from tf_release.errors import AwsFailure, BadInput, BrokenState, ReleaseError
-from tf_release.index import DeploymentPeriod, VersionUse
-from tf_release.manifest import Manifest
-from tf_release.state import Deployment, DeploymentEntry, EnvironmentState
+from tf_release.model import naming
+from tf_release.model.errors import AwsFailure, BadInput, BrokenState, ReleaseError
+from tf_release.model.index import DeploymentPeriod, VersionUse
+from tf_release.model.manifest import Manifest
+from tf_release.model.state import Deployment, DeploymentEntry, EnvironmentState
+from tf_release.stores.aws import AwsSession, aws_errors, error_code
 
 ENCRYPTION = {"ServerSideEncryption": "AES256"}
 MISSING = {"NoSuchKey", "404", "NotFound"}

@@ -10,9 +10,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tf_release import naming
-from tf_release.aws import AwsSession, aws_errors, error_code
-from tf_release.errors import BadInput
+from tf_release.model import naming
+from tf_release.model.errors import BadInput
+from tf_release.stores.aws import AwsSession, aws_errors, error_code
 
 # A small pool keeps a write in flight while the one before it travels; the session paces
 # PutParameter under SSM's limit (aws.TokenBucket), so more writers would only wait longer.

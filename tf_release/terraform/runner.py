@@ -30,13 +30,13 @@ from typing import Any, TextIO, cast
 
 from python_terraform import IsFlagged, Terraform
 
-from tf_release import processes
-from tf_release.config import Config, Environment
-from tf_release.errors import ApplyRefused, BadInput, TerraformFailed
-from tf_release.processes import Output
+from tf_release.model.config import Config, Environment
+from tf_release.model.errors import ApplyRefused, BadInput, TerraformFailed
+from tf_release.terraform import processes
+from tf_release.terraform.processes import Output
 
 BINARY_VARIABLE = "TF_RELEASE_TERRAFORM"
-ENGINE = "tf-release-terraform"  # tf_release/engine.py, installed with the package
+ENGINE = "tf-release-terraform"  # tf_release/terraform/engine.py, installed with the package
 INIT_MARKER = "tf-release-init"  # in .terraform/: the fingerprint of the last successful init
 INIT_LOCK = "tf-release-init.lock"  # in .terraform/: held around the fingerprint check and init
 FOLDER_WIDE: Mapping[str, str | None] = {"TF_WORKSPACE": None}  # commands about the folder

@@ -5,7 +5,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from tf_release.errors import BadInput
+from tf_release.model.errors import BadInput
 
 
 @cache

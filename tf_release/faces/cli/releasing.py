@@ -1,0 +1,303 @@
+"""Commands that release: publish, retire, prepare, deploy, apply, rollback."""
+
+import sys
+from dataclasses import replace
+from typing import Annotated, Any
+
+import typer
+
+from tf_release.faces.cli.common import (
+    Atomic,
+    Env,
+    Images,
+    Json,
+    LockTimeout,
+    NoSummary,
+    OverrideReason,
+    OverrideRules,
+    PlanOnly,
+    Reason,
+    SkipImageCheck,
+    SkipVerify,
+    SummaryFile,
+    Yes,
+    append_summary,
+    deploy_options,
+    held_as_json,
+    overrides_of,
+    print_changes,
+    print_deploy,
+    print_holds,
+    print_json,
+    stores_for,
+    summarised,
+    summary_file,
+    version_number,
+)
+from tf_release.model import naming
+from tf_release.model.errors import (
+    BadInput,
+)
+
+
+def publish(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(help="Image name, e.g. api.")],
+    url: Annotated[str, typer.Argument(help="Full image URL with a tag or digest.")],
+    label: Annotated[
+        str, typer.Option(help="Label to publish under: latest or your own, not an environment.")
+    ] = naming.LATEST,
+    skip_image_check: SkipImageCheck = False,
+) -> None:
+    """Step 1: record a freshly pushed image under /{project}/image_ids/{label}/{image}."""
+    from tf_release.flows import release
+
+    name = release.publish(
+        stores_for(ctx, writes=True), image, url, label, check_image=not skip_image_check
+    )
+    typer.echo(f"Published {name} = {url}")
+
+
+def retire(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(help="Image name, e.g. api.")],
+    label: Annotated[
+        str, typer.Option(help="Label to remove it from: latest or your own, not an environment.")
+    ] = naming.LATEST,
+    yes: Yes = False,
+) -> None:
+    """Remove an image from latest (or --label): the next promotion from it removes the image."""
+    from tf_release.flows import release
+
+    if not yes and not sys.stdin.isatty():
+        raise BadInput(f"no terminal to confirm on: pass --yes to retire {image}")
+
+    def ask(url: str) -> bool:
+        if yes:
+            return True
+        typer.echo(f"{label} has {image} = {url}")
+        return typer.confirm(f"Remove {image} from {label}?", default=False)
+
+    stores = stores_for(ctx, writes=True)
+    url = release.retire(stores, image, label, ask)
+    promoting = [
+        name for name, env in stores.config.environments.items() if env.promote_from == label
+    ]
+    after = f"; the next `prepare --env {promoting[0]}` removes it" if promoting else ""
+    typer.echo(f"Removed {image} from {label} (was {url}){after}.")
+
+
+def prepare(
+    ctx: typer.Context,
+    env: Env,
+    reason: Reason,
+    image: Images = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Label (SSM) or environment (what it runs) to copy from (default: promote_from).",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Create a manifest even if nothing changes.")] = False,
+    override: OverrideRules = None,
+    override_reason: OverrideReason = None,
+    as_json: Json = False,
+) -> None:
+    """Step 2: create the next release manifest of an environment."""
+    from tf_release.flows import release
+
+    overrides = overrides_of(override, override_reason)
+    stores = stores_for(ctx, writes=True)
+    with held_as_json(as_json, env):
+        prepared = release.prepare(
+            stores, env, reason, image or (), source, force, overrides=overrides
+        )
+    if as_json:
+        print_json(prepared.to_document())
+        return
+    print_holds(prepared.holds, env, stores.config.environment(env).rules.any)
+    if prepared.manifest is None:
+        typer.echo(f"{env} already runs these images; no manifest created (use --force).")
+    elif prepared.reused:
+        typer.echo(
+            f"{prepared.manifest.name} of {env} already holds these images and never ran; "
+            "reusing it (use --force for a new one):"
+        )
+        print_changes(prepared.changes)
+    else:
+        typer.echo(f"Prepared {prepared.manifest.name} for {env}:")
+        print_changes(prepared.changes)
+
+
+def deploy(
+    ctx: typer.Context,
+    env: Env,
+    version: Annotated[
+        str | None, typer.Option("--version", "-v", help="Manifest to deploy (default: newest).")
+    ] = None,
+    yes: Yes = False,
+    plan_only: PlanOnly = False,
+    skip_image_check: SkipImageCheck = False,
+    lock_timeout: LockTimeout = 0,
+    atomic: Atomic = None,
+    skip_verify: SkipVerify = False,
+    override: OverrideRules = None,
+    override_reason: OverrideReason = None,
+    as_json: Json = False,
+    summary: SummaryFile = None,
+    no_summary: NoSummary = False,
+) -> None:
+    """Step 3: write a manifest's images to SSM, run Terraform, and record the deployment."""
+    from tf_release.faces.summary import Report
+    from tf_release.flows import deploy as deploying
+
+    number = version_number(version)
+    overrides = overrides_of(override, override_reason)
+    markdown = summary_file(summary, no_summary)
+    stores = stores_for(ctx, writes=True)
+    options = deploy_options(
+        stores,
+        env,
+        yes=yes,
+        as_json=as_json,
+        lock_timeout=lock_timeout,
+        skip_image_check=skip_image_check,
+        atomic=atomic,
+        skip_verify=skip_verify,
+        plan_only=plan_only,
+        overrides=overrides,
+    )
+    report = Report("deploy", env, version=naming.format_optional_version(number))
+    with summarised(markdown, report, stores), held_as_json(as_json, env):
+        result = deploying.deploy(stores, env, number, replace(options, observe=report.observe))
+    print_json(result.to_document()) if as_json else print_deploy(result)
+    append_summary(markdown, report.finished(result).to_markdown())
+
+
+def apply(
+    ctx: typer.Context,
+    env: Env,
+    reason: Reason,
+    image: Images = None,
+    force: Annotated[bool, typer.Option(help="Deploy even if nothing changes.")] = False,
+    yes: Yes = False,
+    plan_only: PlanOnly = False,
+    skip_image_check: SkipImageCheck = False,
+    lock_timeout: LockTimeout = 0,
+    atomic: Atomic = None,
+    skip_verify: SkipVerify = False,
+    override: OverrideRules = None,
+    override_reason: OverrideReason = None,
+    as_json: Json = False,
+    summary: SummaryFile = None,
+    no_summary: NoSummary = False,
+) -> None:
+    """Prepare and deploy in one step: the everyday command."""
+    from tf_release.faces.summary import Report
+    from tf_release.flows import release
+
+    overrides = overrides_of(override, override_reason)
+    markdown = summary_file(summary, no_summary)
+    stores = stores_for(ctx, writes=True)
+    options = deploy_options(
+        stores,
+        env,
+        yes=yes,
+        as_json=as_json,
+        lock_timeout=lock_timeout,
+        skip_image_check=skip_image_check,
+        atomic=atomic,
+        skip_verify=skip_verify,
+        plan_only=plan_only,
+        overrides=overrides,
+        reason=reason,
+    )
+    report = Report("apply", env, reason=reason)
+    with summarised(markdown, report, stores), held_as_json(as_json, env):
+        prepared, result = release.apply(
+            stores, env, reason, image or (), force, replace(options, observe=report.observe)
+        )
+    if as_json:
+        document = prepared.to_document()
+        document["deployment"] = result.to_document() if result else None
+        print_json(document)
+    elif result is None:
+        typer.echo(f"{env} already runs these images; nothing to deploy (use --force).")
+    else:
+        print_deploy(result)
+    done = (
+        report.unchanged(f"{env} already runs these images", prepared.changes)
+        if result is None
+        else report.finished(result)
+    )
+    append_summary(markdown, done.to_markdown())
+
+
+def rollback(
+    ctx: typer.Context,
+    env: Env,
+    reason: Reason,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Version to go back to (default: the last good one before)."),
+    ] = None,
+    yes: Yes = False,
+    skip_image_check: SkipImageCheck = False,
+    lock_timeout: LockTimeout = 0,
+    atomic: Atomic = None,
+    skip_verify: SkipVerify = False,
+    as_json: Json = False,
+    summary: SummaryFile = None,
+    no_summary: NoSummary = False,
+) -> None:
+    """Deploy an old manifest again, under a new version number."""
+    from tf_release.faces.summary import Report
+    from tf_release.flows import holds, release
+    from tf_release.model.manifest import ImageChanges
+
+    target = version_number(to)
+    markdown = summary_file(summary, no_summary)
+    stores = stores_for(ctx, writes=True)
+    options = deploy_options(
+        stores,
+        env,
+        yes=yes,
+        as_json=as_json,
+        lock_timeout=lock_timeout,
+        skip_image_check=skip_image_check,
+        atomic=atomic,
+        skip_verify=skip_verify,
+        reason=reason,
+    )
+    frozen = holds.frozen(stores, stores.config.environment(env))
+    if frozen is not None and not as_json:  # said first once it goes ahead, never before an error
+        announce = options.announce
+
+        def announce_in_freeze(plan: Any) -> None:
+            typer.echo(f"{frozen.describe(env)}: rollbacks are allowed during a freeze.")
+            announce(plan)
+
+        options = replace(options, announce=announce_in_freeze)
+    report = Report("rollback", env, reason=reason)
+    with summarised(markdown, report, stores):
+        rolled = release.rollback(
+            stores, env, reason, target, replace(options, observe=report.observe)
+        )
+    if as_json:
+        print_json(rolled.to_document())
+        return
+    if rolled.manifest is None or rolled.result is None:
+        typer.echo(f"{env} already runs the images of {rolled.target.name}; nothing to roll back.")
+    else:
+        head = f"Rolled {env} back to {rolled.target.name} as {rolled.manifest.name}."
+        print_deploy(rolled.result, head)
+    done = (
+        report.unchanged(
+            f"{env} already runs the images of {rolled.target.name}",
+            ImageChanges(unchanged=dict(rolled.target.images)),
+        )
+        if rolled.result is None
+        else report.finished(rolled.result)
+    )
+    append_summary(markdown, done.to_markdown())

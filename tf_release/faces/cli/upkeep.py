@@ -1,0 +1,172 @@
+"""Commands that look after a project: unlock, repair, init, doctor, iam-policy."""
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tf_release.faces.cli.common import (
+    Env,
+    Json,
+    Options,
+    Yes,
+    config_for,
+    print_json,
+    stores_for,
+)
+from tf_release.model import naming
+from tf_release.model.errors import (
+    BadInput,
+    Cancelled,
+)
+
+
+def unlock(
+    ctx: typer.Context,
+    env: Env,
+    yes: Yes = False,
+    force: Annotated[
+        bool,
+        typer.Option(help="Clear the lock even though its deploy still runs on this host."),
+    ] = False,
+) -> None:
+    """Clear the lock of a deploy that died; SSM goes back to the deployed images."""
+    from tf_release.flows import deploy as deploying
+    from tf_release.flows import locks
+
+    stores = stores_for(ctx, writes=True)
+    held = locks.current_lock(stores, env)
+    if held is None:
+        typer.echo(f"{env} is not locked.")
+        return
+    if not force:
+        locks.refuse_if_alive(stores, env, held)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise BadInput("no terminal to confirm on: pass --yes to clear the lock")
+        typer.echo(f"{env} is locked: {held.describe()}.")
+        if not typer.confirm("Is that deploy dead? Clear the lock?", default=False):
+            raise Cancelled("lock left in place")
+    lock = deploying.unlock(stores, env, force=force)
+    if lock is None:
+        typer.echo(f"{env} is not locked.")
+        return
+    note = lock.partly_applied(env)
+    typer.echo(f"Cleared the lock of {lock.describe()}" + (f"; {note}." if note else "."))
+
+
+def repair(ctx: typer.Context, env: Env, yes: Yes = False, as_json: Json = False) -> None:
+    """Rebuild ENV's state from its deployment records and manifests, after confirmation, and
+    the indexes that keep `show` and the board fast."""
+    from tf_release.flows import repair as repairing
+
+    stores = stores_for(ctx, writes=True)
+    plan = repairing.plan(stores, env)
+    if plan.needed:
+        if not yes and not sys.stdin.isatty():
+            raise BadInput("no terminal to confirm on: pass --yes to repair the state")
+        out = sys.stderr if as_json else sys.stdout
+        print(f"The state of {env} is broken: {plan.problem}", file=out)
+        print(f"Rebuilt from its deployment records and manifests: {plan.describe()}.", file=out)
+        if not yes and not typer.confirm("Write it?", default=False, err=as_json):
+            raise Cancelled("state left as it was")
+        repairing.repair(stores, plan)
+    indexes = repairing.rebuild_indexes(stores, env)
+    if as_json:
+        print_json(plan.to_document(repaired=plan.needed) | {"indexes": indexes.to_document()})
+        return
+    if plan.needed:
+        typer.echo(f"Repaired the state of {env}.")
+    else:
+        typer.echo(f"The state of {env} already matches its deployment records; nothing to repair.")
+    typer.echo(
+        f"Rebuilt the indexes of {env} from its records: {indexes.versions} version(s), "
+        f"{indexes.periods} period(s)."
+    )
+
+
+def init(
+    project: Annotated[str | None, typer.Option(help="Project name (SSM and S3 prefix).")] = None,
+    bucket: Annotated[str | None, typer.Option(help="S3 bucket for manifests.")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region (default: AWS chain).")] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option("--env", "-e", help="Environments in promotion order (default: stage prod)."),
+    ] = None,
+    path: Annotated[Path, typer.Option(help="Where to write it.")] = Path(naming.CONFIG_NAME),
+) -> None:
+    """Write a commented tf-release.toml from a few questions (or flags, for scripts)."""
+    from tf_release.model import files
+    from tf_release.model.config import load_config, starter_config
+
+    if path.exists():
+        raise BadInput(f"{path} already exists; tf-release init does not overwrite it")
+    files.check_writable(path)
+    asking = sys.stdin.isatty()
+    if not asking and (project is None or bucket is None):
+        raise BadInput("no terminal to ask on: pass --project and --bucket")
+    project = project or typer.prompt("Project name (the SSM and S3 prefix)")
+    bucket = bucket or typer.prompt("S3 bucket for manifests and deployment records")
+    if region is None and asking:
+        region = typer.prompt("AWS region (empty: the AWS default chain)", default="") or None
+    environments = env or ["stage", "prod"]
+    # before they are written into TOML, where a quote would only say "not valid TOML"
+    naming.check_project_name(project)
+    for name in environments:
+        naming.check_environment_name(name)
+
+    def loads(draft: Path) -> None:
+        """The answers are checked like any config before the file takes its name."""
+        try:
+            load_config(draft)
+        except BadInput as error:
+            raise BadInput(str(error).replace(str(draft), str(path))) from None
+
+    files.write_whole(path, starter_config(project, bucket, environments, region), loads)
+    typer.echo(f"Wrote {path}: environments {' → '.join(['latest', *environments])}.")
+
+
+def doctor(
+    ctx: typer.Context,
+    as_json: Json = False,
+    read_only: Annotated[
+        bool,
+        typer.Option(
+            "--read-only", help="Write nothing: skip the bucket's conditional-write probe."
+        ),
+    ] = False,
+) -> None:
+    """Check the config, AWS identity and access, and Terraform: one line each, with the fix."""
+    from tf_release.faces.doctor import diagnose
+
+    opts: Options = ctx.obj
+    checks = []
+    config = str(opts.config) if opts.config else None
+    for check in diagnose(config, opts.profile, opts.region, read_only):
+        checks.append(check)
+        if not as_json:
+            label = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}[check.level]
+            typer.echo(f"{label} {check.name}: {check.detail}")
+    if as_json:
+        print_json([check.to_document() for check in checks])
+    if not all(check.ok for check in checks):
+        raise typer.Exit(1)
+
+
+def iam_policy(
+    ctx: typer.Context,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            "--role",
+            metavar="ENV",
+            help="Print the policy of ENV's role_arn instead (its SSM parameters only).",
+        ),
+    ] = None,
+) -> None:
+    """Print the least-privilege IAM policy (JSON) for this project, bucket and environments."""
+    from tf_release.stores.iam import least_privilege_policy, role_policy
+
+    config = config_for(ctx)
+    print_json(least_privilege_policy(config) if role is None else role_policy(config, role))
