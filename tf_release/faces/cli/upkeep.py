@@ -1,4 +1,4 @@
-"""Commands that look after a project: unlock, repair, init, doctor, iam-policy."""
+"""Commands that look after a project: unlock, repair, init, doctor, iam-policy, version."""
 
 import sys
 from pathlib import Path
@@ -16,10 +16,7 @@ from tf_release.faces.cli.common import (
     stores_for,
 )
 from tf_release.model import naming
-from tf_release.model.errors import (
-    BadInput,
-    Cancelled,
-)
+from tf_release.model.errors import BadInput, Cancelled, ReleaseError
 
 
 def unlock(
@@ -170,3 +167,39 @@ def iam_policy(
 
     config = config_for(ctx)
     print_json(least_privilege_policy(config) if role is None else role_policy(config, role))
+
+
+def version(ctx: typer.Context, as_json: Json = False) -> None:
+    """tf-release's version, and Python's, boto3's and the Terraform's it would run."""
+    import platform
+    from importlib.metadata import version as installed
+
+    from tf_release import __version__
+    from tf_release.terraform.runner import find_binary, terraform_version
+
+    try:
+        configured = config_for(ctx).terraform_bin
+    except BadInput:  # no tf-release.toml here: the Terraform found without one
+        configured = None
+    terraform: dict[str, str | None]
+    try:
+        binary = find_binary(configured)
+        terraform = {"path": binary, "version": terraform_version(binary)}
+    except ReleaseError as error:
+        terraform = {"path": None, "version": None, "error": str(error)}
+    document = {
+        "tf_release": __version__,
+        "python": platform.python_version(),
+        "boto3": installed("boto3"),
+        "terraform": terraform,
+    }
+    if as_json:
+        print_json(document)
+        return
+    typer.echo(f"tf-release {__version__}")
+    typer.echo(f"Python {document['python']}")
+    typer.echo(f"boto3 {document['boto3']}")
+    if terraform["version"] is None:
+        typer.echo(f"Terraform: none ({terraform['error']})")
+    else:
+        typer.echo(f"Terraform {terraform['version']} ({terraform['path']})")
