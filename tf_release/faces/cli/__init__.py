@@ -19,9 +19,10 @@ import typer
 
 from tf_release import __version__
 from tf_release.faces.cli import looking, releasing, upkeep
-from tf_release.faces.cli.common import Options, error_line
+from tf_release.faces.cli.common import Options, compile_query, error_line
 from tf_release.model.errors import (
     DEBUG_VARIABLE,
+    BadInput,
     Cancelled,
     ReleaseError,
     crash_report,
@@ -37,7 +38,7 @@ app = typer.Typer(
 )
 
 # Options of the whole command that, as with the AWS CLI, gh and helm, may also follow the command
-GLOBAL_OPTIONS = ("--config", "--profile", "--region")
+GLOBAL_OPTIONS = ("--config", "--profile", "--region", "--query")
 
 
 def _show_version(value: bool) -> None:
@@ -55,12 +56,20 @@ def options(
     ] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile to use.")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region (overrides the config).")] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            metavar="JMESPATH",
+            help="Print only what this JMESPath expression selects from the command's JSON "
+            "output (--json), as the AWS CLI's --query does: no jq needed.",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
-    ctx.obj = Options(config, profile, region)
+    ctx.obj = Options(config, profile, region, compile_query(query))
 
 
 # the commands, in the order --help lists them
@@ -85,11 +94,13 @@ app.command("policy")(looking.release_policy)
 app.command()(upkeep.version)
 
 
-def global_options_first(argv: list[str], own: Mapping[str, set[str]]) -> list[str]:
+def global_options_first(
+    argv: list[str], own: Mapping[str, set[str]]
+) -> tuple[list[str], str | None]:
     """`tf-release status --profile p` as `tf-release --profile p status`: each global option
     (and its value) that follows the command moves before it, unless the command has an option
     of that name itself (`own`: command → its option names; `init --region`); nothing after
-    `--` moves."""
+    `--` moves. Returns the arguments and the command's name."""
     front: list[str] = []
     rest: list[str] = []
     command = None
@@ -111,7 +122,16 @@ def global_options_first(argv: list[str], own: Mapping[str, set[str]]) -> list[s
         ):
             command = arg
         rest.append(arg)
-    return front + rest
+    return front + rest, command
+
+
+def check_query(args: list[str], command: str | None, own: Mapping[str, set[str]]) -> None:
+    """--query filters JSON: refused, before anything runs, where the command was not asked for
+    it (every command but iam-policy, whose output is always JSON, takes --json)."""
+    if command is None or not any(arg.split("=", 1)[0] == "--query" for arg in args):
+        return
+    if "--json" in own.get(command, set()) and "--json" not in args:
+        raise BadInput("--query filters JSON output: add --json")
 
 
 def _option_names(group: Any) -> dict[str, set[str]]:
@@ -130,7 +150,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
     signal.signal(signal.SIGTERM, _on_sigterm)
     command = typer.main.get_command(app)
     try:
-        args = global_options_first(sys.argv[1:] if argv is None else argv, _option_names(command))
+        own = _option_names(command)
+        args, named = global_options_first(sys.argv[1:] if argv is None else argv, own)
+        check_query(args, named, own)
         code = command.main(args=args, prog_name="tf-release", standalone_mode=False)
     except ReleaseError as error:
         _fail(str(error), error.exit_code)

@@ -24,6 +24,7 @@ class Options:
     config: Path | None
     profile: str | None
     region: str | None
+    query: Any = None  # --query, compiled: what print_json prints of its document
 
 
 def stores_for(ctx: typer.Context, writes: bool = False) -> Any:
@@ -114,9 +115,28 @@ def version_number(text: str | None) -> int | None:
     return None if text is None else naming.parse_version(text)
 
 
+def compile_query(expression: str | None) -> Any:
+    """--query's JMESPath expression, compiled before anything runs; a bad one is bad input."""
+    if expression is None:
+        return None
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        return jmespath.compile(expression)
+    except JMESPathError as error:
+        problem = " ".join(str(error).split())
+        raise BadInput(f"--query {expression!r} is not a JMESPath expression: {problem}") from None
+
+
 def print_json(document: object) -> None:
+    """JSON on stdout: the document, or what --query selects of it."""
     import json
 
+    context = typer.main.get_current_context(silent=True)
+    options = context.find_root().obj if context is not None else None
+    if isinstance(options, Options) and options.query is not None:
+        document = options.query.search(document)
     typer.echo(json.dumps(document, indent=2, sort_keys=False))
 
 

@@ -215,17 +215,24 @@ def board_page(
     output: Annotated[
         str,
         typer.Option(
-            "--output", "-o", metavar="FILE", help="The HTML file to write; - writes it to stdout."
+            "--output", metavar="FILE", help="The HTML file to write; - writes it to stdout."
         ),
     ] = "release-board.html",
     days: Annotated[int, typer.Option(help="How many days the timeline goes back.")] = 30,
+    short_output: Annotated[str | None, typer.Option("-o", hidden=True)] = None,
+    as_json: Json = False,
 ) -> None:
     """One self-contained HTML page: what runs where, what differs, the last days' deploys.
     A broken environment state is drawn as unknown, then named on stderr (exit 1)."""
     from tf_release.faces import board
     from tf_release.model import files
 
+    if short_output is not None:  # helm's and kubectl's -o is a format: no file from a habit
+        raise BadInput(f"board writes its page with --output FILE, not -o: --output {short_output}")
+
     to_stdout = output == "-"  # a string, so `./-` still names a file
+    if to_stdout and as_json:
+        raise BadInput("--output - prints the page on stdout, where --json would print too")
     path = Path(output)
     if not to_stdout:
         files.check_writable(path)
@@ -235,7 +242,15 @@ def board_page(
     else:
         files.write_whole(path, board.render(page))
         shown = "nothing deployed yet" if page.empty else f"{len(page.marks)} deployments"
-        typer.echo(f"Wrote {output}: {len(page.cards)} environments, {shown} (last {days} days).")
+        if as_json:
+            print_json(
+                {"path": output, "days": days, "environments": len(page.cards),
+                 "deployments": len(page.marks)}
+            )  # fmt: skip
+        else:
+            typer.echo(
+                f"Wrote {output}: {len(page.cards)} environments, {shown} (last {days} days)."
+            )
     broken = [card.problem for card in page.cards if card.problem is not None]
     for problem in broken:  # one line each; the page shows the rest
         error_line(problem)

@@ -48,6 +48,7 @@ def publish(
         str, typer.Option(help="Label to publish under: latest or your own, not an environment.")
     ] = naming.LATEST,
     skip_image_check: SkipImageCheck = False,
+    as_json: Json = False,
 ) -> None:
     """Step 1: record a freshly pushed image under /{project}/image_ids/{label}/{image}."""
     from tf_release.flows import release
@@ -55,7 +56,10 @@ def publish(
     name = release.publish(
         stores_for(ctx, writes=True), image, url, label, check_image=not skip_image_check
     )
-    typer.echo(f"Published {name} = {url}")
+    if as_json:
+        print_json({"image": image, "label": label, "url": url, "parameter": name})
+    else:
+        typer.echo(f"Published {name} = {url}")
 
 
 def retire(
@@ -65,6 +69,7 @@ def retire(
         str, typer.Option(help="Label to remove it from: latest or your own, not an environment.")
     ] = naming.LATEST,
     yes: Yes = False,
+    as_json: Json = False,
 ) -> None:
     """Remove an image from latest (or --label): the next promotion from it removes the image."""
     from tf_release.flows import release
@@ -75,14 +80,17 @@ def retire(
     def ask(url: str) -> bool:
         if yes:
             return True
-        typer.echo(f"{label} has {image} = {url}")
-        return typer.confirm(f"Remove {image} from {label}?", default=False)
+        typer.echo(f"{label} has {image} = {url}", err=as_json)
+        return typer.confirm(f"Remove {image} from {label}?", default=False, err=as_json)
 
     stores = stores_for(ctx, writes=True)
     url = release.retire(stores, image, label, ask)
     promoting = [
         name for name, env in stores.config.environments.items() if env.promote_from == label
     ]
+    if as_json:
+        print_json({"image": image, "label": label, "removed": url, "next_removed_by": promoting})
+        return
     after = f"; the next `prepare --env {promoting[0]}` removes it" if promoting else ""
     typer.echo(f"Removed {image} from {label} (was {url}){after}.")
 

@@ -27,6 +27,7 @@ def unlock(
         bool,
         typer.Option(help="Clear the lock even though its deploy still runs on this host."),
     ] = False,
+    as_json: Json = False,
 ) -> None:
     """Clear the lock of a deploy that died; SSM goes back to the deployed images."""
     from tf_release.flows import deploy as deploying
@@ -34,23 +35,26 @@ def unlock(
 
     stores = stores_for(ctx, writes=True)
     held = locks.current_lock(stores, env)
-    if held is None:
+    if held is not None:
+        if not force:
+            locks.refuse_if_alive(stores, env, held)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise BadInput("no terminal to confirm on: pass --yes to clear the lock")
+            typer.echo(f"{env} is locked: {held.describe()}.", err=as_json)
+            if not typer.confirm(
+                "Is that deploy dead? Clear the lock?", default=False, err=as_json
+            ):
+                raise Cancelled("lock left in place")
+        held = deploying.unlock(stores, env, force=force)
+    note = held.partly_applied(env) if held is not None else None
+    if as_json:
+        cleared = None if held is None else {**held.to_document(), "partly_applied": bool(note)}
+        print_json({"environment": env, "cleared": cleared})
+    elif held is None:
         typer.echo(f"{env} is not locked.")
-        return
-    if not force:
-        locks.refuse_if_alive(stores, env, held)
-    if not yes:
-        if not sys.stdin.isatty():
-            raise BadInput("no terminal to confirm on: pass --yes to clear the lock")
-        typer.echo(f"{env} is locked: {held.describe()}.")
-        if not typer.confirm("Is that deploy dead? Clear the lock?", default=False):
-            raise Cancelled("lock left in place")
-    lock = deploying.unlock(stores, env, force=force)
-    if lock is None:
-        typer.echo(f"{env} is not locked.")
-        return
-    note = lock.partly_applied(env)
-    typer.echo(f"Cleared the lock of {lock.describe()}" + (f"; {note}." if note else "."))
+    else:
+        typer.echo(f"Cleared the lock of {held.describe()}" + (f"; {note}." if note else "."))
 
 
 def repair(ctx: typer.Context, env: Env, yes: Yes = False, as_json: Json = False) -> None:
@@ -92,6 +96,7 @@ def init(
         typer.Option("--env", "-e", help="Environments in promotion order (default: stage prod)."),
     ] = None,
     path: Annotated[Path, typer.Option(help="Where to write it.")] = Path(naming.CONFIG_NAME),
+    as_json: Json = False,
 ) -> None:
     """Write a commented tf-release.toml from a few questions (or flags, for scripts)."""
     from tf_release.model import files
@@ -121,7 +126,13 @@ def init(
             raise BadInput(str(error).replace(str(draft), str(path))) from None
 
     files.write_whole(path, starter_config(project, bucket, environments, region), loads)
-    typer.echo(f"Wrote {path}: environments {' → '.join(['latest', *environments])}.")
+    if as_json:
+        print_json(
+            {"path": str(path), "project": project, "bucket": bucket, "region": region,
+             "environments": environments}
+        )  # fmt: skip
+    else:
+        typer.echo(f"Wrote {path}: environments {' → '.join(['latest', *environments])}.")
 
 
 def doctor(
