@@ -142,3 +142,46 @@ def test_unlock_json_names_the_lock_it_cleared(cli: Cli) -> None:
     died_holding_the_lock(cli.stores())
     cleared = json.loads(cli.ok("unlock", "-e", "stage", "--yes", "--json"))["cleared"]
     assert cleared["version"] == "v2" and cleared["partly_applied"] is False
+
+
+COMMANDS = [
+    "publish",
+    "retire",
+    "prepare",
+    "deploy",
+    "apply",
+    "rollback",
+    "diff",
+    "verify",
+    "unlock",
+    "history",
+    "show",
+    "status",
+    "board",
+    "repair",
+    "init",
+    "doctor",
+    "iam-policy",
+    "policy",
+    "version",
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_names_option_values_as_a_person_would(cli: Cli, command: str) -> None:
+    """`--lock-timeout SECONDS`, not `--lock-timeout <float range>`."""
+    options = cli.ok(command, "-h").partition("Options:")[2]
+    assert "<" not in options, options
+
+
+@pytest.mark.parametrize(
+    "command", ["publish", "prepare", "deploy", "apply", "rollback", "verify", "board"]
+)
+def test_help_shows_examples(cli: Cli, command: str) -> None:
+    examples = cli.ok(command, "-h").partition("Examples:")[2].partition("Options:")[0]
+    assert f"tf-release {command} " in examples
+
+
+def test_help_names_the_environment_variables_read(cli: Cli) -> None:
+    assert "TF_RELEASE_CONFIG" in cli.ok("-h")
+    assert "TF_RELEASE_TERRAFORM" in cli.ok("deploy", "-h")

@@ -31,6 +31,9 @@ from tf_release.model.errors import (
 app = typer.Typer(
     name="tf-release",
     help="Versioned release manifests for Docker images deployed to ECS with Terraform.",
+    epilog="Environment: TF_RELEASE_CONFIG (the config file), AWS_PROFILE and AWS_REGION (as "
+    "the AWS CLI reads them), TF_RELEASE_NOW (a rehearsal's clock), TF_RELEASE_DEBUG=1 (print "
+    "an internal error's traceback).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -52,10 +55,14 @@ def options(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", envvar="TF_RELEASE_CONFIG", help="Path to tf-release.toml."),
+        typer.Option(
+            "--config", envvar="TF_RELEASE_CONFIG", help="Path to tf-release.toml.", metavar="FILE"
+        ),
     ] = None,
-    profile: Annotated[str | None, typer.Option(help="AWS profile to use.")] = None,
-    region: Annotated[str | None, typer.Option(help="AWS region (overrides the config).")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile to use.", metavar="NAME")] = None,
+    region: Annotated[
+        str | None, typer.Option(help="AWS region (overrides the config).", metavar="REGION")
+    ] = None,
     query: Annotated[
         str | None,
         typer.Option(

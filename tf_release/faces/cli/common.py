@@ -47,11 +47,18 @@ def config_for(ctx: typer.Context) -> Any:
 
 
 # Shared argument types
-Env = Annotated[str, typer.Option("--env", "-e", help="Environment name.")]
-Reason = Annotated[str, typer.Option("--reason", "-r", help="Why this release is made.")]
+Env = Annotated[str, typer.Option("--env", "-e", help="Environment name.", metavar="ENV")]
+Reason = Annotated[
+    str, typer.Option("--reason", "-r", help="Why this release is made.", metavar="TEXT")
+]
 Images = Annotated[
     list[str] | None,
-    typer.Option("--image", "-i", help="Take only this image (repeatable): a selective update."),
+    typer.Option(
+        "--image",
+        "-i",
+        help="Take only this image (repeatable): a selective update.",
+        metavar="NAME",
+    ),
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
@@ -84,15 +91,25 @@ OverrideRules = Annotated[
         "--override",
         help="Go despite a release rule that holds (soak or freeze; repeatable), with "
         "--override-reason: kept on the deployment record.",
+        metavar="RULE",
     ),
 ]
 OverrideReason = Annotated[
     str | None,
-    typer.Option("--override-reason", help="Why a release rule is overridden (with --override)."),
+    typer.Option(
+        "--override-reason",
+        help="Why a release rule is overridden (with --override).",
+        metavar="TEXT",
+    ),
 ]
 LockTimeout = Annotated[
     float,
-    typer.Option("--lock-timeout", min=0, help="Seconds to wait for another deploy to finish."),
+    typer.Option(
+        "--lock-timeout",
+        min=0,
+        help="Seconds to wait for another deploy to finish.",
+        metavar="SECONDS",
+    ),
 ]
 SummaryFile = Annotated[
     Path | None,

@@ -35,16 +35,24 @@ def diff(
     ctx: typer.Context,
     env: Env,
     versions: Annotated[
-        list[str] | None, typer.Argument(help="Two versions of ENV to compare, e.g. v3 v5.")
+        list[str] | None,
+        typer.Argument(help="Two versions of ENV to compare, e.g. v3 v5."),
     ] = None,
     against: Annotated[
         str | None,
-        typer.Option(help="Label or environment to promote from (default: ENV's promote_from)."),
+        typer.Option(
+            help="Label or environment to promote from (default: ENV's promote_from).",
+            metavar="LABEL",
+        ),
     ] = None,
     as_json: Json = False,
     output: Annotated[
         DiffFormat,
-        typer.Option("--format", help="text, or markdown: the changes table, for a PR comment."),
+        typer.Option(
+            "--format",
+            help="text, or markdown: the changes table, for a PR comment.",
+            metavar="text|markdown",
+        ),
     ] = DiffFormat.text,
     summary: SummaryFile = None,
     no_summary: NoSummary = False,
@@ -106,7 +114,15 @@ def verify(
     ] = False,
     as_json: Json = False,
 ) -> None:
-    """Is ENV what its record says (SSM, ECR; Terraform, ECS)? Writes nothing; exit 4 on drift."""
+    """Is ENV what its record says (SSM, ECR; Terraform, ECS)? Writes nothing; exit 4 on drift.
+
+    \b
+    Examples:
+      tf-release verify --env prod
+      tf-release verify --env prod --terraform --ecs --json
+
+    Environment: TF_RELEASE_TERRAFORM (for --terraform).
+    """
     from tf_release.flows import drift
     from tf_release.terraform.processes import Output
     from tf_release.terraform.runner import runner_for
@@ -136,7 +152,7 @@ def verify(
 def history(
     ctx: typer.Context,
     env: Env,
-    limit: Annotated[int, typer.Option(help="How many manifests to show.")] = 20,
+    limit: Annotated[int, typer.Option(help="How many manifests to show.", metavar="N")] = 20,
     as_json: Json = False,
     wide: Wide = False,
 ) -> None:
@@ -185,9 +201,12 @@ def show(
 def status(
     ctx: typer.Context,
     env: Annotated[
-        list[str] | None, typer.Option("--env", "-e", help="Environment (default: all).")
+        list[str] | None,
+        typer.Option("--env", "-e", help="Environment (default: all).", metavar="ENV"),
     ] = None,
-    at: Annotated[str | None, typer.Option(help="What ran at this time (ISO 8601).")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="What ran at this time (ISO 8601).", metavar="TIME")
+    ] = None,
     as_json: Json = False,
     wide: Wide = False,
 ) -> None:
@@ -218,12 +237,20 @@ def board_page(
             "--output", metavar="FILE", help="The HTML file to write; - writes it to stdout."
         ),
     ] = "release-board.html",
-    days: Annotated[int, typer.Option(help="How many days the timeline goes back.")] = 30,
+    days: Annotated[
+        int, typer.Option(help="How many days the timeline goes back.", metavar="DAYS")
+    ] = 30,
     short_output: Annotated[str | None, typer.Option("-o", hidden=True)] = None,
     as_json: Json = False,
 ) -> None:
     """One self-contained HTML page: what runs where, what differs, the last days' deploys.
-    A broken environment state is drawn as unknown, then named on stderr (exit 1)."""
+    A broken environment state is drawn as unknown, then named on stderr (exit 1).
+
+    \b
+    Examples:
+      tf-release board
+      tf-release board --days 90 --output - > board.html
+    """
     from tf_release.faces import board
     from tf_release.model import files
 
@@ -262,7 +289,8 @@ def release_policy(
     ctx: typer.Context,
     env: Env,
     at: Annotated[
-        str | None, typer.Option(help="Whether the rules hold at this time (ISO 8601).")
+        str | None,
+        typer.Option(help="Whether the rules hold at this time (ISO 8601).", metavar="TIME"),
     ] = None,
     as_json: Json = False,
 ) -> None:

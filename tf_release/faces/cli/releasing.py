@@ -45,12 +45,21 @@ def publish(
     image: Annotated[str, typer.Argument(help="Image name, e.g. api.")],
     url: Annotated[str, typer.Argument(help="Full image URL with a tag or digest.")],
     label: Annotated[
-        str, typer.Option(help="Label to publish under: latest or your own, not an environment.")
+        str,
+        typer.Option(
+            help="Label to publish under: latest or your own, not an environment.", metavar="LABEL"
+        ),
     ] = naming.LATEST,
     skip_image_check: SkipImageCheck = False,
     as_json: Json = False,
 ) -> None:
-    """Step 1: record a freshly pushed image under /{project}/image_ids/{label}/{image}."""
+    """Step 1: record a freshly pushed image under /{project}/image_ids/{label}/{image}.
+
+    \b
+    Examples:
+      tf-release publish api 123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:3f2a9c1
+      tf-release publish api ghcr.io/acme/api:1.4.2 --label rc --json
+    """
     from tf_release.flows import release
 
     name = release.publish(
@@ -66,7 +75,10 @@ def retire(
     ctx: typer.Context,
     image: Annotated[str, typer.Argument(help="Image name, e.g. api.")],
     label: Annotated[
-        str, typer.Option(help="Label to remove it from: latest or your own, not an environment.")
+        str,
+        typer.Option(
+            help="Label to remove it from: latest or your own, not an environment.", metavar="LABEL"
+        ),
     ] = naming.LATEST,
     yes: Yes = False,
     as_json: Json = False,
@@ -105,6 +117,7 @@ def prepare(
         typer.Option(
             "--from",
             help="Label (SSM) or environment (what it runs) to copy from (default: promote_from).",
+            metavar="LABEL",
         ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Create a manifest even if nothing changes.")] = False,
@@ -112,7 +125,13 @@ def prepare(
     override_reason: OverrideReason = None,
     as_json: Json = False,
 ) -> None:
-    """Step 2: create the next release manifest of an environment."""
+    """Step 2: create the next release manifest of an environment.
+
+    \b
+    Examples:
+      tf-release prepare --env stage --reason "search fix"
+      tf-release prepare --env prod --reason "api only" --image api
+    """
     from tf_release.flows import release
 
     overrides = overrides_of(override, override_reason)
@@ -142,7 +161,8 @@ def deploy(
     ctx: typer.Context,
     env: Env,
     version: Annotated[
-        str | None, typer.Option("--version", "-v", help="Manifest to deploy (default: newest).")
+        str | None,
+        typer.Option("--version", "-v", help="Manifest to deploy (default: newest).", metavar="vN"),
     ] = None,
     yes: Yes = False,
     plan_only: PlanOnly = False,
@@ -156,7 +176,16 @@ def deploy(
     summary: SummaryFile = None,
     no_summary: NoSummary = False,
 ) -> None:
-    """Step 3: write a manifest's images to SSM, run Terraform, and record the deployment."""
+    """Step 3: write a manifest's images to SSM, run Terraform, and record the deployment.
+
+    \b
+    Examples:
+      tf-release deploy --env stage --plan-only
+      tf-release deploy --env prod --version v7 --yes --lock-timeout 600
+
+    Environment: TF_RELEASE_TERRAFORM (the Terraform to run),
+    TF_RELEASE_SSM_WRITES_PER_SECOND, GITHUB_STEP_SUMMARY, NO_COLOR.
+    """
     from tf_release.faces.summary import Report
     from tf_release.flows import deploy as deploying
 
@@ -201,7 +230,16 @@ def apply(
     summary: SummaryFile = None,
     no_summary: NoSummary = False,
 ) -> None:
-    """Prepare and deploy in one step: the everyday command."""
+    """Prepare and deploy in one step: the everyday command.
+
+    \b
+    Examples:
+      tf-release apply --env stage --reason "search fix"
+      tf-release apply --env prod --reason "promote stage" --yes --atomic
+
+    Environment: TF_RELEASE_TERRAFORM (the Terraform to run),
+    TF_RELEASE_SSM_WRITES_PER_SECOND, GITHUB_STEP_SUMMARY, NO_COLOR.
+    """
     from tf_release.faces.summary import Report
     from tf_release.flows import release
 
@@ -248,7 +286,9 @@ def rollback(
     reason: Reason,
     to: Annotated[
         str | None,
-        typer.Option("--to", help="Version to go back to (default: the last good one before)."),
+        typer.Option(
+            "--to", help="Version to go back to (default: the last good one before).", metavar="vN"
+        ),
     ] = None,
     yes: Yes = False,
     skip_image_check: SkipImageCheck = False,
@@ -259,7 +299,16 @@ def rollback(
     summary: SummaryFile = None,
     no_summary: NoSummary = False,
 ) -> None:
-    """Deploy an old manifest again, under a new version number."""
+    """Deploy an old manifest again, under a new version number.
+
+    \b
+    Examples:
+      tf-release rollback --env prod --reason "api 1.4 errors"
+      tf-release rollback --env prod --reason "back to v5" --to v5 --yes
+
+    Environment: TF_RELEASE_TERRAFORM (the Terraform to run),
+    TF_RELEASE_SSM_WRITES_PER_SECOND, GITHUB_STEP_SUMMARY, NO_COLOR.
+    """
     from tf_release.faces.summary import Report
     from tf_release.flows import holds, release
     from tf_release.model.manifest import ImageChanges

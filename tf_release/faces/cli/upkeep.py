@@ -88,14 +88,27 @@ def repair(ctx: typer.Context, env: Env, yes: Yes = False, as_json: Json = False
 
 
 def init(
-    project: Annotated[str | None, typer.Option(help="Project name (SSM and S3 prefix).")] = None,
-    bucket: Annotated[str | None, typer.Option(help="S3 bucket for manifests.")] = None,
-    region: Annotated[str | None, typer.Option(help="AWS region (default: AWS chain).")] = None,
+    project: Annotated[
+        str | None, typer.Option(help="Project name (SSM and S3 prefix).", metavar="NAME")
+    ] = None,
+    bucket: Annotated[
+        str | None, typer.Option(help="S3 bucket for manifests.", metavar="BUCKET")
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option(help="AWS region (default: AWS chain).", metavar="REGION")
+    ] = None,
     env: Annotated[
         list[str] | None,
-        typer.Option("--env", "-e", help="Environments in promotion order (default: stage prod)."),
+        typer.Option(
+            "--env",
+            "-e",
+            help="Environments in promotion order (default: stage prod).",
+            metavar="ENV",
+        ),
     ] = None,
-    path: Annotated[Path, typer.Option(help="Where to write it.")] = Path(naming.CONFIG_NAME),
+    path: Annotated[Path, typer.Option(help="Where to write it.", metavar="FILE")] = Path(
+        naming.CONFIG_NAME
+    ),
     as_json: Json = False,
 ) -> None:
     """Write a commented tf-release.toml from a few questions (or flags, for scripts)."""
