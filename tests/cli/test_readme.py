@@ -470,3 +470,15 @@ def test_the_release_policy_session_prints_what_the_readme_shows(cli: Cli) -> No
         printed = (done.stdout + done.stderr).strip()
         expected = ".+".join(map(re.escape, "\n".join(shown).split("…")))
         assert re.fullmatch(expected, printed, flags=re.DOTALL), printed
+
+
+def test_the_python_example_runs(cli: Cli) -> None:
+    """The "Use from Python" example, as a script run in the project's folder."""
+    example = README.split("\n## Use from Python\n", 1)[1].split("\n## ", 1)[0]
+    [code] = re.findall(r"```python\n(.*?)```", example, flags=re.DOTALL)
+    done = subprocess.run(
+        [str(BIN / "python"), "-c", code], env=cli.env, cwd=cli.cwd, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["succeeded", "stage v1", "prod None"]

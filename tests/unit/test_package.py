@@ -12,3 +12,12 @@ def test_the_licence_is_the_mit_licence_the_metadata_declares() -> None:
     assert found["License-Expression"] == "MIT"
     assert found.get_all("License-File") == ["LICENSE"]
     assert "Environment :: Console" in found.get_all("Classifier")
+
+
+def test_the_package_says_it_is_typed_and_exports_the_api_it_documents() -> None:
+    import tf_release
+    from tf_release.faces import api
+
+    assert (ROOT / "tf_release" / "py.typed").is_file()
+    assert tf_release.__all__ == api.__all__
+    assert all(callable(getattr(tf_release, name)) for name in tf_release.__all__)
