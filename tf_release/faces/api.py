@@ -1,5 +1,5 @@
 """The Python API: what a script needs to release, typed, as the CLI does it (the CLI is one
-face over the same flows). `import tf_release` exports these names.
+face over the same flows). `import tf_release` exports these names (its `__all__` lists them).
 
     import tf_release
 
@@ -10,38 +10,30 @@ face over the same flows). `import tf_release` exports these names.
 
 from pathlib import Path
 
-from tf_release.flows.deploy import DeployOptions, DeployResult, deploy
-from tf_release.flows.release import Prepared, RolledBack, apply, prepare, publish, retire, rollback
-from tf_release.flows.views import EnvironmentStatus, HistoryEntry, history, show, status
+# the names `import tf_release` exports, re-exported from where they live
+from tf_release.flows.deploy import DeployOptions as DeployOptions
+from tf_release.flows.deploy import DeployResult as DeployResult
+from tf_release.flows.deploy import deploy as deploy
+from tf_release.flows.release import Prepared as Prepared
+from tf_release.flows.release import RolledBack as RolledBack
+from tf_release.flows.release import apply as apply
+from tf_release.flows.release import prepare as prepare
+from tf_release.flows.release import publish as publish
+from tf_release.flows.release import retire as retire
+from tf_release.flows.release import rollback as rollback
+from tf_release.flows.views import EnvironmentStatus as EnvironmentStatus
+from tf_release.flows.views import HistoryEntry as HistoryEntry
+from tf_release.flows.views import history as history
+from tf_release.flows.views import show as show
+from tf_release.flows.views import status as status
 from tf_release.model.config import find_config, load_config
-from tf_release.model.errors import BadInput, HeldByPolicy, LockHeld, ReleaseError
-from tf_release.stores.bundle import Stores, open_stores
-from tf_release.terraform.runner import runner_for
-
-__all__ = [
-    "BadInput",
-    "DeployOptions",
-    "DeployResult",
-    "EnvironmentStatus",
-    "HeldByPolicy",
-    "HistoryEntry",
-    "LockHeld",
-    "Prepared",
-    "ReleaseError",
-    "RolledBack",
-    "Stores",
-    "apply",
-    "deploy",
-    "history",
-    "open_project",
-    "prepare",
-    "publish",
-    "retire",
-    "rollback",
-    "runner_for",
-    "show",
-    "status",
-]
+from tf_release.model.errors import BadInput as BadInput
+from tf_release.model.errors import HeldByPolicy as HeldByPolicy
+from tf_release.model.errors import LockHeld as LockHeld
+from tf_release.model.errors import ReleaseError as ReleaseError
+from tf_release.stores.bundle import Stores as Stores
+from tf_release.stores.bundle import open_stores
+from tf_release.terraform.runner import runner_for as runner_for
 
 
 def open_project(
