@@ -59,13 +59,17 @@ def options(
             "--config", envvar="TF_RELEASE_CONFIG", help="Path to tf-release.toml.", metavar="FILE"
         ),
     ] = None,
-    profile: Annotated[str | None, typer.Option(help="AWS profile to use.", metavar="NAME")] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="AWS profile to use.", metavar="NAME")
+    ] = None,
     region: Annotated[
-        str | None, typer.Option(help="AWS region (overrides the config).", metavar="REGION")
+        str | None,
+        typer.Option("--region", help="AWS region (overrides the config).", metavar="REGION"),
     ] = None,
     query: Annotated[
         str | None,
         typer.Option(
+            "--query",
             metavar="JMESPATH",
             help="Print only what this JMESPath expression selects from the command's JSON "
             "output (--json), as the AWS CLI's --query does: no jq needed.",

@@ -41,6 +41,7 @@ def diff(
     against: Annotated[
         str | None,
         typer.Option(
+            "--against",
             help="Label or environment to promote from (default: ENV's promote_from).",
             metavar="LABEL",
         ),
@@ -152,7 +153,9 @@ def verify(
 def history(
     ctx: typer.Context,
     env: Env,
-    limit: Annotated[int, typer.Option(help="How many manifests to show.", metavar="N")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", help="How many manifests to show.", metavar="N")
+    ] = 20,
     as_json: Json = False,
     wide: Wide = False,
 ) -> None:
@@ -205,7 +208,7 @@ def status(
         typer.Option("--env", "-e", help="Environment (default: all).", metavar="ENV"),
     ] = None,
     at: Annotated[
-        str | None, typer.Option(help="What ran at this time (ISO 8601).", metavar="TIME")
+        str | None, typer.Option("--at", help="What ran at this time (ISO 8601).", metavar="TIME")
     ] = None,
     as_json: Json = False,
     wide: Wide = False,
@@ -238,7 +241,7 @@ def board_page(
         ),
     ] = "release-board.html",
     days: Annotated[
-        int, typer.Option(help="How many days the timeline goes back.", metavar="DAYS")
+        int, typer.Option("--days", help="How many days the timeline goes back.", metavar="DAYS")
     ] = 30,
     short_output: Annotated[str | None, typer.Option("-o", hidden=True)] = None,
     as_json: Json = False,
@@ -290,7 +293,9 @@ def release_policy(
     env: Env,
     at: Annotated[
         str | None,
-        typer.Option(help="Whether the rules hold at this time (ISO 8601).", metavar="TIME"),
+        typer.Option(
+            "--at", help="Whether the rules hold at this time (ISO 8601).", metavar="TIME"
+        ),
     ] = None,
     as_json: Json = False,
 ) -> None:

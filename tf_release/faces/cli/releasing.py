@@ -47,7 +47,9 @@ def publish(
     label: Annotated[
         str,
         typer.Option(
-            help="Label to publish under: latest or your own, not an environment.", metavar="LABEL"
+            "--label",
+            help="Label to publish under: latest or your own, not an environment.",
+            metavar="LABEL",
         ),
     ] = naming.LATEST,
     skip_image_check: SkipImageCheck = False,
@@ -77,7 +79,9 @@ def retire(
     label: Annotated[
         str,
         typer.Option(
-            help="Label to remove it from: latest or your own, not an environment.", metavar="LABEL"
+            "--label",
+            help="Label to remove it from: latest or your own, not an environment.",
+            metavar="LABEL",
         ),
     ] = naming.LATEST,
     yes: Yes = False,

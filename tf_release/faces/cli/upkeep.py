@@ -89,13 +89,15 @@ def repair(ctx: typer.Context, env: Env, yes: Yes = False, as_json: Json = False
 
 def init(
     project: Annotated[
-        str | None, typer.Option(help="Project name (SSM and S3 prefix).", metavar="NAME")
+        str | None,
+        typer.Option("--project", help="Project name (SSM and S3 prefix).", metavar="NAME"),
     ] = None,
     bucket: Annotated[
-        str | None, typer.Option(help="S3 bucket for manifests.", metavar="BUCKET")
+        str | None, typer.Option("--bucket", help="S3 bucket for manifests.", metavar="BUCKET")
     ] = None,
     region: Annotated[
-        str | None, typer.Option(help="AWS region (default: AWS chain).", metavar="REGION")
+        str | None,
+        typer.Option("--region", help="AWS region (default: AWS chain).", metavar="REGION"),
     ] = None,
     env: Annotated[
         list[str] | None,
@@ -106,7 +108,7 @@ def init(
             metavar="ENV",
         ),
     ] = None,
-    path: Annotated[Path, typer.Option(help="Where to write it.", metavar="FILE")] = Path(
+    path: Annotated[Path, typer.Option("--path", help="Where to write it.", metavar="FILE")] = Path(
         naming.CONFIG_NAME
     ),
     as_json: Json = False,
