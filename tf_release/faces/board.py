@@ -8,12 +8,10 @@ plain view model into HTML through the package's Jinja2 template, every value es
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import accumulate, pairwise
-from typing import TypeVar
 
 from tf_release.flows import views
 from tf_release.model import naming
@@ -22,13 +20,9 @@ from tf_release.model.errors import BadInput
 from tf_release.model.index import periods_between
 from tf_release.model.manifest import Manifest, described
 from tf_release.model.state import Attempt, Deployed, Deployment, Recent
-from tf_release.stores.bundle import Stores
+from tf_release.stores.bundle import Stores, in_parallel
 
 MAX_DAYS = 366
-READERS = 8  # records and manifests are read this many at a time
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -187,28 +181,22 @@ def _deployments(
     known_from = status.recent[-1].finished_at if status.recent else now
     if known_from > since:
         starts = periods_between(since, now)
-        periods = _read_parallel(lambda start: stores.index.period(environment, start), starts)
+        periods = in_parallel(lambda start: stores.index.period(environment, start), starts)
         for period in periods:
             if period is None or period.ends < known_from:
                 break
             found.update({item.deployment_id: item for item in period.deployments})
             known_from = min(known_from, period.covers_from)
-    gap_end = known_from  # from here back to `since`, only the listing knows
-    if gap_end > since:
+    if known_from > since:  # from there back to `since`, only the listing knows
         listed = []
-        for entry in stores.deployments.entries(environment, at=gap_end):
+        for entry in stores.deployments.entries(environment, at=known_from):
             if entry.finished_at < since:
                 break
             if entry.deployment_id not in found:
                 listed.append(entry)
-        for record in _read_parallel(stores.deployments.get, listed):
+        for record in in_parallel(stores.deployments.get, listed):
             found[record.deployment_id] = Recent.of(record, None)
     return sorted(found.values(), key=lambda item: (item.finished_at, item.version), reverse=True)
-
-
-def _read_parallel(read: Callable[[T], R], keys: Iterable[T]) -> list[R]:
-    with ThreadPoolExecutor(max_workers=READERS) as pool:
-        return list(pool.map(read, keys))
 
 
 def _reasons(
@@ -222,7 +210,7 @@ def _reasons(
         known[environment, version] = known.get((environment, version)) or remembered
     wanted = sorted(key for key, reason in known.items() if reason is None)
     read = dict(
-        zip(wanted, _read_parallel(lambda key: stores.manifests.get(*key), wanted), strict=True)
+        zip(wanted, in_parallel(lambda key: stores.manifests.get(*key), wanted), strict=True)
     )
     return {
         key: reason if reason is not None else _reason(read[key], *key)

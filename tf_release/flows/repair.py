@@ -5,7 +5,6 @@ rewrites the indexes beside the record (index.py) from it."""
 
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -15,9 +14,7 @@ from tf_release.model.errors import BadInput, LockHeld, ReleaseError
 from tf_release.model.index import EPOCH, ONE_MS, DeploymentPeriod, VersionUse, period_start
 from tf_release.model.manifest import Manifest, images_digest
 from tf_release.model.state import Attempt, Deployed, EnvironmentState, Recent
-from tf_release.stores.bundle import Stores, probe_newest
-
-READERS = 8  # records and manifests are read this many at a time
+from tf_release.stores.bundle import Stores, in_parallel, probe_newest
 
 
 @dataclass(frozen=True)
@@ -155,19 +152,12 @@ def rebuild_indexes(stores: Stores, environment: str) -> Indexes:
     if state.lock is not None:
         raise LockHeld(f"{environment} is locked: {state.lock.describe()}; repair it once free")
     entries = list(stores.deployments.entries(environment))
-    newest = max((entry.version for entry in entries), default=state.latest_version)
-    versions = range(
-        1, probe_newest(stores, environment, replace(state, latest_version=newest)) + 1
-    )
-    with ThreadPoolExecutor(max_workers=READERS) as pool:
-        manifests = {
-            version: manifest
-            for version, manifest in zip(
-                versions, pool.map(_usable(stores, environment), versions), strict=True
-            )
-            if manifest is not None
-        }
-        records = list(pool.map(stores.deployments.get, entries))
+    seen = max([state.latest_version, *(entry.version for entry in entries)])
+    newest = probe_newest(stores, environment, replace(state, latest_version=seen))
+    versions = range(1, newest + 1)
+    read = in_parallel(_usable(stores, environment), versions)
+    manifests = {v: m for v, m in zip(versions, read, strict=True) if m is not None}
+    records = in_parallel(stores.deployments.get, entries)
     project = stores.config.project
     uses = {
         version: VersionUse(project, environment, version, manifest.created_at)
@@ -189,9 +179,8 @@ def rebuild_indexes(stores: Stores, environment: str) -> Indexes:
         items = sorted(periods[starts], key=lambda item: item.finished_at, reverse=True)
         rebuilt.append(DeploymentPeriod(project, environment, starts, ran_before, tuple(items)))
         ran_before = items[0].finished_at + ONE_MS
-    written = [*uses.values(), *rebuilt]
-    with ThreadPoolExecutor(max_workers=READERS) as pool:
-        list(pool.map(lambda index: stores.index.overwrite(environment, index), written))
+    written: list[VersionUse | DeploymentPeriod] = [*uses.values(), *rebuilt]
+    in_parallel(lambda index: stores.index.overwrite(environment, index), written)
     if stores.states.get(environment)[1] != before:
         raise ReleaseError(
             f"a deploy of {environment} ended while repair rebuilt its indexes; run "

@@ -2,7 +2,6 @@
 same `Stores` as the flows in release.py."""
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -17,6 +16,7 @@ from tf_release.model.rules import CLEAR, SOAK, Hold, format_duration, format_lo
 from tf_release.model.state import Attempt, Deployed, DeploymentEntry, Lock, Override, Recent
 from tf_release.stores.bundle import (
     Stores,
+    in_parallel,
     manifest_of,
     missing_state,
     probe_newest,
@@ -321,8 +321,7 @@ def _read_all(
                 raise
             return MissingManifest(version, str(error))
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(read, versions))
+    return in_parallel(read, versions)
 
 
 def _reverted(manifests: list[Manifest], used: dict[int, list[DeploymentEntry]]) -> dict[int, int]:

@@ -342,13 +342,8 @@ class IndexStore(_Bucket):
         self.project = project
 
     def version_use(self, environment: str, version: int) -> VersionUse | None:
-        return self._read_version_use(environment, version)[0]
-
-    def _read_version_use(
-        self, environment: str, version: int
-    ) -> tuple[VersionUse | None, str | None]:
         key = naming.version_use_key(self.project, environment, version)
-        return self._parsed(key, VersionUse.from_json)
+        return self._parsed(key, VersionUse.from_json)[0]
 
     def begin_version(self, use: VersionUse) -> None:
         """Create a version's empty index before its manifest; one already there is kept."""
@@ -362,7 +357,7 @@ class IndexStore(_Bucket):
         key = naming.version_use_key(self.project, environment, version)
         self._swap_or_drop(
             key,
-            lambda: self._read_version_use(environment, version),
+            lambda: self._parsed(key, VersionUse.from_json),
             lambda use: None if use is None else change(use),
         )
 

@@ -124,7 +124,8 @@ def global_options_first(
         if command and name in GLOBAL_OPTIONS and name not in own.get(command, set()):
             front.append(arg)
             value = None if "=" in arg else next(args, None)
-            front += [] if value is None else [value]
+            if value is not None:
+                front.append(value)
             continue
         if (
             command is None

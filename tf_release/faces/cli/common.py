@@ -330,3 +330,11 @@ def print_deploy(result: Any, head: str | None = None) -> None:
 def error_line(message: str) -> None:
     """`tf-release: error: …`, the first line of `message`, on stderr."""
     typer.echo(f"tf-release: error: {message.splitlines()[0] if message else 'failed'}", err=True)
+
+
+def fail_after(problems: list[str]) -> None:
+    """After what could be shown, a line on stderr for each problem, then exit 1 if any."""
+    for problem in problems:
+        error_line(problem)
+    if problems:
+        raise typer.Exit(1)

@@ -15,6 +15,7 @@ from tf_release.faces.cli.common import (
     Wide,
     append_summary,
     error_line,
+    fail_after,
     print_changes,
     print_json,
     stores_for,
@@ -176,10 +177,7 @@ def history(
         from tf_release.faces import output
 
         output.history(output.console(wide=wide), entries, wide)
-    for problem in broken:  # one line each; the history shows the rest
-        error_line(problem)
-    if broken:
-        raise typer.Exit(1)
+    fail_after(broken)  # the history shows the rest
 
 
 def show(
@@ -226,10 +224,7 @@ def status(
 
         output.status(output.console(wide=wide), usable, wide)
     broken = [item.problem for item in statuses if item.problem is not None]
-    for problem in broken:  # one line each; the other environments are shown above
-        error_line(problem)
-    if broken:
-        raise typer.Exit(1)
+    fail_after(broken)  # the other environments are shown above
 
 
 def board_page(
@@ -282,10 +277,7 @@ def board_page(
                 f"Wrote {output}: {len(page.cards)} environments, {shown} (last {days} days)."
             )
     broken = [card.problem for card in page.cards if card.problem is not None]
-    for problem in broken:  # one line each; the page shows the rest
-        error_line(problem)
-    if broken:
-        raise typer.Exit(1)
+    fail_after(broken)  # the page shows the rest
 
 
 def release_policy(
