@@ -20,7 +20,8 @@ from tf_release.model.errors import BadInput
 from tf_release.model.index import periods_between
 from tf_release.model.manifest import Manifest, described
 from tf_release.model.state import Attempt, Deployed, Deployment, Recent
-from tf_release.stores.bundle import Stores, in_parallel
+from tf_release.stores.bundle import Stores
+from tf_release.stores.parallel import in_parallel
 
 MAX_DAYS = 366
 

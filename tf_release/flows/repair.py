@@ -14,7 +14,8 @@ from tf_release.model.errors import BadInput, LockHeld, ReleaseError
 from tf_release.model.index import EPOCH, ONE_MS, DeploymentPeriod, VersionUse, period_start
 from tf_release.model.manifest import Manifest, images_digest
 from tf_release.model.state import Attempt, Deployed, EnvironmentState, Recent
-from tf_release.stores.bundle import Stores, in_parallel, probe_newest
+from tf_release.stores.bundle import Stores, probe_newest
+from tf_release.stores.parallel import in_parallel
 
 
 @dataclass(frozen=True)

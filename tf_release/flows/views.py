@@ -16,13 +16,13 @@ from tf_release.model.rules import CLEAR, SOAK, Hold, format_duration, format_lo
 from tf_release.model.state import Attempt, Deployed, DeploymentEntry, Lock, Override, Recent
 from tf_release.stores.bundle import (
     Stores,
-    in_parallel,
     manifest_of,
     missing_state,
     probe_newest,
     released,
     used_index,
 )
+from tf_release.stores.parallel import in_parallel
 
 
 @dataclass(frozen=True)

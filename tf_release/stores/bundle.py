@@ -5,12 +5,10 @@ sideways.
 """
 
 import socket
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TypeVar
 
 from tf_release.model import clock as clocks
 from tf_release.model import naming
@@ -25,16 +23,6 @@ from tf_release.stores.ecr import ImageRegistry
 from tf_release.stores.ecs import EcsServices
 from tf_release.stores.s3 import DeploymentLog, IndexStore, ManifestStore, StateStore, repair_hint
 from tf_release.stores.ssm import ImageStore
-
-AT_ONCE = 8  # objects read or written this many at a time (records, manifests, indexes)
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def in_parallel(call: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    """`call` on each item, AT_ONCE at a time; the results in the items' order."""
-    with ThreadPoolExecutor(max_workers=AT_ONCE) as pool:
-        return list(pool.map(call, items))
 
 
 @dataclass

@@ -1,12 +1,12 @@
 """Whether the images a release names still exist in ECR (lifecycle policies expire old ones)."""
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import ClientError
 
 from tf_release.model import naming
 from tf_release.stores.aws import AwsSession, aws_errors, error_code
+from tf_release.stores.parallel import in_parallel
 
 GONE = {"ImageNotFoundException", "RepositoryNotFoundException"}
 
@@ -21,8 +21,7 @@ class ImageRegistry:
         Images in other registries cannot be checked here and count as present.
         """
         images = [image for url in sorted(set(urls)) if (image := naming.parse_ecr(url))]
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            found = list(pool.map(self._exists, images))
+        found = in_parallel(self._exists, images)
         return [image.url for image, present in zip(images, found, strict=True) if not present]
 
     def digests(self, urls: Iterable[str]) -> dict[str, str]:
@@ -40,9 +39,8 @@ class ImageRegistry:
                 found[url] = image.digest
             else:
                 wanted.setdefault((image.account, image.region, image.repository), []).append(image)
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            for resolved in pool.map(self._resolve, wanted.values()):
-                found.update(resolved)
+        for resolved in in_parallel(self._resolve, wanted.values()):
+            found.update(resolved)
         return found
 
     def _resolve(self, images: list[naming.EcrImage]) -> dict[str, str]:

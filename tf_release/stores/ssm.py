@@ -4,7 +4,6 @@ import json
 import random
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +12,7 @@ from botocore.exceptions import ClientError
 from tf_release.model import naming
 from tf_release.model.errors import BadInput
 from tf_release.stores.aws import AwsSession, aws_errors, error_code
+from tf_release.stores.parallel import in_parallel
 
 # A small pool keeps a write in flight while the one before it travels; the session paces
 # PutParameter under SSM's limit (aws.TokenBucket), so more writers would only wait longer.
@@ -142,9 +142,7 @@ class ImageStore:
         """Make a label hold `after`, given that it holds `before`; writes only what differs."""
         writes = [(image, url) for image, url in after.items() if before.get(image) != url]
         removed = sorted(before.keys() - after.keys())
-        if writes:
-            with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-                list(pool.map(lambda item: self.put(label, *item), writes))
+        in_parallel(lambda item: self.put(label, *item), writes, at_once=WRITERS)
         for start in range(0, len(removed), 10):
             names = [
                 naming.image_parameter(self.project, label, image)
