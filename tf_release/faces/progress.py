@@ -1,8 +1,9 @@
 """The terminal spinner that shows the steps the flows announce (model/progress.py).
 
-On a terminal a spinner on stderr names the step and its elapsed seconds, so there is never a
-silent pause, and Terraform's own output, written through `Spinner.around`, prints above it
-line by line; without a terminal nothing is shown.
+On an interactive terminal a spinner on stderr names the step and its elapsed seconds, so there
+is never a silent pause, and Terraform's own output, written through `Spinner.around`, prints
+above it line by line. rich draws it: it knows dumb terminals (TERM=dumb: no spinner), NO_COLOR
+and pipes (nothing is shown).
 """
 
 import sys
@@ -12,103 +13,111 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO, cast
 
+from rich.console import Console
+from rich.live import Live
+from rich.spinner import Spinner as RichSpinner
+from rich.text import Text
+
 from tf_release.model.progress import Quiet
 
-FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-CLEAR = "\r\x1b[K"
+REFRESHES_PER_SECOND = 10
 
 
 class Spinner:
-    """A one-line spinner on a terminal, redrawn every `interval` seconds while a step runs."""
+    """One spinner line for the innermost step under way, shown while any step runs."""
 
-    def __init__(self, stream: TextIO, interval: float = 0.1) -> None:
-        self.stream = stream
-        self.interval = interval
-        self._lock = threading.Lock()
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._lock = threading.RLock()
         self._message: str | None = None
         self._started = 0.0
-        self._frame = 0
-        self._drawn = False
-        self._line_open = False  # other output ended mid-line: do not draw over it
-        self._thread: threading.Thread | None = None
+        self._live: Live | None = None
+        self._above: list[_AboveSpinner] = []
 
     @contextmanager
     def step(self, message: str) -> Iterator[None]:
         with self._lock:
             outer = self._message, self._started
             self._message, self._started = message, time.monotonic()
-            self._frame = 0
-            self._draw()
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._spin, daemon=True)
-                self._thread.start()
+            if self._live is None:
+                self._live = Live(
+                    RichSpinner("dots", text=_Elapsed(self)),
+                    console=self.console,
+                    refresh_per_second=REFRESHES_PER_SECOND,
+                    transient=True,
+                    redirect_stdout=False,  # --json's output stays on stdout, untouched
+                    redirect_stderr=False,
+                )
+                self._live.start(refresh=True)
+            else:
+                self._live.refresh()
         try:
             yield
         finally:
             with self._lock:
-                self._clear()
                 self._message, self._started = outer
+                if self._message is None and self._live is not None:
+                    for above in self._above:
+                        above.close()  # a half line left when the last step ends
+                    self._live.stop()
+                    self._live = None
 
     def around(self, stream: TextIO) -> TextIO:
-        """`stream`, written so that its lines appear above the spinner, never through it."""
-        return cast(TextIO, _AboveSpinner(self, stream))
+        """`stream`, written so that its lines appear above the spinner, never through it: on a
+        terminal they are printed whole, above it; elsewhere (a pipe) as they come."""
+        if not stream.isatty():
+            return stream
+        above = _AboveSpinner(self)
+        self._above.append(above)
+        return cast(TextIO, above)
 
-    def _spin(self) -> None:
-        while True:
-            time.sleep(self.interval)
-            with self._lock:
-                if self._message is None:
-                    self._thread = None
-                    return
-                self._frame += 1
-                self._draw()
-
-    def _draw(self) -> None:
-        if self._message is None or self._line_open:
-            return
-        elapsed = time.monotonic() - self._started
-        frame = FRAMES[self._frame % len(FRAMES)]
-        self.stream.write(f"{CLEAR}{frame} {self._message} ({elapsed:.0f}s)")
-        self.stream.flush()
-        self._drawn = True
-
-    def _clear(self) -> None:
-        if self._drawn:
-            self.stream.write(CLEAR)
-            self.stream.flush()
-            self._drawn = False
-
-    def _write_above(self, stream: TextIO, text: str) -> None:
+    def _print_above(self, line: str) -> None:
         with self._lock:
-            self._clear()
-            stream.write(text)
-            stream.flush()
-            if text:
-                self._line_open = not text.endswith("\n")
-            self._draw()
+            self.console.print(Text.from_ansi(line), soft_wrap=True)
+
+    def _text(self) -> Text:
+        elapsed = time.monotonic() - self._started
+        return Text(f"{self._message} ({elapsed:.0f}s)")
+
+
+class _Elapsed:
+    """The spinner's text, rendered afresh at each refresh so that the seconds count up."""
+
+    def __init__(self, spinner: Spinner) -> None:
+        self._spinner = spinner
+
+    def __rich__(self) -> Text:
+        return self._spinner._text()
 
 
 class _AboveSpinner:
-    """The file-like face of `Spinner.around`: what Terraform's output is written to."""
+    """The file-like face of `Spinner.around`: what Terraform's output is written to. A line is
+    printed once it is whole, so the spinner never draws over half of one."""
 
-    def __init__(self, spinner: Spinner, stream: TextIO) -> None:
+    def __init__(self, spinner: Spinner) -> None:
         self._spinner = spinner
-        self._stream = stream
+        self._pending = ""
 
     def write(self, text: str) -> int:
-        self._spinner._write_above(self._stream, text)
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        for line in lines:
+            self._spinner._print_above(line)
         return len(text)
 
     def flush(self) -> None:
-        self._stream.flush()
+        """A half line stays pending until its end, or until the last step ends."""
+
+    def close(self) -> None:
+        if self._pending:
+            self._spinner._print_above(self._pending)
+            self._pending = ""
 
     def isatty(self) -> bool:
-        return self._stream.isatty()
-
-    def fileno(self) -> int:
-        return self._stream.fileno()
+        return True
 
 
 def for_terminal(stream: TextIO = sys.stderr) -> "Spinner | Quiet":
-    """A spinner when `stream` is a terminal, nothing otherwise."""
-    return Spinner(stream) if stream.isatty() else Quiet()
+    """A spinner when `stream` is an interactive terminal (not TERM=dumb), nothing otherwise."""
+    console = Console(file=stream)
+    return Spinner(console) if console.is_interactive else Quiet()
