@@ -131,6 +131,7 @@ def test_every_command_that_writes_says_what_it_did_in_json(cli: Cli) -> None:
                                 "new.toml", "--json"))  # fmt: skip
     assert written == {
         "path": "new.toml",
+        "schema": "tf-release.schema.json",
         "project": "p",
         "bucket": "bucket-one",
         "region": None,
@@ -160,6 +161,8 @@ COMMANDS = [
     "board",
     "repair",
     "init",
+    "check-config",
+    "schema",
     "doctor",
     "iam-policy",
     "policy",

@@ -221,7 +221,10 @@ def test_init_writes_a_config_that_works_and_never_overwrites(cli: Cli) -> None:
     in_new_folder(cli)
     out = cli.ok("init", "--project", "catalogue", "--bucket", "acme-releases", "--region",
                  "eu-west-1", "--env", "stage", "--env", "prod")  # fmt: skip
-    assert out.strip() == "Wrote tf-release.toml: environments latest → stage → prod."
+    assert out.splitlines() == [
+        "Wrote tf-release.toml: environments latest → stage → prod.",
+        "Wrote tf-release.schema.json, the JSON Schema your editor checks it against.",
+    ]
     text = (cli.cwd / "tf-release.toml").read_text()
     assert 'promote_from = "stage"' in text and "# terraform_dir" in text
     cli.ok("publish", "api", image("api", "one"))  # the new file is found and used

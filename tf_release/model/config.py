@@ -120,6 +120,20 @@ def _check_shared_backends(path: Path, environments: dict[str, Environment]) -> 
             )
 
 
+def missing_paths(env: Environment) -> list[str]:
+    """The folder and files an environment names that are not there: checked before a deploy
+    writes anything, and by `check-config` (the pre-commit hook), which needs no AWS."""
+    missing = []
+    if env.terraform_dir is not None and not env.terraform_dir.is_dir():
+        missing.append(f"terraform_dir of {env.name} does not exist: {env.terraform_dir}")
+    missing += [
+        f"var_files of {env.name}: {var_file} does not exist"
+        for var_file in env.var_files
+        if not var_file.is_file()
+    ]
+    return missing
+
+
 def load_config(path: Path) -> Config:
     try:
         document = tomllib.loads(path.read_text("utf-8"))
@@ -256,7 +270,8 @@ def starter_config(
 ) -> str:
     """A commented tf-release.toml; each environment promotes from the one before it."""
     lines = [
-        "# tf-release configuration: see the README for every key.",
+        f"#:schema ./{naming.CONFIG_SCHEMA_NAME}",
+        "# tf-release configuration: see docs/configuration.md for every key.",
         f'project = "{project}"          # SSM: /{project}/image_ids/<label>/<image>',
         f"bucket  = {json.dumps(bucket)}   # S3: manifests, environment state, deployment records",
     ]

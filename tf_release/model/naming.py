@@ -30,6 +30,11 @@ ECR_URL = re.compile(
 LATEST = "latest"
 MAX_REASON = 1000
 CONFIG_NAME = "tf-release.toml"  # looked for in the working folder and its parents
+# the config's JSON Schema, written beside it by init: editors (Taplo, Even Better TOML) follow
+# the config's first line, `#:schema ./tf-release.schema.json`, to it
+CONFIG_SCHEMA_NAME = "tf-release.schema.json"
+# the JSON Schemas shipped in model/schemas, as `tf-release schema NAME` names them
+SCHEMAS = ("config", "manifest", "state", "deployment", "version-use", "deployment-period")
 
 
 def check_image_name(name: str) -> str:

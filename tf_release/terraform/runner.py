@@ -31,7 +31,7 @@ from typing import Any, TextIO, cast
 
 from python_terraform import IsFlagged, Terraform
 
-from tf_release.model.config import Config, Environment
+from tf_release.model.config import Config, Environment, missing_paths
 from tf_release.model.errors import ApplyRefused, BadInput, ReleaseError, TerraformFailed
 from tf_release.terraform import processes
 from tf_release.terraform.processes import Output
@@ -129,11 +129,9 @@ def runner_for(
     env = config.environment(environment)
     if env.terraform_dir is None:
         return None
-    if not env.terraform_dir.is_dir():
-        raise BadInput(f"terraform_dir of {environment} does not exist: {env.terraform_dir}")
-    for var_file in env.var_files:
-        if not var_file.is_file():
-            raise BadInput(f"var_files of {environment}: {var_file} does not exist")
+    missing = missing_paths(env)
+    if missing:
+        raise BadInput(missing[0])
     runner = TerraformRunner(env, find_binary(config.terraform_bin), live)
     runner.check_backend()
     return runner

@@ -1,4 +1,5 @@
-"""Commands that look after a project: unlock, repair, init, doctor, iam-policy, version."""
+"""Commands that look after a project: unlock, repair, init, check-config, schema, doctor,
+iam-policy, version."""
 
 import sys
 from pathlib import Path
@@ -114,7 +115,7 @@ def init(
     as_json: Json = False,
 ) -> None:
     """Write a commented tf-release.toml from a few questions (or flags, for scripts)."""
-    from tf_release.model import files
+    from tf_release.model import files, schemas
     from tf_release.model.config import load_config, starter_config
 
     if path.exists():
@@ -141,13 +142,85 @@ def init(
             raise BadInput(str(error).replace(str(draft), str(path))) from None
 
     files.write_whole(path, starter_config(project, bucket, environments, region), loads)
+    schema = path.parent / naming.CONFIG_SCHEMA_NAME  # where the config's first line points
+    files.write_whole(schema, schemas.text("config"))
     if as_json:
         print_json(
-            {"path": str(path), "project": project, "bucket": bucket, "region": region,
-             "environments": environments}
+            {"path": str(path), "schema": str(schema), "project": project, "bucket": bucket,
+             "region": region, "environments": environments}
         )  # fmt: skip
     else:
         typer.echo(f"Wrote {path}: environments {' → '.join(['latest', *environments])}.")
+        typer.echo(f"Wrote {schema}, the JSON Schema your editor checks it against.")
+
+
+def check_config(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Config files to check (default: the one --config or the folders find).",
+            metavar="FILE...",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Check tf-release.toml offline: its schema, names, release rules, and that its Terraform
+    folders and var files exist. No AWS is asked; the pre-commit hook runs this.
+
+    Examples:
+
+      tf-release check-config
+
+      tf-release check-config infra/tf-release.toml --json
+    """
+    from tf_release.model.config import find_config, load_config, missing_paths
+
+    opts: Options = ctx.obj
+    results = []
+    for path in paths or [find_config(str(opts.config) if opts.config else None)]:
+        try:
+            config = load_config(path)
+            problems = [
+                problem for env in config.environments.values() for problem in missing_paths(env)
+            ]
+            problem = f"{path}: {problems[0]}" if problems else None
+        except BadInput as error:
+            problem = str(error)
+        results.append({"path": str(path), "ok": problem is None, "error": problem})
+        if problem is not None and not as_json:
+            typer.echo(f"tf-release: error: {problem}", err=True)
+        elif not as_json:
+            typer.echo(f"{path}: ok (project {config.project}, environments "
+                       f"{', '.join(config.environments)})")  # fmt: skip
+    if as_json:
+        print_json(results)
+    if not all(result["ok"] for result in results):
+        raise typer.Exit(2)
+
+
+def schema(
+    name: Annotated[
+        str,
+        typer.Argument(
+            help=f"Which: {', '.join(naming.SCHEMAS)}.",
+            metavar="NAME",
+            show_default=False,
+        ),
+    ] = "config",
+) -> None:
+    """Print a JSON Schema: the config's (tf-release.toml), or a stored document's.
+
+    Examples:
+
+      tf-release schema config > tf-release.schema.json
+    """
+    from tf_release.model import schemas
+
+    if name not in naming.SCHEMAS:
+        raise BadInput(f"no schema {name!r}: choose one of {', '.join(naming.SCHEMAS)}")
+    typer.echo(schemas.text(name), nl=False)
 
 
 def doctor(

@@ -8,12 +8,16 @@ from typing import Any
 from tf_release.model.errors import BadInput
 
 
+def text(name: str) -> str:
+    """Schema `name` as shipped: what `tf-release schema NAME` prints and init writes."""
+    return resources.files(__name__).joinpath(f"{name}.schema.json").read_text("utf-8")
+
+
 @cache
 def _validator(name: str) -> Any:
     from jsonschema import Draft202012Validator
 
-    text = resources.files(__name__).joinpath(f"{name}.schema.json").read_text("utf-8")
-    return Draft202012Validator(json.loads(text))
+    return Draft202012Validator(json.loads(text(name)))
 
 
 def validate(name: str, document: object, where: str) -> None:
