@@ -1,6 +1,7 @@
-"""What the README shows is what the tool does: every command example runs, in order, against a
-moto server (with real Terraform where the README's config has it); the CI recipes run; each
-troubleshooting message is the one the tool prints in that situation.
+"""What the manual (README.md, then the pages of docs/) shows is what the tool does: every
+command example runs, in order, against a moto server (with real Terraform where the
+quickstart's config has it); the CI recipes run; each troubleshooting message is the one the
+tool prints in that situation. Each example is read from the page that shows it.
 
 Lines of other programs (`aws s3 mb`, `docker push`, `pip install`) are the reader's own set-up;
 the tests do their part through moto instead (the bucket, the images in ECR).
@@ -26,17 +27,27 @@ from tests.support.project import BUCKET, ECR_REGISTRY, ROOT, push_image
 from tests.support.scenes import died_holding_the_lock, holding_the_lock, next_prepared, released
 from tests.support.terraform import garbled_show
 
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]  # the order examples run in
+MANUAL = "\n".join(page.read_text() for page in PAGES)
 README = (ROOT / "README.md").read_text()
+CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text()
+OUTPUT = (ROOT / "docs" / "output.md").read_text()
+POLICY = (ROOT / "docs" / "release-policy.md").read_text()
+BOARD = (ROOT / "docs" / "board.md").read_text()
+TERRAFORM = (ROOT / "docs" / "terraform.md").read_text()
+CI = (ROOT / "docs" / "ci.md").read_text()
+TROUBLESHOOTING = (ROOT / "docs" / "troubleshooting.md").read_text()
+PYTHON = (ROOT / "docs" / "python-api.md").read_text()
 ECR_URL = re.compile(re.escape(ECR_REGISTRY) + r"/([a-z0-9._/-]+):([\w.-]+)")
 ASKS = ("deploy", "apply", "rollback")  # on a terminal these ask; the test answers --yes
 
 
-def blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
+def blocks(page: str, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", page, flags=re.DOTALL)
 
 
-def block(language: str, containing: str) -> str:
-    [found] = [text for text in blocks(language) if containing in text]
+def block(page: str, language: str, containing: str) -> str:
+    [found] = [text for text in blocks(page, language) if containing in text]
     return found
 
 
@@ -75,15 +86,15 @@ def run_line(cli: Cli, line: str, env: dict[str, str] | None = None) -> str:
 
 def test_the_configuration_reference_loads(cli: Cli) -> None:
     config = cli.cwd / "tf-release.toml"
-    config.write_text(block("toml", "backend_config"))
+    config.write_text(block(CONFIGURATION, "toml", "backend_config"))
     assert cli.ok("iam-policy")
 
 
 def test_the_iam_policy_shown_is_the_one_printed_for_the_configuration_reference(
     cli: Cli,
 ) -> None:
-    (cli.cwd / "tf-release.toml").write_text(block("toml", "backend_config"))
-    shown = block("json", '"Statement"')
+    (cli.cwd / "tf-release.toml").write_text(block(CONFIGURATION, "toml", "backend_config"))
+    shown = block(CONFIGURATION, "json", '"Statement"')
     assert json.loads(cli.ok("iam-policy")) == json.loads(shown)
 
 
@@ -92,7 +103,7 @@ def test_the_starter_config_of_init_matches_the_quickstart_but_for_terraform(cli
     (cli.cwd / "tf-release.toml").unlink()
     del cli.env["TF_RELEASE_CONFIG"]
     cli.ok(*shlex.split(init)[1:])
-    quickstart = tomllib.loads(block("toml", "terraform/examples/ecs_service"))
+    quickstart = tomllib.loads(block(README, "toml", "terraform/examples/ecs_service"))
     for environment in quickstart["environments"].values():
         del environment["terraform_dir"], environment["workspace"]
     assert tomllib.loads((cli.cwd / "tf-release.toml").read_text()) == quickstart
@@ -102,24 +113,24 @@ def test_every_command_example_runs_in_order(
     tf_cli: Cli, cli_config_without_external: Path
 ) -> None:
     """The quickstart (after `init`, the reader edits the file into the config shown), on a
-    machine whose Terraform can install only the aws provider, then every command example, then
-    tf-release-manifest's."""
+    machine whose Terraform can install only the aws provider, then every command example of the
+    README, then those of docs/ (the board's, tf-release-manifest's)."""
     tf_cli.env["TF_CLI_CONFIG_FILE"] = str(cli_config_without_external)
     (tf_cli.cwd / "tf-release.toml").unlink()
     del tf_cli.env["TF_RELEASE_CONFIG"]
-    push_images(tf_cli, README)
+    push_images(tf_cli, MANUAL)
     outputs = {}
-    for line in tf_release_lines("\n".join(blocks("sh"))):
+    for line in tf_release_lines("\n".join(blocks(MANUAL, "sh"))):
         outputs[line] = run_line(tf_cli, line)
         if line.startswith("tf-release init"):
             (tf_cli.cwd / "tf-release.toml").write_text(
-                block("toml", "terraform/examples/ecs_service")
+                block(README, "toml", "terraform/examples/ecs_service")
             )
     first = json.loads(tf_cli.ok("history", "-e", "stage", "--limit", "99", "--json"))[-1]
     assert first["version"] == "v1"  # the quickstart's first apply deployed it: none wasted
     assert [d["outcome"] for d in first["deployments"]] == ["succeeded"]
     [manifest_line] = [line for line in outputs if "tf-release-manifest" in line]
-    shown = re.search(r"prints `(\{.*), …\}`", README)
+    shown = re.search(r"prints `(\{.*), …\}`", TERRAFORM)
     assert shown is not None
     expected = ".*?".join(re.escape(part) for part in shown.group(1).split("…"))
     assert re.match(expected, outputs[manifest_line]), outputs[manifest_line]
@@ -127,7 +138,7 @@ def test_every_command_example_runs_in_order(
 
 
 def test_the_github_actions_recipe_runs(cli: Cli) -> None:
-    workflow = yaml.safe_load(block("yaml", "Release to stage"))
+    workflow = yaml.safe_load(block(CI, "yaml", "Release to stage"))
     image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:0a1b2c3"
     push_images(cli, image)
     ran = []
@@ -150,7 +161,7 @@ def test_the_github_actions_recipe_runs(cli: Cli) -> None:
 
 def test_the_pull_request_comment_recipe_prints_the_table_shown(cli: Cli) -> None:
     """Stage runs api 1.1.0 (its v2), prod 1.0.0; the recipe's `tf-release diff` line, as the
-    job's shell runs it, writes the comment the README shows (`…` a digest)."""
+    job's shell runs it, writes the comment docs/ci.md shows (`…` a digest)."""
     registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
     push_images(cli, f"{registry}/api:1.0.0 {registry}/api:1.1.0 {registry}/worker:1.0.0")
     cli.ok("publish", "worker", f"{registry}/worker:1.0.0")
@@ -159,7 +170,7 @@ def test_the_pull_request_comment_recipe_prints_the_table_shown(cli: Cli) -> Non
     cli.ok("apply", "--env", "prod", "--reason", "1.0.0", "--yes")
     cli.ok("publish", "api", f"{registry}/api:1.1.0")
     cli.ok("apply", "--env", "stage", "--reason", "api 1.1.0", "--yes")
-    workflow = yaml.safe_load(block("yaml", "gh pr comment"))
+    workflow = yaml.safe_load(block(CI, "yaml", "gh pr comment"))
     steps = workflow["jobs"]["diff"]["steps"]
     [line] = [line for step in steps for line in tf_release_lines(step.get("run", ""))]
     done = subprocess.run(
@@ -167,13 +178,13 @@ def test_the_pull_request_comment_recipe_prints_the_table_shown(cli: Cli) -> Non
     )
     assert done.returncode == 0, done.stderr
     written = (cli.cwd / line.rsplit("> ", 1)[1]).read_text()
-    shown = block("markdown", "tf-release diff:")
+    shown = block(CI, "markdown", "tf-release diff:")
     assert re.fullmatch(".+".join(map(re.escape, shown.split("…"))), written), written
 
 
 def run_make(cli: Cli, *args: str) -> subprocess.CompletedProcess[str]:
-    """A target of the README's Makefile (written to the project folder first)."""
-    (cli.cwd / "Makefile").write_text(block("make", "release-stage:"))
+    """A target of docs/ci.md's Makefile (written to the project folder first)."""
+    (cli.cwd / "Makefile").write_text(block(CI, "make", "release-stage:"))
     return subprocess.run(
         ["make", "--no-print-directory", *args], env=shell_env(cli), cwd=cli.cwd,
         capture_output=True, text=True,
@@ -216,7 +227,7 @@ def test_the_drift_check_recipes_run(tf_cli: Cli) -> None:
     """The nightly workflow's run-steps, once per matrix environment, then `make -k drift-check`:
     exit 0 while everything agrees; a hand-edited parameter fails the make target, naming it."""
     released_over_local_stack(tf_cli)
-    workflow = yaml.safe_load(block("yaml", "schedule:"))
+    workflow = yaml.safe_load(block(CI, "yaml", "schedule:"))
     ran = []
     for job in workflow["jobs"].values():
         for environment in job["strategy"]["matrix"]["environment"]:
@@ -242,7 +253,8 @@ def test_the_drift_check_recipes_run(tf_cli: Cli) -> None:
 
 
 def test_the_board_picture_is_the_one_make_board_screenshot_draws() -> None:
-    [picture] = re.findall(r"!\[[^\]]*\]\((docs/[^)]+\.png)\)", README)
+    [shown] = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", BOARD)
+    picture = (ROOT / "docs" / shown).resolve().relative_to(ROOT).as_posix()
     assert (ROOT / picture).read_bytes().startswith(b"\x89PNG")
     assert f"tests.support.browser $(BOARD) {picture}" in (ROOT / "Makefile").read_text()
 
@@ -263,7 +275,7 @@ def shape(value: object, key: str = "") -> object:
 
 
 def json_examples() -> list[tuple[str, object]]:
-    found = re.findall(r"<!-- json: (.*?) -->\n```json\n(.*?)```", README, flags=re.DOTALL)
+    found = re.findall(r"<!-- json: (.*?) -->\n```json\n(.*?)```", OUTPUT, flags=re.DOTALL)
     return [(args, json.loads(text)) for args, text in found]
 
 
@@ -286,13 +298,12 @@ def test_each_json_example_has_the_shape_the_command_prints(tf_cli: Cli) -> None
         assert shape(example) == shape(printed[args]), args
 
 
-# Troubleshooting: each message, in the README's order, and how to meet it.
+# Troubleshooting: each message, in the order of docs/troubleshooting.md, and how to meet it.
 
 
 def troubles() -> list[re.Pattern[str]]:
-    """The error messages of the Troubleshooting section (other sections show some too)."""
-    section = README.split("\n## Troubleshooting\n", 1)[1].split("\n## ", 1)[0]
-    found = re.findall(r"```text\n(.*?)```", section, flags=re.DOTALL)
+    """The error messages of docs/troubleshooting.md (other pages show some too)."""
+    found = re.findall(r"```text\n(.*?)```", TROUBLESHOOTING, flags=re.DOTALL)
     shown = [text.strip() for text in found if text.startswith("tf-release: error:")]
     return [re.compile(".+".join(map(re.escape, text.split("…")))) for text in shown]
 
@@ -450,16 +461,15 @@ def test_each_troubleshooting_message_is_what_the_tool_prints(
 # Release policy: the session shown runs as shown.
 
 
-def test_the_release_policy_session_prints_what_the_readme_shows(cli: Cli) -> None:
-    """stage runs api 1.2 since Tuesday 10:00 UTC; prod has the README's rules."""
-    section = README.split("\n### Release policy: soak and freeze\n", 1)[1].split("\n### ", 1)[0]
-    prod = block("toml", 'soak = "2h"                ')
+def test_the_release_policy_session_prints_what_the_manual_shows(cli: Cli) -> None:
+    """stage runs api 1.2 since Tuesday 10:00 UTC; prod has the rules of docs/release-policy.md."""
+    prod = block(POLICY, "toml", 'soak = "2h"                ')
     cli.write_config(f'[environments.stage]\npromote_from = "latest"\n\n{prod}')
     cli.env["TF_RELEASE_NOW"] = "2026-03-24T10:00Z"
     cli.env["TF_RELEASE_NOW_WRITES"] = "1"
     cli.ok("publish", "api", "registry.example.com/api:1.2")
     cli.ok("apply", "--env", "stage", "--reason", "api 1.2", "--yes")
-    [session] = re.findall(r"```text\n(\$ .*?)```", section, flags=re.DOTALL)
+    [session] = re.findall(r"```text\n(\$ .*?)```", POLICY, flags=re.DOTALL)
     for command in re.split(r"^\$ ", session, flags=re.MULTILINE)[1:]:
         line, *shown = command.rstrip("\n").split("\n")
         args = shlex.split(line)
@@ -473,9 +483,8 @@ def test_the_release_policy_session_prints_what_the_readme_shows(cli: Cli) -> No
 
 
 def test_the_python_example_runs(cli: Cli) -> None:
-    """The "Use from Python" example, as a script run in the project's folder."""
-    example = README.split("\n## Use from Python\n", 1)[1].split("\n## ", 1)[0]
-    [code] = re.findall(r"```python\n(.*?)```", example, flags=re.DOTALL)
+    """The example of docs/python-api.md, as a script run in the project's folder."""
+    [code] = re.findall(r"```python\n(.*?)```", PYTHON, flags=re.DOTALL)
     done = subprocess.run(
         [str(BIN / "python"), "-c", code], env=cli.env, cwd=cli.cwd, capture_output=True,
         text=True, timeout=120,

@@ -1,14 +1,17 @@
 """Markdown read as GitHub reads it (markdown-it-py: CommonMark, tables, strikethrough), so that
 tests check a summary's structure (headings, facts, table cells) and that nothing typed by
-people turned into markup."""
+people turned into markup, and that the manual's links reach their pages and headings."""
 
+import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 PARSER = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 OURS = {"text", "strong_open", "strong_close"}  # the only inline markup a summary writes
+INLINE_WORDS = ("text", "code_inline")  # what a heading's anchor is made of
 RAW = {"html_block", "fence", "code_block", "hr", "blockquote_open"}  # blocks it never writes
 
 
@@ -74,3 +77,33 @@ def _fact(token: Token) -> tuple[str, str]:
     name = "".join(child.content for child in children[:close] if child.type == "text")
     value = "".join(child.content for child in children[close:] if child.type == "text")
     return name.removesuffix(":"), value.strip()
+
+
+def links(markdown: str) -> list[str]:
+    """Where each link and image points, as written (code spans and code blocks hold none)."""
+    found = []
+    for token in PARSER.parse(markdown):
+        for child in token.children or ():
+            if child.type == "link_open":
+                found.append(str(child.attrs["href"]))
+            elif child.type == "image":
+                found.append(str(child.attrs["src"]))
+    return found
+
+
+def anchors(markdown: str) -> set[str]:
+    """The fragment GitHub gives each heading: its text (code spans included) in lower case,
+    punctuation dropped, spaces made hyphens; a repeated one gets -1, -2…"""
+    tokens = PARSER.parse(markdown)
+    found: set[str] = set()
+    for opened, token in pairwise(tokens):
+        if opened.type != "heading_open":
+            continue
+        words = "".join(c.content for c in token.children or () if c.type in INLINE_WORDS)
+        slug = re.sub(r"[^\w\- ]", "", words.strip().lower()).replace(" ", "-")
+        unique, repeat = slug, 0
+        while unique in found:
+            repeat += 1
+            unique = f"{slug}-{repeat}"
+        found.add(unique)
+    return found
