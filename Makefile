@@ -17,10 +17,12 @@ LOCK_MARK := \# ---- resolved by make lock
 
 install: $(VENV)/.installed
 
+# The package (editable) with its terraform extra, and the dev tools: the dev group of
+# pyproject.toml (PEP 735), which `pip install --group` reads from pip 25.1 on: the locked pip first.
 $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade -c $(LOCK) pip
-	$(PY) -m pip install --quiet -c $(LOCK) -e '.[dev]'
+	$(PY) -m pip install --quiet -c $(LOCK) -e '.[terraform]' --group dev
 	touch $@
 
 # Rewrite constraints.txt from today's resolution of pyproject.toml (the newest versions its
@@ -29,9 +31,10 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 lock: | $(VENV)/bin/uv
 	sed '/^$(LOCK_MARK)/,$$d' $(LOCK) > $(LOCK).head
 	echo pip | $(VENV)/bin/uv pip compile --quiet --python $(PY) --no-header \
-		--annotation-style line pyproject.toml - --extra dev -c $(LOCK).head -o $(LOCK).body
+		--annotation-style line pyproject.toml - --extra terraform --group pyproject.toml:dev \
+		-c $(LOCK).head -o $(LOCK).body
 	{ cat $(LOCK).head; \
-	  echo "$(LOCK_MARK): pip and the dev extra of pyproject.toml, for Python $$($(PY) -c \
+	  echo "$(LOCK_MARK): pip, the terraform extra and dev group of pyproject.toml, for Python $$($(PY) -c \
 	    'import sys; print(*sys.version_info[:2], sep=".")') on $$(uname -sm)."; \
 	  echo '# Everything below this line is rewritten by make lock.'; \
 	  sed 's|-c $(LOCK).head|held above|' $(LOCK).body; } > $(LOCK).new
