@@ -22,8 +22,8 @@ from moto import mock_aws
 
 from tests.support.ministack import MinistackServer
 from tests.support.moto import MotoServer
-from tests.support.project import BUCKET, CONFIG, PROJECT, REGION, ROOT
-from tests.support.terraform import write_cli_config
+from tests.support.project import BUCKET, CONFIG, PROJECT, REGION, ROOT, UNCHECKED
+from tests.support.terraform import unlock_stand_in, write_cli_config
 from tf_release.model.config import Config, load_config
 from tf_release.stores.bundle import Stores, open_stores
 
@@ -195,6 +195,7 @@ class Cli:
         path = Path(self.env["TF_RELEASE_CONFIG"])
         path.write_text(
             f'project = "{PROJECT}"\nbucket = "{BUCKET}"\nregion = "{REGION}"\n\n{environments}'
+            + UNCHECKED
         )
 
     def copy_fixture(self, name: str) -> Path:
@@ -249,6 +250,7 @@ def tf_cli(cli: Cli, terraform_cli_config: Path, tmp_path: Path) -> Cli:
     if shutil.which("terraform") is None:
         pytest.skip("no terraform on PATH")
     shutil.copytree(ROOT / "terraform", tmp_path / "terraform")
+    unlock_stand_in(tmp_path / "terraform")  # the committed lock files name the real external
     cli.env.update(
         TF_CLI_CONFIG_FILE=str(terraform_cli_config),
         PATH=f"{BIN}{os.pathsep}{cli.env['PATH']}",  # tf-release-manifest, for data "external"

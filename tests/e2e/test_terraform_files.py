@@ -1,5 +1,6 @@
 """The bundled Terraform is well-formed: formatted, and a valid configuration."""
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -29,9 +30,16 @@ def test_each_example_validates(tf_cli: Cli, example: str) -> None:
     assert '"valid": true' in terraform("validate", "-json", cwd=folder, env=tf_cli.env)
 
 
-def test_the_ssm_route_example_needs_only_the_aws_provider() -> None:
-    """The quickstart's stack must initialise where `hashicorp/external` cannot be installed."""
-    example = ROOT / "terraform/examples/ecs_service"
+def test_the_ssm_route_example_needs_only_the_aws_provider(tmp_path: Path) -> None:
+    """The quickstart's stack must initialise where `hashicorp/external` cannot be installed.
+    In a copy without its lock file: with one, `terraform providers` wants the locked packages
+    installed in .terraform, which only `init` fills."""
+    example = tmp_path / "ecs_service"
+    shutil.copytree(
+        ROOT / "terraform/examples/ecs_service",
+        example,
+        ignore=shutil.ignore_patterns(".terraform.lock.hcl", ".terraform"),
+    )
     shown = terraform("providers", cwd=example)
     assert "provider[registry.terraform.io/hashicorp/aws]" in shown
     assert "hashicorp/external" not in shown

@@ -14,6 +14,9 @@ PROJECT = "catalogue"
 ACCOUNT = "123456789012"
 ECR_REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 
+# The tests' made-up registry (see image()) is never asked: a real one is tests/support/registry.py.
+UNCHECKED = '\n[registries."registry.example.com"]\ncheck = false\n'
+
 CONFIG = f"""\
 project = "{PROJECT}"
 bucket  = "{BUCKET}"
@@ -24,7 +27,7 @@ promote_from = "latest"
 
 [environments.prod]
 promote_from = "stage"
-"""
+{UNCHECKED}"""
 
 
 def image(name: str, tag: str) -> str:

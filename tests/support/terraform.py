@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -65,6 +66,25 @@ def write_cli_config(folder: Path, external: bool = True) -> Path:
     config = folder / ("cli.tfrc" if external else "cli-without-external.tfrc")
     config.write_text(text)
     return config
+
+
+def stand_in_serves_external() -> bool:
+    """`write_cli_config`'s choice: the stand-in serves `hashicorp/external` unless the machine's
+    mirror (TF_RELEASE_TEST_PLUGIN_DIR) holds the real provider."""
+    plugin_dir = os.environ.get(PLUGIN_DIR_VARIABLE)
+    return not (plugin_dir and (Path(plugin_dir) / EXTERNAL).is_dir())
+
+
+def unlock_stand_in(folder: Path) -> None:
+    """Where the stand-in serves `hashicorp/external`, take its block out of every lock file
+    under `folder` (a copy of terraform/): the committed lock files name the real provider's
+    packages, and Terraform refuses a package whose hash they do not name. The aws provider's
+    block stays, so the mirror's aws package is still checked against it."""
+    if not stand_in_serves_external():
+        return
+    block = re.compile(rf'^provider "{re.escape(EXTERNAL)}" \{{\n.*?^\}}\n\n?', re.M | re.S)
+    for lock in folder.rglob(".terraform.lock.hcl"):
+        lock.write_text(block.sub("", lock.read_text()).rstrip() + "\n")
 
 
 def garbled_show(folder: Path) -> Path:
