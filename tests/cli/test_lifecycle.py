@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tests.conftest import Cli
-from tests.support.project import image
+from tests.support.project import UNCHECKED, image
 from tests.support.scenes import mark_holder_dead
 from tf_release.flows import deploy, release
 from tf_release.flows.deploy import DeployOptions
@@ -225,8 +225,11 @@ def test_init_writes_a_config_that_works_and_never_overwrites(cli: Cli) -> None:
         "Wrote tf-release.toml: environments latest → stage → prod.",
         "Wrote tf-release.schema.json, the JSON Schema your editor checks it against.",
     ]
-    text = (cli.cwd / "tf-release.toml").read_text()
-    assert 'promote_from = "stage"' in text and "# terraform_dir" in text
+    config = cli.cwd / "tf-release.toml"
+    written = config.read_text()
+    assert 'promote_from = "stage"' in written and "# terraform_dir" in written
+    config.write_text(written + UNCHECKED)  # image() names a made-up registry
+    text = config.read_text()
     cli.ok("publish", "api", image("api", "one"))  # the new file is found and used
     assert "Deployed v1 to stage." in cli.ok("apply", "-e", "stage", "-r", "first", "--yes")
     refused = cli.run("init", "--project", "other", "--bucket", "other-bucket")

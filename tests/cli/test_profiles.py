@@ -1,6 +1,7 @@
 """`--profile`: credentials from a named AWS profile, as operators on laptops keep them."""
 
 from tests.conftest import Cli
+from tests.support.project import UNCHECKED
 
 
 def with_profile(cli: Cli, name: str) -> None:
@@ -43,7 +44,7 @@ def test_an_environment_role_is_assumed_with_the_profile_and_its_region(cli: Cli
         config.write(
             'project = "catalogue"\nbucket = "acme-releases"\n\n'
             '[environments.stage]\npromote_from = "latest"\n'
-            f'role_arn = "{role}"\n'
+            f'role_arn = "{role}"\n{UNCHECKED}'
         )
     cli.ok("--profile", "deployer", "publish", "api", "registry.example.com/api:1")
     cli.ok("--profile", "deployer", "apply", "--env", "stage", "--reason", "one", "--yes")

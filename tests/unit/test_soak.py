@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.project import BUCKET, PROJECT, REGION, image
+from tests.support.project import BUCKET, PROJECT, REGION, UNCHECKED, image
 from tf_release.flows import deploy, release, views
 from tf_release.model.errors import HeldByPolicy
 from tf_release.model.rules import Overrides
@@ -26,7 +26,7 @@ promote_from = "dev"
 [environments.prod]
 promote_from = "stage"
 soak = "2h"
-"""
+{UNCHECKED}"""
 
 
 @pytest.fixture

@@ -159,7 +159,9 @@ def check_images_exist(stores: Stores, state: EnvironmentState, images: dict[str
         missing = stores.registry.missing(new)
     if missing:
         raise ImagesMissing(
-            f"{len(missing)} image(s) no longer exist in ECR: {', '.join(missing)} "
+            f"{len(missing)} image(s) no longer exist in "
+            f"{' or '.join(sorted({naming.registry_of(url) for url in missing}))}: "
+            f"{', '.join(missing)} "
             "(pass --skip-image-check to deploy anyway)"
         )
 

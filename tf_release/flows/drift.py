@@ -128,9 +128,14 @@ def verify(
         return Verification(
             environment, None, tuple(differences), tuple(checked), state.lock, tuple(notes)
         )
-    with stores.progress.step("looking up the deployed images in ECR"):
+    with stores.progress.step("looking up the deployed images in their registries"):
         differences += _expired(stores, deployed)
     checked.append("ecr")
+    if any(
+        naming.parse_ecr(url) is None and stores.config.checks(url)
+        for url in deployed.held.values()
+    ):
+        checked.append("registry")
     failed = None
     if terraform is not None:
         try:
@@ -237,10 +242,15 @@ def _pointer_differences(
 
 
 def _expired(stores: Stores, deployed: Deployed) -> list[Difference]:
-    """Deployed images ECR no longer has: a rollback or a scale-out to them would fail."""
+    """Deployed images their registry no longer has: a rollback or a scale-out to them would
+    fail. (A registry configured `check = false` is not asked.)"""
     gone = set(stores.registry.missing(deployed.held.values()))
     return [
-        Difference("ecr", name, f"{url} no longer exists in ECR")
+        Difference(
+            "ecr" if naming.parse_ecr(url) else "registry",
+            name,
+            f"{url} no longer exists in {naming.registry_of(url)}",
+        )
         for name, url in sorted(deployed.held.items())
         if url in gone
     ]

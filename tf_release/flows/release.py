@@ -109,14 +109,15 @@ class RolledBack:
 def publish(
     stores: Stores, image: str, url: str, label: str = naming.LATEST, check_image: bool = True
 ) -> str:
-    """Point `/{project}/image_ids/{label}/{image}` at a freshly pushed image (checked in ECR,
-    so that a typo in a tag never becomes a release)."""
+    """Point `/{project}/image_ids/{label}/{image}` at a freshly pushed image (checked in its
+    registry, so that a typo in a tag never becomes a release)."""
     stores.config.check_image(image)
     naming.check_image_url(url)
     stores.config.check_publish_label(label)
     if check_image and stores.registry.missing([url]):
         raise ImagesMissing(
-            f"{url} does not exist in ECR: push it first (or pass --skip-image-check)"
+            f"{url} does not exist in {naming.registry_of(url)}: push it first (or pass "
+            "--skip-image-check)"
         )
     stores.images.put(label, image, url)
     return naming.image_parameter(stores.config.project, label, image)
@@ -219,9 +220,10 @@ def prepare(
 def _digests(
     stores: Stores, images: dict[str, str], state: EnvironmentState, taken: Source
 ) -> dict[str, str]:
-    """The digest each ECR image names: known without asking (see `known_digests`), else asked
-    of ECR (one request per repository). Images ECR cannot resolve are left unpinned."""
-    digests, ask = known_digests(images, state.deployed, taken)
+    """The digest each image names: known without asking (see `known_digests`), else asked of
+    its registry (ECR: one request per repository; others: one HEAD per image). Images their
+    registry cannot resolve, or is configured not to be asked about, are left unpinned."""
+    digests, ask = known_digests(images, state.deployed, taken, stores.config.checks)
     if ask:
         with stores.progress.step(f"resolving {len(ask)} image(s) to their digests"):
             resolved = stores.registry.digests(images[name] for name in ask)
@@ -230,11 +232,15 @@ def _digests(
 
 
 def known_digests(
-    images: dict[str, str], deployed: Deployed | None, taken: Source
+    images: dict[str, str],
+    deployed: Deployed | None,
+    taken: Source,
+    checks: Callable[[str], bool],
 ) -> tuple[dict[str, str], list[str]]:
-    """The digests known without asking ECR: what the source environment ran for an image
-    promoted from it (a moved tag is then a change), what runs for an image that stays; and the
-    ECR images whose digest only ECR knows. `diff` shows what `prepare` would record by it."""
+    """The digests known without asking a registry: what the source environment ran for an
+    image promoted from it (a moved tag is then a change), what runs for an image that stays;
+    and the images whose digest only their registry knows (those it `checks`). `diff` shows
+    what `prepare` would record by it."""
     digests: dict[str, str] = {}
     ask = []
     for name, url in images.items():
@@ -243,7 +249,7 @@ def known_digests(
         elif deployed and deployed.images.get(name) == url:
             if name in deployed.digests:  # an image that stays keeps how it ran, pinned or not
                 digests[name] = deployed.digests[name]
-        elif naming.parse_ecr(url) is not None:  # other registries stay unpinned
+        elif checks(url):  # a registry configured `check = false` leaves it unpinned
             ask.append(name)
     return digests, ask
 

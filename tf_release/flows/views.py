@@ -48,7 +48,8 @@ def promotion(stores: Stores, environment: str, against: str | None = None) -> P
         raise BadInput(f"cannot compare {environment} with itself")
     source = source_images(stores, label, [])
     running = stores.states.get(environment)[0].deployed
-    digests, _ = known_digests(source.images, running, source)  # as prepare would record them
+    # as prepare would record them
+    digests, _ = known_digests(source.images, running, source, stores.config.checks)
     changes = compare_images(
         running.images if running else {},
         running.digests if running else {},

@@ -35,6 +35,14 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class RegistrySettings:
+    """`[registries."HOST"]`: how an image registry other than ECR is reached."""
+
+    insecure: bool = False  # plain HTTP, for a registry on a private network
+    check: bool = True  # False: never asked; its images are kept as written, unpinned
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     project: str
@@ -43,6 +51,15 @@ class Config:
     region: str | None = None
     images: tuple[str, ...] | None = None
     terraform_bin: str | None = None
+    registries: dict[str, RegistrySettings] = field(default_factory=dict)
+
+    def registry(self, host: str) -> RegistrySettings:
+        return self.registries.get(host, RegistrySettings())
+
+    def checks(self, url: str) -> bool:
+        """Whether an image's registry is asked about it: ECR always, any other registry unless
+        its settings say `check = false`."""
+        return naming.parse_ecr(url) is not None or self.registry(url.partition("/")[0]).check
 
     def environment(self, name: str) -> Environment:
         if name not in self.environments:
@@ -217,6 +234,10 @@ def load_config(path: Path) -> Config:
         region=document.get("region"),
         images=None if images is None else tuple(images),
         terraform_bin=_binary(base, document.get("terraform_bin")),
+        registries={
+            host: RegistrySettings(**settings)
+            for host, settings in document.get("registries", {}).items()
+        },
     )
 
 

@@ -33,6 +33,13 @@ class ImagesMissing(ReleaseError):
     exit_code = 1
 
 
+class RegistryFailure(ReleaseError):
+    """An image registry refused, could not be reached, or kept rate-limiting; the message names
+    the registry and what to do. Nothing was written."""
+
+    exit_code = 1
+
+
 class LockHeld(ReleaseError):
     """Another deploy of the same environment is in progress (or was abandoned)."""
 

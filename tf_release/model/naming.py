@@ -85,6 +85,41 @@ def parse_ecr(url: str) -> EcrImage | None:
     return EcrImage(url, **match.groupdict())
 
 
+DOCKER_HUB = "docker.io"  # as image URLs name it; its API is at registry-1.docker.io
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    """An image URL's parts, as the OCI distribution API wants them."""
+
+    url: str
+    host: str  # as written: ghcr.io, docker.io, registry.internal:5000
+    repository: str  # library/nginx for docker.io/nginx, as Docker Hub serves it
+    tag: str | None
+    digest: str | None
+
+    @property
+    def reference(self) -> str:
+        """What `/v2/<repository>/manifests/<reference>` takes: the digest when there is one."""
+        return self.digest or self.tag or "latest"
+
+
+def parse_reference(url: str) -> ImageReference:
+    """`host/repository:tag@digest` in parts (the URL is valid: see check_image_url)."""
+    host = url.partition("/")[0]
+    digest = digest_in(url)
+    name = repository_of(url)[len(host) + 1 :]
+    tagged = url.split("@", 1)[0][len(host) + 1 + len(name) :]
+    if host == DOCKER_HUB and "/" not in name:
+        name = f"library/{name}"
+    return ImageReference(url, host, name, tagged[1:] or None, digest)
+
+
+def registry_of(url: str) -> str:
+    """Where an image lives, as messages name it: "ECR", or the registry's host."""
+    return "ECR" if parse_ecr(url) is not None else url.partition("/")[0]
+
+
 def repository_of(url: str) -> str:
     """`registry/repo` of `registry/repo:tag`, `…:tag@sha256:…` or `…@sha256:…`."""
     name = url.split("@", 1)[0]

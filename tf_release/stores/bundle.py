@@ -21,6 +21,7 @@ from tf_release.model.state import DeploymentEntry, EnvironmentState
 from tf_release.stores.aws import AwsSession
 from tf_release.stores.ecr import ImageRegistry
 from tf_release.stores.ecs import EcsServices
+from tf_release.stores.registry import DockerCredentials, OciRegistries, Registries
 from tf_release.stores.s3 import DeploymentLog, IndexStore, ManifestStore, StateStore, repair_hint
 from tf_release.stores.ssm import ImageStore
 
@@ -35,7 +36,7 @@ class Stores:
     states: StateStore
     deployments: DeploymentLog
     index: IndexStore
-    registry: ImageRegistry
+    registry: Registries
     ecs: EcsServices
     identify: Callable[[], str]
     session: AwsSession | None = None
@@ -80,7 +81,11 @@ def open_stores(
         states=StateStore(session, config.bucket, config.project),
         deployments=DeploymentLog(session, config.bucket, config.project),
         index=IndexStore(session, config.bucket, config.project),
-        registry=ImageRegistry(session),
+        registry=Registries(
+            ImageRegistry(session),
+            OciRegistries(config.registries, DockerCredentials.from_environment()),
+            config.registries,
+        ),
         ecs=EcsServices(session),
         identify=session.caller_arn,
         session=session,
