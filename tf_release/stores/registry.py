@@ -352,14 +352,15 @@ def _said(body: bytes) -> str:
         return text[:200] or "no message"
 
 
-_context: list[ssl.SSLContext] = []
+_contexts: dict[str | None, ssl.SSLContext] = {}
 
 
 def _tls() -> ssl.SSLContext:
-    """The system's trusted CAs, or SSL_CERT_FILE's (OpenSSL's variable): one context, reused."""
-    if not _context:
-        _context.append(ssl.create_default_context())
-    return _context[0]
+    """The system's trusted CAs, or SSL_CERT_FILE's (OpenSSL's variable): one context each."""
+    wanted = os.environ.get("SSL_CERT_FILE")
+    if wanted not in _contexts:
+        _contexts[wanted] = ssl.create_default_context()
+    return _contexts[wanted]
 
 
 class Registries:

@@ -71,7 +71,7 @@ PlanOnly = Annotated[
 ]
 SkipImageCheck = Annotated[
     bool,
-    typer.Option("--skip-image-check", help="Do not check that the images still exist in ECR."),
+    typer.Option("--skip-image-check", help="Do not check that the images still exist in their registry."),
 ]
 Atomic = Annotated[
     bool | None,
