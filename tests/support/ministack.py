@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.support.moto import free_port
+from tests.support.processes import stop
 from tests.support.project import REGION
 
 EXECUTABLE_VARIABLE = "TF_RELEASE_TEST_MINISTACK"
@@ -83,10 +84,5 @@ class MinistackServer:
             assert json.load(answer) == {"reset": "ok"}
 
     def stop(self) -> None:
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop(self._process)
         self._log.close()

@@ -8,6 +8,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.support.processes import stop
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -52,10 +54,5 @@ class MotoServer:
         urllib.request.urlopen(request, timeout=10).close()
 
     def stop(self) -> None:
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop(self._process)
         self._log.close()

@@ -26,6 +26,16 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def stop(process: "subprocess.Popen[bytes] | subprocess.Popen[str]") -> None:
+    """Ask a test server to stop (SIGTERM), and kill it if it has not within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def kill_tree(pid: int) -> None:
     for target in [pid, *descendants(pid)]:
         with contextlib.suppress(ProcessLookupError):

@@ -57,6 +57,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.support.moto import free_port
+from tests.support.processes import stop
 
 BINARY = "docker-registry"
 APT_LINE = "apt-get install -y docker-registry skopeo"
@@ -602,12 +603,7 @@ class Registry:
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop(self._process)
         if self.token_server is not None:
             self.token_server.stop()
 

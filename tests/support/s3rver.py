@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 
 from tests.support.moto import free_port
+from tests.support.processes import stop
 from tests.support.project import REGION, ROOT
 
 VERSION = "3.7.1"
@@ -130,12 +131,7 @@ class S3rver:
         return name
 
     def stop(self) -> None:
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop(self._process)
         self._log.close()
 
 
