@@ -374,3 +374,17 @@ def test_a_pull_limit_is_retried_with_backoff_then_one_line(
         )
         assert cli.run("show", "-e", "stage", "v1").returncode == 2  # no manifest written
     assert limited.refused == refusals
+
+
+def test_a_certificate_nobody_trusts_is_named_as_such(
+    cli: Cli, oci_registry_basic: Registry
+) -> None:
+    using(cli, oci_registry_basic)
+    del cli.env["SSL_CERT_FILE"]  # the registry's CA is a stranger now
+    refused = cli.run("publish", "api", oci_registry_basic.url("team/api", "1.0"))
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(
+        f"tf-release: error: the certificate of the registry {oci_registry_basic.host} is not "
+        "trusted ("
+    )
+    assert refused.stderr.endswith("name its bundle in SSL_CERT_FILE\n")

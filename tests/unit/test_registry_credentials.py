@@ -1,7 +1,9 @@
 """Registry credentials are found where `docker login` (or podman, skopeo) left them."""
 
 import base64
+import http.client
 import json
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from tests.support.registry import write_credential_helper, write_docker_config
 from tf_release.model.errors import RegistryFailure
 from tf_release.model.naming import parse_reference
-from tf_release.stores.registry import DockerCredentials, Login
+from tf_release.stores.registry import DockerCredentials, Login, _SameHostAuthorization
 
 HOST = "registry.internal:5000"
 
@@ -101,3 +103,40 @@ def test_an_image_url_names_its_registry_repository_and_reference(
 ) -> None:
     image = parse_reference(url)
     assert (image.host, image.repository, image.reference) == (host, repository, reference)
+
+
+@pytest.mark.parametrize(
+    "url,host,repository",
+    [
+        ("acme/api:1.0", "docker.io", "acme/api"),  # Docker's short form: a Hub namespace
+        ("index.docker.io/acme/api:1.0", "docker.io", "acme/api"),
+        ("registry-1.docker.io/nginx:1", "docker.io", "library/nginx"),
+        ("localhost/api:1", "localhost", "api"),
+        ("localhost:5000/team/api:1", "localhost:5000", "team/api"),
+    ],
+)
+def test_a_first_part_that_is_not_a_host_is_docker_hub_as_docker_reads_it(
+    url: str, host: str, repository: str
+) -> None:
+    image = parse_reference(url)
+    assert (image.host, image.repository) == (host, repository)
+
+
+@pytest.mark.parametrize(
+    "target,kept",
+    [("https://cdn.example.net/blob", False), ("https://registry.internal:5000/v2/x", True)],
+)
+def test_a_redirect_keeps_the_login_only_on_the_same_host(target: str, kept: bool) -> None:
+    asked = urllib.request.Request(
+        "https://registry.internal:5000/v2/team/api/manifests/1.0",
+        headers={"Authorization": "Basic c2VjcmV0", "Accept": "x"},
+    )
+    followed = _SameHostAuthorization().redirect_request(
+        asked, None, 307, "Temporary Redirect", http.client.HTTPMessage(), target
+    )
+    assert followed is not None
+    assert followed.has_header("Authorization") is kept
+
+
+def test_a_login_never_prints_its_secret() -> None:
+    assert "s3cret" not in repr(Login("ci", "s3cret", "config.json"))

@@ -112,9 +112,8 @@ def _registries(stores: Stores) -> Iterator[Check]:
         return  # the ssm check said why
     one_each: dict[str, str] = {}
     for url in sorted(latest.values()):
-        host = url.partition("/")[0]
         if naming.parse_ecr(url) is None:
-            one_each.setdefault(host, url)
+            one_each.setdefault(naming.registry_host(url), url)
     for host, url in one_each.items():
         if not stores.config.registry(host).check:
             yield Check(f"registry {host}", True, "not asked (check = false): images kept as "

@@ -59,7 +59,7 @@ class Config:
     def checks(self, url: str) -> bool:
         """Whether an image's registry is asked about it: ECR always, any other registry unless
         its settings say `check = false`."""
-        return naming.parse_ecr(url) is not None or self.registry(url.partition("/")[0]).check
+        return naming.parse_ecr(url) is not None or self.registry(naming.registry_host(url)).check
 
     def environment(self, name: str) -> Environment:
         if name not in self.environments:

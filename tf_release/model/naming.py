@@ -104,20 +104,37 @@ class ImageReference:
         return self.digest or self.tag or "latest"
 
 
+DOCKER_HUB_ALIASES = {"index.docker.io", "registry-1.docker.io"}
+
+
 def parse_reference(url: str) -> ImageReference:
-    """`host/repository:tag@digest` in parts (the URL is valid: see check_image_url)."""
-    host = url.partition("/")[0]
+    """`host/repository:tag@digest` in parts (the URL is valid: see check_image_url), as Docker
+    reads it: a first part with no `.` or `:` that is not `localhost` is a Docker Hub
+    namespace (`acme/api:1` is `docker.io/acme/api:1`)."""
+    first = url.partition("/")[0]
     digest = digest_in(url)
-    name = repository_of(url)[len(host) + 1 :]
-    tagged = url.split("@", 1)[0][len(host) + 1 + len(name) :]
+    path = repository_of(url)
+    tagged = url.split("@", 1)[0][len(path) :]
+    if "." in first or ":" in first or first == "localhost":
+        host, name = first, path[len(first) + 1 :]
+    else:
+        host, name = DOCKER_HUB, path
+    if host in DOCKER_HUB_ALIASES:
+        host = DOCKER_HUB
     if host == DOCKER_HUB and "/" not in name:
         name = f"library/{name}"
     return ImageReference(url, host, name, tagged[1:] or None, digest)
 
 
+def registry_host(url: str) -> str:
+    """The registry an image URL names, as `[registries."HOST"]` keys it (docker.io for
+    Docker Hub, however the URL spells it)."""
+    return parse_reference(url).host
+
+
 def registry_of(url: str) -> str:
     """Where an image lives, as messages name it: "ECR", or the registry's host."""
-    return "ECR" if parse_ecr(url) is not None else url.partition("/")[0]
+    return "ECR" if parse_ecr(url) is not None else registry_host(url)
 
 
 def repository_of(url: str) -> str:

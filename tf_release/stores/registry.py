@@ -10,6 +10,7 @@ repository). Credentials are Docker's own (see `DockerCredentials`). A registry 
 
 import base64
 import hashlib
+import http.client
 import json
 import os
 import random
@@ -23,7 +24,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -48,12 +49,13 @@ ATTEMPTS = 5  # for 429 (Docker Hub's pull limits) and 5xx; the last one's answe
 DOCKER_HUB_API = "registry-1.docker.io"
 DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", DOCKER_HUB_API)
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+NOT_FOUND = "credentials not found in native keychain"  # every helper's answer for "none"
 
 
 @dataclass(frozen=True)
 class Login:
     user: str
-    secret: str
+    secret: str = field(repr=False)
     source: str  # where it came from, for messages: "~/.docker/config.json", "helper ecr-login"
 
 
@@ -73,6 +75,8 @@ class DockerCredentials:
         files = []
         if os.environ.get("REGISTRY_AUTH_FILE"):
             files.append(Path(os.environ["REGISTRY_AUTH_FILE"]))
+        elif os.environ.get("XDG_RUNTIME_DIR"):  # where podman and skopeo log in by default
+            files.append(Path(os.environ["XDG_RUNTIME_DIR"]) / "containers" / "auth.json")
         docker = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
         files.append(docker / "config.json")
         return cls(files)
@@ -144,7 +148,7 @@ def _from_helper(name: str, server: str) -> Login | None:
     except subprocess.TimeoutExpired:
         raise RegistryFailure(f"{program} get did not answer within 60 s") from None
     if answer.returncode != 0:
-        if "not found" in (answer.stdout + answer.stderr).lower():
+        if NOT_FOUND in answer.stdout + answer.stderr:
             return None
         said = (answer.stderr or answer.stdout).strip().splitlines()
         raise RegistryFailure(f"{program} get failed: {said[-1] if said else answer.returncode}")
@@ -181,7 +185,7 @@ class OciRegistries:
         image = naming.parse_reference(url)
         path = f"/v2/{image.repository}/manifests/{image.reference}"
         answer = self._send(image, "HEAD", path)
-        if answer.status == 404:
+        if answer.status == 404 or _no_such_repository(answer):
             return None
         if answer.status != 200:
             raise self._refused(image, answer)
@@ -210,11 +214,13 @@ class OciRegistries:
         if challenge is not None:
             headers["Authorization"] = self._authorization(image, challenge)
         answer = self._request(image.host, method, self._base(image.host) + path, headers)
-        if (
-            answer.status == 401
-            and challenge is not None
-            and challenge.lower().startswith("bearer")
-        ):
+        if answer.status == 401 and challenge is None and answer.headers.get("WWW-Authenticate"):
+            with self._lock:  # the ping needed no auth, this repository does: learn it, once
+                self._challenges[image.host] = challenge = answer.headers["WWW-Authenticate"]
+            headers["Authorization"] = self._authorization(image, challenge)
+            answer = self._request(image.host, method, self._base(image.host) + path, headers)
+        expired = answer.status == 401 and (challenge or "").lower().startswith("bearer")
+        if expired and challenge is not None and not _no_such_repository(answer):
             with self._lock:  # the token expired: one fresh one, then the answer stands
                 self._tokens.pop((image.host, image.repository), None)
             headers["Authorization"] = self._authorization(image, challenge)
@@ -237,7 +243,12 @@ class OciRegistries:
             return self._challenges[image.host]
 
     def _authorization(self, image: naming.ImageReference, challenge: str) -> str:
-        scheme, _, parameters = challenge.partition(" ")
+        scheme, _, parameters = challenge.strip().partition(" ")
+        if not scheme:
+            raise RegistryFailure(
+                f"{image.host} answered 401 without saying how to authenticate (no "
+                "WWW-Authenticate): is it an OCI registry?"
+            )
         login = self.credentials.login(image.host)
         if scheme.lower() == "basic":
             if login is None:
@@ -270,8 +281,9 @@ class OciRegistries:
         if login is not None:
             basic = base64.b64encode(f"{login.user}:{login.secret}".encode()).decode()
             headers["Authorization"] = f"Basic {basic}"
+        joiner = "&" if urllib.parse.urlsplit(realm).query else "?"
         answer = self._request(
-            image.host, "GET", f"{realm}?{urllib.parse.urlencode(query)}", headers
+            image.host, "GET", f"{realm}{joiner}{urllib.parse.urlencode(query)}", headers
         )
         if answer.status != 200:
             raise self._refused(image, answer, f"its token service {realm}")
@@ -282,20 +294,21 @@ class OciRegistries:
             raise RegistryFailure(f"{realm} answered without a token") from None
 
     def _request(self, host: str, method: str, url: str, headers: dict[str, str]) -> _Answer:
-        """One request, retried on 429 (Docker Hub's pull limits) and 5xx with backoff."""
+        """One request, retried with backoff on 429 (Docker Hub's pull limits), 5xx, a reset
+        connection or a timeout."""
         for attempt in range(1, ATTEMPTS + 1):
             request = urllib.request.Request(url, method=method, headers=headers)
             try:
-                with urllib.request.urlopen(request, timeout=TIMEOUT, context=_tls()) as response:
+                with _opener(_tls()).open(request, timeout=TIMEOUT) as response:
                     answer = _Answer(response.status, response.headers, response.read())
             except urllib.error.HTTPError as error:
                 answer = _Answer(error.code, error.headers, error.read())
-            except (urllib.error.URLError, OSError) as error:
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
                 reason = getattr(error, "reason", error)
-                raise RegistryFailure(
-                    f"cannot reach the registry {host} ({reason}): if this machine cannot reach "
-                    f'it, set check = false under [registries."{host}"] in tf-release.toml'
-                ) from None
+                if _transient(reason) and attempt < ATTEMPTS:
+                    time.sleep(min(2.0**attempt, 30.0) * random.uniform(0.5, 1.0))
+                    continue
+                raise RegistryFailure(_unreachable(host, reason)) from None
             if (answer.status != 429 and answer.status < 500) or attempt == ATTEMPTS:
                 return answer
             wait = min(2.0**attempt, 30.0) * random.uniform(0.5, 1.0)
@@ -342,6 +355,13 @@ class OciRegistries:
         )
 
 
+def _no_such_repository(answer: _Answer) -> bool:
+    """Docker Hub's answer for a repository that does not exist (or that this login may not
+    pull): 401 `insufficient_scope` even with a token, where other registries answer 404."""
+    challenge = answer.headers.get("WWW-Authenticate") or ""
+    return answer.status == 401 and 'error="insufficient_scope"' in challenge
+
+
 def _said(body: bytes) -> str:
     """The registry's own error message (the distribution spec's `errors` list), or its text."""
     try:
@@ -350,6 +370,57 @@ def _said(body: bytes) -> str:
     except (ValueError, KeyError, TypeError, AttributeError):
         text = " ".join(body.decode("utf-8", "replace").split())
         return text[:200] or "no message"
+
+
+TRANSIENT = (
+    TimeoutError,
+    ConnectionResetError,
+    http.client.RemoteDisconnected,
+    http.client.IncompleteRead,
+)
+
+
+def _transient(reason: object) -> bool:
+    """A connection reset or a timeout may pass; a refused connection or a bad certificate not."""
+    return isinstance(reason, TRANSIENT)
+
+
+def _unreachable(host: str, reason: object) -> str:
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return (
+            f"the certificate of the registry {host} is not trusted ({reason.verify_message}): "
+            "if it is signed by a CA of your own, name its bundle in SSL_CERT_FILE"
+        )
+    return (
+        f"cannot reach the registry {host} ({reason}): if this machine cannot reach it, set "
+        f'check = false under [registries."{host}"] in tf-release.toml'
+    )
+
+
+class _SameHostAuthorization(urllib.request.HTTPRedirectHandler):
+    """A redirect keeps the Authorization header only on the same host, as Docker's client
+    does: a registry that sends a manifest read on to a CDN or a bucket never hands it the
+    login."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and urllib.parse.urlsplit(newurl).netloc != req.host:
+            new.remove_header("Authorization")
+        return new
+
+
+def _opener(context: ssl.SSLContext) -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=context), _SameHostAuthorization()
+    )
 
 
 _contexts: dict[str | None, ssl.SSLContext] = {}
@@ -400,6 +471,6 @@ class Registries:
         for url in sorted(set(urls)):
             if naming.parse_ecr(url) is not None:
                 ecr.append(url)
-            elif self.settings.get(url.partition("/")[0], RegistrySettings()).check:
+            elif self.settings.get(naming.registry_host(url), RegistrySettings()).check:
                 other.append(url)
         return ecr, other

@@ -71,7 +71,9 @@ PlanOnly = Annotated[
 ]
 SkipImageCheck = Annotated[
     bool,
-    typer.Option("--skip-image-check", help="Do not check that the images still exist in their registry."),
+    typer.Option(
+        "--skip-image-check", help="Do not check that the images still exist in their registry."
+    ),
 ]
 Atomic = Annotated[
     bool | None,
