@@ -168,3 +168,14 @@ def test_a_pipe_gets_terraform_output_as_it_comes() -> None:
     pipe = io.StringIO()
     spinner = spinner_on(Terminal())
     assert spinner.around(pipe) is pipe
+
+
+def test_no_color_takes_the_colour_away_but_not_the_spinner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    terminal = Terminal()
+    spinner = Spinner(Console(file=terminal, force_terminal=True, width=100))
+    with spinner.step("terraform plan (stage)"):
+        pass
+    assert "⠋ terraform plan (stage) (0s)" in terminal.getvalue()  # no colour code between
