@@ -216,6 +216,15 @@ def manifest(out: Console, entry: Any, wide: bool = False) -> None:
         facts.add_row("reverts", naming.format_version(shown.reverts))
     if entry.reverted_by is not None:
         facts.add_row("reverted by", naming.format_version(entry.reverted_by))
+    tally = getattr(entry, "approvals", None)
+    if tally is not None:
+        facts.add_row("approvals", f"{len(tally.counted)} of {tally.needed}")
+        for approval in tally.counted:
+            said = f": {approval.reason}" if approval.reason else ""
+            facts.add_row(
+                "approved",
+                f"{_when(approval.approved_at, wide)} by {_who(approval.approver, wide)}{said}",
+            )
     for deployment in entry.deployments:
         facts.add_row("deployed", f"{deployment.outcome} {_when(deployment.finished_at, wide)}")
         for override in entry.overrides_of(deployment):

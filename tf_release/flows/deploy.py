@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from tf_release.flows import holds
+from tf_release.flows import approvals, holds
 from tf_release.flows.gates import Check, check_rollouts, run_verifications
 from tf_release.flows.locks import (
     acquire_lock,
@@ -23,6 +23,7 @@ from tf_release.flows.locks import (
     still_ours,
 )
 from tf_release.model import naming
+from tf_release.model.approval import Approval
 from tf_release.model.config import Environment
 from tf_release.model.errors import (
     ApplyRefused,
@@ -122,6 +123,8 @@ class DeployOptions:
     announce: Announce = _silent
     overrides: Overrides = NO_OVERRIDES
     overridden: tuple[Override, ...] = ()
+    approved: tuple[Approval, ...] = ()  # the approvals that let it through, for the record
+    wait_for_approval: float = 0.0  # seconds to wait for the approvals rule (deploy only)
     # told each plan as it becomes known (the image changes, then Terraform's counts), so that
     # a face can report a deploy that fails afterwards (the CLI's Markdown summary)
     observe: Announce = _silent
@@ -147,7 +150,14 @@ def deploy(
             running, manifest.images, manifest.digests, current[0].deployed
         )
         overridden += holds.soak(stores, env, source, since, options.overrides)
-    options = replace(options, overridden=options.overridden + overridden)
+    gone_past, standing = approvals.enforce(
+        stores, env, manifest, options.overrides, options.wait_for_approval
+    )
+    options = replace(
+        options,
+        overridden=options.overridden + overridden + gone_past,
+        approved=standing.counted if standing else (),
+    )
     return deploy_manifest(stores, env, manifest, current, options)
 
 
@@ -337,6 +347,7 @@ def _record(phase: str | None, checks: list[Check], options: DeployOptions) -> d
         "checks": tuple(check.to_document() for check in checks),
         "skipped_verify": options.skip_verify,
         "overrides": options.overridden,
+        "approvals": tuple(approval.shown() for approval in options.approved),
     }
 
 

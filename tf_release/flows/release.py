@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tf_release.flows import holds
+from tf_release.flows import approvals, holds
 from tf_release.flows.deploy import (
     DeployOptions,
     DeployResult,
@@ -411,8 +411,15 @@ def apply(
     )
     if prepared.manifest is None:
         return prepared, None
-    # prepare checked the images and the release rules before writing
-    checked = replace(options, check_images=False, overridden=prepared.overridden)
+    # prepare checked the images, the freeze and the soak before writing; approvals can only
+    # come now that the manifest exists: held, it waits for `approve`, then `deploy --version`
+    gone_past, standing = approvals.enforce(stores, env, prepared.manifest, options.overrides)
+    checked = replace(
+        options,
+        check_images=False,
+        overridden=prepared.overridden + gone_past,
+        approved=standing.counted if standing else (),
+    )
     return prepared, deploy_manifest(
         stores, env, prepared.manifest, prepared.state or current, checked
     )

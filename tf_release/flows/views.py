@@ -6,13 +6,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from tf_release.flows.approvals import hold as approvals_hold
+from tf_release.flows.approvals import standing
 from tf_release.flows.holds import OVERRIDE_MARK, frozen, promoted_since, soaked_in, soaking
 from tf_release.flows.release import known_digests, source_images
 from tf_release.model import naming
+from tf_release.model.approval import Tally
+from tf_release.model.config import Environment
 from tf_release.model.errors import BadInput, BrokenState
 from tf_release.model.index import reverted_by
 from tf_release.model.manifest import ImageChanges, Manifest, compare_images
-from tf_release.model.rules import CLEAR, SOAK, Hold, format_duration, format_local
+from tf_release.model.rules import APPROVALS, CLEAR, SOAK, Hold, format_duration, format_local
 from tf_release.model.state import Attempt, Deployed, DeploymentEntry, Lock, Override, Recent
 from tf_release.stores.bundle import (
     Stores,
@@ -115,7 +119,25 @@ def rules(stores: Stores, environment: str, at: datetime | None = None) -> list[
     for window in env.rules.freeze:
         hold = replace(env.rules, freeze=(window,)).frozen(moment)
         verdicts.append(RuleVerdict("freeze", window.text, hold))
+    if env.rules.approvals:
+        verdicts.append(_approvals_verdict(stores, env))
     return verdicts
+
+
+def _approvals_verdict(stores: Stores, env: Environment) -> RuleVerdict:
+    """The approvals rule against the newest manifest, while it waits to be deployed."""
+    approvers = env.rules.approvers
+    setting = f"{env.rules.approvals} by someone other than the author" + (
+        f", among {', '.join(approvers)}" if approvers else ""
+    )
+    state = stores.states.get(env.name)[0]
+    running = state.deployed.version if state.deployed else 0
+    if state.latest_version <= running:
+        return RuleVerdict(APPROVALS, setting, None, "no manifest waits to be deployed")
+    newest = manifest_of(stores, env.name, state.latest_version)
+    found = standing(stores, env, newest)
+    note = f"{newest.name} has {len(found.counted) if found else 0} of {env.rules.approvals}"
+    return RuleVerdict(APPROVALS, setting, approvals_hold(env, found), note)
 
 
 def _running_since(
@@ -176,6 +198,7 @@ class HistoryEntry:
     overrides: dict[str, tuple[Override, ...]] = field(default_factory=dict)
     # what it changed from the manifest before it; None when that one is missing or unread
     changes: ImageChanges | None = None
+    approvals: Tally | None = None  # show, where the environment's rules ask for approvals
 
     @property
     def version(self) -> int:
@@ -191,6 +214,7 @@ class HistoryEntry:
                 _entry_document(entry, self.overrides_of(entry)) for entry in self.deployments
             ],
             "reverted_by": naming.format_optional_version(self.reverted_by),
+            **({"approvals": self.approvals.to_document()} if self.approvals else {}),
         }
 
 
@@ -294,8 +318,9 @@ def show(stores: Stores, environment: str, version: int) -> HistoryEntry:
     """One manifest with its deployments, and the rollback that reverted it, if one did: from
     the version's index, else from the record (every later deployment, and the manifests that
     were deployed after it)."""
-    stores.config.environment(environment)
+    env = stores.config.environment(environment)
     manifest = manifest_of(stores, environment, version)
+    approvals = standing(stores, env, manifest)  # no request where no rule asks for them
     use = used_index(stores, environment, manifest)
     if use is not None:
         mine = {version: list(use.deployments)}
@@ -305,7 +330,9 @@ def show(stores: Stores, environment: str, version: int) -> HistoryEntry:
         later = _read_all(stores, environment, sorted(v for v in used if v > version))
         reverted = _reverted([m for m in later if m is not None], used).get(version)
         mine = {version: used.get(version, [])}
-    return HistoryEntry(manifest, tuple(mine[version]), reverted, _overrides(stores, mine))
+    return HistoryEntry(
+        manifest, tuple(mine[version]), reverted, _overrides(stores, mine), approvals=approvals
+    )
 
 
 def _read_all(

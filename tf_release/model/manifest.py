@@ -33,6 +33,11 @@ class Manifest:
     def name(self) -> str:
         return naming.format_version(self.version)
 
+    @property
+    def sha256(self) -> str:
+        """The checksum stored with it: what an approval names, beside the version."""
+        return _digest(self._body())
+
     def to_document(self) -> dict[str, Any]:
         document = self._body()
         document["sha256"] = _digest(document)

@@ -34,7 +34,15 @@ CONFIG_NAME = "tf-release.toml"  # looked for in the working folder and its pare
 # the config's first line, `#:schema ./tf-release.schema.json`, to it
 CONFIG_SCHEMA_NAME = "tf-release.schema.json"
 # the JSON Schemas shipped in model/schemas, as `tf-release schema NAME` names them
-SCHEMAS = ("config", "manifest", "state", "deployment", "version-use", "deployment-period")
+SCHEMAS = (
+    "config",
+    "manifest",
+    "state",
+    "deployment",
+    "version-use",
+    "deployment-period",
+    "approval",
+)
 
 
 def check_image_name(name: str) -> str:
@@ -313,6 +321,27 @@ def version_use_key(project: str, environment: str, version: int) -> str:
 
 def period_key(project: str, environment: str, starts: datetime) -> str:
     return f"{index_prefix(project, environment)}deployments/{starts:%Y-%m-%d}.json"
+
+
+APPROVER_ID = re.compile(r"^[A-Za-z0-9:_+=,.@-]{1,200}$")  # an STS UserId, as AWS spells them
+REVOKED = ".revoked.json"
+
+
+def approvals_prefix(project: str, environment: str, version: int) -> str:
+    """The approvals of one manifest, an object per approver (approval.py)."""
+    return f"{project}/approvals/{environment}/{format_version(version)}/"
+
+
+def approval_key(project: str, environment: str, version: int, approver_id: str) -> str:
+    """Named by the approver's STS UserId, which an IAM policy can pin to the caller's own
+    (`${aws:userid}`): nobody writes an approval under another's name."""
+    if not APPROVER_ID.fullmatch(approver_id):
+        raise BadInput(f"cannot name an approval after the caller id {approver_id!r}")
+    return f"{approvals_prefix(project, environment, version)}{approver_id}.json"
+
+
+def revocation_key(project: str, environment: str, version: int, approver_id: str) -> str:
+    return approval_key(project, environment, version, approver_id).removesuffix(".json") + REVOKED
 
 
 def doctor_prefix(project: str) -> str:

@@ -15,24 +15,24 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tf_release.model import naming
 from tf_release.model.errors import BadInput
 
-SOAK, FREEZE = "soak", "freeze"
-RULES = (SOAK, FREEZE)
+SOAK, FREEZE, APPROVALS = "soak", "freeze", "approvals"
+RULES = (SOAK, FREEZE, APPROVALS)
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 WEEK_MINUTES = 7 * 24 * 60
 UTC_NAME = "UTC"
 
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _WEEKLY = re.compile(r"([A-Z][a-z]{2}) (\d{2}):(\d{2})")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def parse_duration(text: str) -> timedelta:
-    """`30m`, `2h`, `1d` (or `1d12h`): a soak time, more than zero."""
+    """`30m`, `2h`, `1d` (or `1d12h`, `90s`): a soak time or a wait, more than zero."""
     found = _DURATION.fullmatch(text.strip())
     if not text.strip() or found is None:
         raise BadInput(f"invalid duration {text!r}: use minutes, hours or days, e.g. 30m, 2h, 1d")
-    days, hours, minutes = (int(part or 0) for part in found.groups())
-    duration = timedelta(days=days, hours=hours, minutes=minutes)
+    days, hours, minutes, seconds = (int(part or 0) for part in found.groups())
+    duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
     if not duration:
         raise BadInput(f"invalid duration {text!r}: must be more than zero")
     return duration
@@ -145,9 +145,12 @@ class Hold:
     rule: str
     until: datetime | None
     detail: str
+    way: str = ""  # what lifts it besides an override: "approve it with `tf-release approve …`"
 
     def ends(self) -> str:
         """`until Mon 2026-03-30 08:00 BST`, in the environment's time zone."""
+        if self.rule == APPROVALS:
+            return "until approved"
         return "until overridden" if self.until is None else f"until {format_local(self.until)}"
 
     def describe(self, environment: str) -> str:
@@ -155,12 +158,15 @@ class Hold:
         ends = self.ends()
         if self.rule == FREEZE:
             return f"{environment} is frozen ({self.detail}) {ends}"
+        if self.rule == APPROVALS:
+            return f"{environment} needs {self.detail}"
         return f"{environment} is held by soak ({self.detail}) {ends}"
 
     def refusal(self, environment: str) -> str:
         """The one line of a refused command: the rule, when it ends, and the way past it."""
+        way = f"{self.way}, or pass" if self.way else "pass"
         return (
-            f"{self.describe(environment)}: pass --override {self.rule} "
+            f"{self.describe(environment)}: {way} --override {self.rule} "
             '--override-reason "…" to go anyway'
         )
 
@@ -205,10 +211,12 @@ class Rules:
     freeze: tuple[Window, ...] = ()
     timezone: str = UTC_NAME
     zone: tzinfo = field(default=ZoneInfo(UTC_NAME), compare=False)
+    approvals: int = 0  # approvals a manifest needs here, by others than its author
+    approvers: tuple[str, ...] = ()  # who may approve (ARN patterns); empty: anyone else
 
     @property
     def any(self) -> bool:
-        return self.soak is not None or bool(self.freeze)
+        return self.soak is not None or bool(self.freeze) or self.approvals > 0
 
     def frozen(self, now: datetime) -> Hold | None:
         """The freeze holding at `now`, until the last of the windows that follow on end."""
@@ -268,7 +276,11 @@ def load_rules(table: Mapping[str, object], where: str) -> Rules:
             windows.append(parse_window(text))
         except BadInput as error:
             raise BadInput(f"{where}.freeze: {error}") from None
-    return Rules(soak, tuple(windows), name, found)
+    approvers = tuple(_texts(table.get("approvers", ())))
+    approvals = int(str(table.get("approvals", 0)))
+    if approvers and not approvals:
+        raise BadInput(f"{where}.approvers: names who may approve, but approvals is not set")
+    return Rules(soak, tuple(windows), name, found, approvals, approvers)
 
 
 def _texts(value: object) -> Iterable[str]:
@@ -287,7 +299,8 @@ class Overrides:
         named = frozenset(rules)
         unknown = sorted(named - set(RULES))
         if unknown:
-            raise BadInput(f"--override {unknown[0]}: the rules are {' and '.join(RULES)}")
+            rules = f"{', '.join(RULES[:-1])} and {RULES[-1]}"
+            raise BadInput(f"--override {unknown[0]}: the rules are {rules}")
         if named and reason is None:
             raise BadInput("--override needs --override-reason: say why the rule is overridden")
         if reason is not None and not reason.strip():

@@ -407,6 +407,7 @@ class Deployment:
     rolled_back_to: int | None = None  # --atomic: the version it converged back to
     convergence: str | None = None  # how that went: succeeded or failed
     overrides: tuple[Override, ...] = ()  # release rules this deploy went past
+    approvals: tuple[dict[str, str], ...] = ()  # who approved the manifest (approval.py)
 
     @property
     def headline(self) -> str:
@@ -448,6 +449,7 @@ class Deployment:
             "rolled_back_to": naming.format_optional_version(self.rolled_back_to),
             "convergence": self.convergence,
             "overrides": [item.to_document() for item in self.overrides] or None,
+            "approvals": list(self.approvals) or None,
         }
         document.update({key: value for key, value in optional.items() if value is not None})
         return document
@@ -482,6 +484,7 @@ class Deployment:
             else None,
             convergence=document.get("convergence"),
             overrides=_overrides(document.get("overrides")),
+            approvals=tuple(document.get("approvals", ())),
         )
 
 

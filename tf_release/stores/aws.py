@@ -186,6 +186,12 @@ class AwsSession:
         with aws_errors("asking STS who you are"):
             return str(self.client("sts").get_caller_identity()["Arn"])
 
+    def caller(self) -> tuple[str, str]:
+        """Who is acting: the ARN, and the UserId that IAM policies name as `${aws:userid}`."""
+        with aws_errors("asking STS who you are"):
+            identity = self.client("sts").get_caller_identity()
+        return str(identity["Arn"]), str(identity["UserId"])
+
 
 def _role_session(source: Any, role_arn: str, count: Any, profile: str | None) -> Any:
     """A botocore session whose credentials come from assuming `role_arn` as `source`."""

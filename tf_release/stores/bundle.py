@@ -22,7 +22,14 @@ from tf_release.stores.aws import AwsSession
 from tf_release.stores.ecr import ImageRegistry
 from tf_release.stores.ecs import EcsServices
 from tf_release.stores.registry import DockerCredentials, OciRegistries, Registries
-from tf_release.stores.s3 import DeploymentLog, IndexStore, ManifestStore, StateStore, repair_hint
+from tf_release.stores.s3 import (
+    ApprovalStore,
+    DeploymentLog,
+    IndexStore,
+    ManifestStore,
+    StateStore,
+    repair_hint,
+)
 from tf_release.stores.ssm import ImageStore
 
 
@@ -36,6 +43,7 @@ class Stores:
     states: StateStore
     deployments: DeploymentLog
     index: IndexStore
+    approvals: ApprovalStore
     registry: Registries
     ecs: EcsServices
     identify: Callable[[], str]
@@ -81,6 +89,7 @@ def open_stores(
         states=StateStore(session, config.bucket, config.project),
         deployments=DeploymentLog(session, config.bucket, config.project),
         index=IndexStore(session, config.bucket, config.project),
+        approvals=ApprovalStore(session, config.bucket, config.project),
         registry=Registries(
             ImageRegistry(session),
             OciRegistries(config.registries, DockerCredentials.from_environment()),

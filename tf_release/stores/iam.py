@@ -108,6 +108,17 @@ def least_privilege_policy(config: Config) -> dict[str, Any]:
             "Resource": "arn:aws:ecr:*:*:repository/*",
         },
     ]
+    approved = [name for name, env in config.environments.items() if env.rules.approvals]
+    if approved:
+        statements.append(
+            {
+                # a deploy counts approvals; only approvers write them (approver_policy)
+                "Sid": "ReadApprovals",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [_approvals(config, env) for env in approved],
+            }
+        )
     if any(env.ecs_services and not env.role_arn for env in config.environments.values()):
         statements.append(ECS_ROLLOUTS)  # an environment with a role reads ECS through it
     roles = sorted({env.role_arn for env in config.environments.values() if env.role_arn})
@@ -121,6 +132,54 @@ def least_privilege_policy(config: Config) -> dict[str, Any]:
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _approvals(config: Config, environment: str, name: str = "*") -> str:
+    prefix = naming.approvals_prefix(config.project, environment, 1).removesuffix("v1/")
+    return f"arn:aws:s3:::{config.bucket}/{prefix}{name}"
+
+
+def approver_policy(config: Config) -> dict[str, Any]:
+    """The policy of someone who approves and does nothing else: read the manifests and the
+    approvals, and write approvals and revocations under their own STS UserId only (IAM puts
+    the caller's in `${aws:userid}`), so nobody approves under another's name."""
+    environments = [name for name, env in config.environments.items() if env.rules.approvals]
+    if not environments:
+        raise BadInput(f"no environment of {config.path} sets approvals")
+    own = ["*/${aws:userid}.json", "*/${aws:userid}" + naming.REVOKED]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "WhoIsApproving",
+                "Effect": "Allow",
+                "Action": ["sts:GetCallerIdentity"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "ReadManifestsAndApprovals",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [
+                    f"arn:aws:s3:::{config.bucket}/{naming.manifest_prefix(config.project, env)}*"
+                    for env in environments
+                ]
+                + [_approvals(config, env) for env in environments],
+            },
+            {
+                "Sid": "WriteOwnApprovals",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject"],
+                "Resource": [_approvals(config, env, name) for env in environments for name in own],
+            },
+            {
+                "Sid": "ListReleaseBucket",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": f"arn:aws:s3:::{config.bucket}",
+            },
+        ],
+    }
 
 
 def role_policy(config: Config, environment: str) -> dict[str, Any]:

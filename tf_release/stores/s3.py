@@ -17,11 +17,13 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError
 
 from tf_release.model import naming
+from tf_release.model.approval import Approval
 from tf_release.model.errors import AwsFailure, BadInput, BrokenState, ReleaseError
 from tf_release.model.index import DeploymentPeriod, VersionUse
 from tf_release.model.manifest import Manifest
 from tf_release.model.state import Deployment, DeploymentEntry, EnvironmentState
 from tf_release.stores.aws import AwsSession, aws_errors, error_code
+from tf_release.stores.parallel import in_parallel
 
 ENCRYPTION = {"ServerSideEncryption": "AES256"}
 MISSING = {"NoSuchKey", "404", "NotFound"}
@@ -207,6 +209,46 @@ class ManifestStore(_Bucket):
                 if taken is not None and same(taken):
                     return taken, True
             version += 1
+
+
+class ApprovalStore(_Bucket):
+    """Approvals beside the manifests: an object per approver, written once (approval.py)."""
+
+    def __init__(self, session: AwsSession, bucket: str, project: str) -> None:
+        super().__init__(session, bucket)
+        self.project = project
+
+    def add(self, approval: Approval) -> bool:
+        """Write it, unless this approver has approved this version before: then False."""
+        key = naming.approval_key(
+            self.project, approval.environment, approval.version, approval.approver_id
+        )
+        return self.write(key, approval.to_json(self.project), create=True) is not None
+
+    def revoke(self, approval: Approval, revoked_at: datetime, reason: str) -> bool:
+        """Take an approval back by writing beside it, never over it; False if done before."""
+        key = naming.revocation_key(
+            self.project, approval.environment, approval.version, approval.approver_id
+        )
+        body = approval.to_json(self.project, (revoked_at, reason))
+        return self.write(key, body, create=True) is not None
+
+    def of(self, environment: str, version: int) -> tuple[list[Approval], set[str]]:
+        """A version's approvals, and the ids of the approvers who took theirs back: one
+        listing, then a read per approval."""
+        prefix = naming.approvals_prefix(self.project, environment, version)
+        keys = list(self.keys(prefix))
+        revoked = {key[len(prefix) :].removesuffix(naming.REVOKED) for key in keys
+                   if key.endswith(naming.REVOKED)}  # fmt: skip
+        wanted = [key for key in keys if not key.endswith(naming.REVOKED)]
+        return [approval for approval in in_parallel(self._approval, wanted) if approval], revoked
+
+    def get(self, environment: str, version: int, approver_id: str) -> Approval | None:
+        return self._approval(naming.approval_key(self.project, environment, version, approver_id))
+
+    def _approval(self, key: str) -> Approval | None:
+        found = self.read(key)
+        return None if found is None else Approval.parse(found[0], f"s3://{self.bucket}/{key}")
 
 
 class ProbeObjects(_Bucket):

@@ -91,7 +91,7 @@ OverrideRules = Annotated[
     list[str] | None,
     typer.Option(
         "--override",
-        help="Go despite a release rule that holds (soak or freeze; repeatable), with "
+        help="Go despite a release rule that holds (soak, freeze or approvals; repeatable), with "
         "--override-reason: kept on the deployment record.",
         metavar="RULE",
     ),
@@ -323,6 +323,9 @@ def print_deploy(result: Any, head: str | None = None) -> None:
         typer.echo(f"Deployed {plan.manifest.name} to {plan.environment}.")
     for override in result.deployment.overrides if result.deployment else ():
         typer.echo(f"  Override: {override.describe()}")
+    for approval in result.deployment.approvals if result.deployment else ():
+        said = f": {approval['reason']}" if approval["reason"] else ""
+        typer.echo(f"  Approved by {approval['approver']} at {approval['approved_at']}{said}")
     if plan.terraform is not None:
         typer.echo(f"  Terraform: {plan.terraform.describe()}")
     for check in result.deployment.checks if result.deployment else ():

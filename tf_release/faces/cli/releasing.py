@@ -176,6 +176,15 @@ def deploy(
     skip_verify: SkipVerify = False,
     override: OverrideRules = None,
     override_reason: OverrideReason = None,
+    wait_for_approval: Annotated[
+        str | None,
+        typer.Option(
+            "--wait-for-approval",
+            help="Held by the approvals rule: look again, with backoff, for up to DURATION "
+            "(30m, 2h); go as soon as the approvals are there, else exit 5.",
+            metavar="DURATION",
+        ),
+    ] = None,
     as_json: Json = False,
     summary: SummaryFile = None,
     no_summary: NoSummary = False,
@@ -186,15 +195,21 @@ def deploy(
     Examples:
       tf-release deploy --env stage --plan-only
       tf-release deploy --env prod --version v7 --yes --lock-timeout 600
+      tf-release deploy --env prod --version v7 --yes --wait-for-approval 2h
 
     Environment: TF_RELEASE_TERRAFORM (the Terraform to run),
     TF_RELEASE_SSM_WRITES_PER_SECOND, GITHUB_STEP_SUMMARY, NO_COLOR.
     """
     from tf_release.faces.summary import Report
     from tf_release.flows import deploy as deploying
+    from tf_release.model.rules import parse_duration
 
     number = version_number(version)
     overrides = overrides_of(override, override_reason)
+    try:
+        waits = parse_duration(wait_for_approval) if wait_for_approval else None
+    except BadInput as error:
+        raise BadInput(f"--wait-for-approval: {error}") from None
     markdown = summary_file(summary, no_summary)
     stores = stores_for(ctx, writes=True)
     options = deploy_options(
@@ -209,6 +224,8 @@ def deploy(
         plan_only=plan_only,
         overrides=overrides,
     )
+    if waits is not None:
+        options = replace(options, wait_for_approval=waits.total_seconds())
     report = Report("deploy", env, version=naming.format_optional_version(number))
     with summarised(markdown, report, stores), held_as_json(as_json, env):
         result = deploying.deploy(stores, env, number, replace(options, observe=report.observe))
@@ -362,3 +379,49 @@ def rollback(
         else report.finished(rolled.result)
     )
     append_summary(markdown, done.to_markdown())
+
+
+def approve(
+    ctx: typer.Context,
+    env: Env,
+    version: Annotated[str, typer.Argument(help="Manifest version, e.g. v7.")],
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", "-r", help="Why you approve it (or revoke).", metavar="TEXT"),
+    ] = None,
+    revoke: Annotated[
+        bool, typer.Option("--revoke", help="Take your approval back (a revocation is kept).")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """Approve ENV's manifest vN as yourself (from STS), for its approvals rule; someone other
+    than its author must. Written once beside the manifest; --revoke takes it back.
+
+    \b
+    Examples:
+      tf-release approve --env prod v7 --reason "reviewed the plan"
+      tf-release approve --env prod v7 --revoke --reason "wrong worker image"
+    """
+    from tf_release.flows import approvals
+
+    number = naming.parse_version(version)
+    stores = stores_for(ctx, writes=True)
+    act = approvals.revoke if revoke else approvals.approve
+    done = act(stores, env, number, reason or "")
+    tally = done.tally
+    if as_json:
+        print_json(
+            {"environment": env, "version": version, "revoked": revoke}
+            | done.approval.shown()
+            | {"approvals": tally.to_document() if tally else None}
+        )
+        return
+    did = "Took back your approval of" if revoke else "Approved"
+    typer.echo(f"{did} {version} of {env} as {done.approval.approver}.")
+    if tally is None:
+        typer.echo(f"  {env} needs no approvals.")
+    elif tally.held:
+        typer.echo(f"  It has {len(tally.counted)} of the {tally.needed} approval(s) it needs.")
+    else:
+        typer.echo(f"  It has the {tally.needed} approval(s) it needs: "
+                   f"`tf-release deploy --env {env} --version {version}`")  # fmt: skip

@@ -260,11 +260,24 @@ def iam_policy(
             help="Print the policy of ENV's role_arn instead (its SSM parameters only).",
         ),
     ] = None,
+    approver: Annotated[
+        bool,
+        typer.Option(
+            "--approver",
+            help="Print the policy of an approver instead: read manifests, write only their "
+            "own approvals.",
+        ),
+    ] = False,
 ) -> None:
     """Print the least-privilege IAM policy (JSON) for this project, bucket and environments."""
-    from tf_release.stores.iam import least_privilege_policy, role_policy
+    from tf_release.stores.iam import approver_policy, least_privilege_policy, role_policy
 
     config = config_for(ctx)
+    if approver and role is not None:
+        raise BadInput("--approver and --role are two policies: ask for one at a time")
+    if approver:
+        print_json(approver_policy(config))
+        return
     print_json(least_privilege_policy(config) if role is None else role_policy(config, role))
 
 
