@@ -245,3 +245,34 @@ def test_an_approver_cannot_deploy_and_a_deployer_cannot_approve(cli: Cli) -> No
         deployer.ok("deploy", "-e", "prod", "--version", "v1", "--yes")
     finally:
         enforce_iam(cli, float("inf"))
+
+
+def test_status_history_and_the_board_show_a_manifest_awaiting_approval(cli: Cli) -> None:
+    waiting_in_prod(cli)
+    person(cli, "alice").ok("approve", "-e", "prod", "v1")
+    [status] = json.loads(cli.ok("status", "-e", "prod", "--json"))
+    awaiting = status["awaiting_approval"]
+    assert (awaiting["version"], awaiting["needed"], awaiting["pending"]) == ("v1", 2, 1)
+    assert "prod: v1 awaits approval (1 of 2): `tf-release approve --env prod v1`" in cli.ok(
+        "status", "-e", "prod"
+    )
+    assert "awaiting approval (1 of 2)" in cli.ok("history", "-e", "prod")
+    assert "Awaits approval" in cli.ok("board", "--output", "-")
+
+
+def test_diff_says_a_promotion_will_need_approval(cli: Cli) -> None:
+    cli.write_config(RULES.format(needed=2, more=""))
+    cli.ok("publish", "api", image("api", "one"))
+    cli.ok("apply", "-e", "stage", "-r", "one", "--yes")
+    said = cli.ok("diff", "-e", "prod")
+    assert "Its manifest will need 2 approval(s) by someone other than its author" in said
+    assert json.loads(cli.ok("diff", "-e", "prod", "--json"))["policy"]["approvals_needed"] == 2
+
+
+def test_the_ci_summary_names_who_approved(cli: Cli) -> None:
+    waiting_in_prod(cli, needed=1)
+    person(cli, "alice").ok("approve", "-e", "prod", "v1", "--reason", "looks right")
+    summary = cli.cwd / "summary.md"
+    cli.ok("deploy", "-e", "prod", "--version", "v1", "--yes", "--summary", str(summary))
+    assert f"- **approved by:** {arn('alice')} at " in summary.read_text()
+    assert ": looks right" in summary.read_text()

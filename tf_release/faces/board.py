@@ -64,6 +64,7 @@ class Card:
     lock: str | None = None  # who deploys now
     attempt: Attempt | None = None  # the newest deploy, when it did not succeed
     problem: str | None = None  # the state cannot be used: what is wrong, and the fix
+    awaiting: str | None = None  # the newest manifest, held by the approvals rule
 
     @property
     def pending(self) -> int | None:
@@ -264,6 +265,7 @@ def _card(
         lock=status.describe_lock(),
         attempt=status.last_attempt if status.lock is None else None,
         problem=status.problem,
+        awaiting=status.describe_awaiting(),
     )
 
 

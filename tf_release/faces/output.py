@@ -130,6 +130,9 @@ def _deployments(entry: Any, wide: bool) -> str:
     reverted = None
     if entry.reverted_by is not None:
         reverted = f"reverted by {naming.format_version(entry.reverted_by)}"
+    tally = getattr(entry, "approvals", None)
+    if tally is not None and tally.held and not entry.deployments:
+        return f"awaiting approval ({len(tally.counted)} of {tally.needed})"
     if not wide:
         if not entry.deployments:
             return reverted or "not deployed"
@@ -189,6 +192,8 @@ def status(out: Console, statuses: list[Any], wide: bool = False) -> None:
             out.print(Text(f"{item.environment}: {item.describe_lock()}", style="yellow"))
         elif item.last_attempt is not None:
             out.print(_attempt(item.environment, item.last_attempt, wide))
+        if item.describe_awaiting() is not None:
+            out.print(Text(f"{item.environment}: {item.describe_awaiting()}", style="yellow"))
 
 
 def _attempt(environment: str, attempt: Any, wide: bool) -> Text:

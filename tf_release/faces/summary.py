@@ -96,6 +96,7 @@ class Summary:
     terraform: "PlanSummary | None" = None
     checks: Sequence[Mapping[str, Any]] = ()  # gates.Check documents
     overrides: Sequence[str] = ()  # release rules the deploy went past, as Override.describe()
+    approvals: Sequence[str] = ()  # who approved the manifest: "ARN at TIME: reason"
 
     def to_markdown(self) -> str:
         title = " ".join(part for part in (self.environment, self.version) if part)
@@ -108,6 +109,7 @@ class Summary:
             ("source", self.source),
             ("outcome", outcome),
             *(("override", override) for override in self.overrides),
+            *(("approved by", approval) for approval in self.approvals),
         ]
         if self.terraform is not None:
             facts.append(("terraform", self.terraform.describe()))
@@ -154,7 +156,13 @@ class Report:
         if deployment is None:
             return self._summary("planned", None, "nothing was deployed (--plan-only)")
         summary = self._summary(deployment.outcome, deployment.started_by, checks=deployment.checks)
-        return replace(summary, overrides=tuple(item.describe() for item in deployment.overrides))
+        approvals = tuple(
+            f"{item['approver']} at {item['approved_at']}"
+            + (f": {item['reason']}" if item["reason"] else "")
+            for item in deployment.approvals
+        )
+        overrides = tuple(item.describe() for item in deployment.overrides)
+        return replace(summary, overrides=overrides, approvals=approvals)
 
     def unchanged(self, detail: str, changes: ImageChanges) -> Summary:
         """Nothing was deployed because the environment already runs these images."""

@@ -17,7 +17,15 @@ from tf_release.model.errors import BadInput, BrokenState
 from tf_release.model.index import reverted_by
 from tf_release.model.manifest import ImageChanges, Manifest, compare_images
 from tf_release.model.rules import APPROVALS, CLEAR, SOAK, Hold, format_duration, format_local
-from tf_release.model.state import Attempt, Deployed, DeploymentEntry, Lock, Override, Recent
+from tf_release.model.state import (
+    Attempt,
+    Deployed,
+    DeploymentEntry,
+    EnvironmentState,
+    Lock,
+    Override,
+    Recent,
+)
 from tf_release.stores.bundle import (
     Stores,
     manifest_of,
@@ -38,9 +46,19 @@ class Promotion:
     changes: ImageChanges
     hold: Hold | None = None
     ruled: bool = False
+    approvals: int = 0  # approvals its manifest will need before it deploys (the rule's N)
 
     def policy(self) -> dict[str, Any]:
-        return self.hold.to_document() if self.hold else CLEAR
+        policy = self.hold.to_document() if self.hold else CLEAR
+        return policy | ({"approvals_needed": self.approvals} if self.approvals else {})
+
+    def needs_approval(self, environment: str) -> str | None:
+        if not self.approvals or self.changes.empty:
+            return None
+        return (
+            f"Its manifest will need {self.approvals} approval(s) by someone other than its "
+            f"author before it deploys (`tf-release approve --env {environment} vN`)."
+        )
 
 
 def promotion(stores: Stores, environment: str, against: str | None = None) -> Promotion:
@@ -63,7 +81,7 @@ def promotion(stores: Stores, environment: str, against: str | None = None) -> P
     soak_source, soak_running = soaked_in(stores, env, label, source.running)
     since = promoted_since(soak_running, source.images, digests, running)
     hold = frozen(stores, env) or soaking(stores, env, soak_source, since)
-    return Promotion(source.name, changes, hold, env.rules.any)
+    return Promotion(source.name, changes, hold, env.rules.any, env.rules.approvals)
 
 
 def diff_environment(
@@ -270,7 +288,8 @@ def history(
     stores.config.environment(environment)
     if limit < 1:
         raise BadInput(f"--limit must be at least 1, not {limit}")
-    newest = probe_newest(stores, environment, stores.states.get(environment)[0])
+    state = stores.states.get(environment)[0]
+    newest = probe_newest(stores, environment, state)
     versions = range(newest, max(0, newest - limit), -1)
     before_oldest = [versions[-1] - 1] if versions and versions[-1] > 1 else []
     read = _read_all(stores, environment, [*versions, *before_oldest], keep_broken=True)
@@ -280,6 +299,7 @@ def history(
     reverted = _reverted(manifests, used)
     overrides = _overrides(stores, used)
     changes = _changes([m for m in read if isinstance(m, Manifest)])
+    pending = awaiting(stores, environment, state) if state.latest_version == newest else None
     return [
         manifest
         if isinstance(manifest, MissingManifest)
@@ -291,6 +311,7 @@ def history(
             reverted.get(version),
             overrides,
             changes.get(version),
+            pending if pending is not None and pending.version == version else None,
         )
         for version, manifest in zip(versions, found, strict=True)
     ]
@@ -394,6 +415,16 @@ class EnvironmentStatus:
     last_attempt: Attempt | None = None
     problem: str | None = None  # the state cannot be used: what is wrong, and the fix
     recent: tuple[Recent, ...] = ()  # the newest deployments, as the state remembers them
+    awaiting: Tally | None = None  # the newest manifest, not yet deployed, short of approvals
+
+    def describe_awaiting(self) -> str | None:
+        if self.awaiting is None:
+            return None
+        version = naming.format_version(self.awaiting.version)
+        return (
+            f"{version} awaits approval ({len(self.awaiting.counted)} of "
+            f"{self.awaiting.needed}): `tf-release approve --env {self.environment} {version}`"
+        )
 
     def describe_lock(self) -> str | None:
         if self.lock is None:
@@ -422,6 +453,10 @@ class EnvironmentStatus:
             else {**self.lock.to_document(), "explanation": self.describe_lock()},
             "last_attempt": None if self.last_attempt is None else self.last_attempt.to_document(),
             "overrides": [item.to_document() for item in deployed.overrides] if deployed else [],
+            "awaiting_approval": None
+            if self.awaiting is None
+            else {"version": naming.format_version(self.awaiting.version)}
+            | self.awaiting.to_document(),
         }
 
 
@@ -462,7 +497,22 @@ def _status_now(stores: Stores, environment: str) -> EnvironmentStatus:
         state.latest_version,
         last_attempt=state.last_attempt,
         recent=state.recent,
+        awaiting=awaiting(stores, environment, state),
     )
+
+
+def awaiting(stores: Stores, environment: str, state: EnvironmentState) -> Tally | None:
+    """The newest manifest, when it is newer than what runs and the approvals rule still holds
+    it; read only for an environment with that rule."""
+    env = stores.config.environment(environment)
+    running = state.deployed.version if state.deployed else 0
+    if not env.rules.approvals or state.latest_version <= running:
+        return None
+    newest = stores.manifests.get(environment, state.latest_version)
+    if newest is None or newest.reverts is not None:
+        return None
+    found = standing(stores, env, newest)
+    return found if found is not None and found.held else None
 
 
 def state_problem(stores: Stores, environment: str) -> str | None:

@@ -85,6 +85,8 @@ def diff(
             rules = f"Promotion held: {found.hold.describe(env)}."
         elif found.ruled:
             rules = f"No release rule holds a promotion into {env} now."
+        if found.needs_approval(env):
+            rules = f"{rules} {found.needs_approval(env)}".strip()
     table = diff_markdown(title.removesuffix(":"), changes, rules)
     if as_json:
         print_json({**changes.to_document(), **document})
