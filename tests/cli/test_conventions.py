@@ -152,6 +152,7 @@ COMMANDS = [
     "deploy",
     "apply",
     "rollback",
+    "approve",
     "diff",
     "verify",
     "unlock",

@@ -175,7 +175,7 @@ def test_a_refusal_names_the_rule_its_end_and_the_override() -> None:
 @pytest.mark.parametrize(
     ("rules_named", "reason", "message"),
     [(["soak"], None, "needs --override-reason"), (["soak"], " ", "is empty"),
-     (["speed"], "x", "the rules are soak and freeze"), ([], "x", "without --override"),
+     (["speed"], "x", "the rules are soak, freeze and approvals"), ([], "x", "without --override"),
      (["soak"], "x" * 2000, "^--override-reason: the reason is 2000 characters long")],
 )  # fmt: skip
 def test_an_override_names_a_rule_and_gives_a_reason(
