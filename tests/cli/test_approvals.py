@@ -276,3 +276,9 @@ def test_the_ci_summary_names_who_approved(cli: Cli) -> None:
     cli.ok("deploy", "-e", "prod", "--version", "v1", "--yes", "--summary", str(summary))
     assert f"- **approved by:** {arn('alice')} at " in summary.read_text()
     assert ": looks right" in summary.read_text()
+
+
+def test_a_plan_only_deploy_is_not_held_so_approvers_can_see_the_plan(cli: Cli) -> None:
+    waiting_in_prod(cli)
+    planned = json.loads(cli.ok("deploy", "-e", "prod", "--version", "v1", "--plan-only", "--json"))
+    assert planned["outcome"] == "planned" and deployed(cli) is None

@@ -23,7 +23,7 @@ from tf_release.flows.locks import (
     still_ours,
 )
 from tf_release.model import naming
-from tf_release.model.approval import Approval
+from tf_release.model.approval import Approval, Tally
 from tf_release.model.config import Environment
 from tf_release.model.errors import (
     ApplyRefused,
@@ -150,9 +150,12 @@ def deploy(
             running, manifest.images, manifest.digests, current[0].deployed
         )
         overridden += holds.soak(stores, env, source, since, options.overrides)
-    gone_past, standing = approvals.enforce(
-        stores, env, manifest, options.overrides, options.wait_for_approval
-    )
+    gone_past: tuple[Override, ...] = ()
+    standing: Tally | None = None
+    if not options.plan_only:  # a plan deploys nothing: it is what approvers look at first
+        gone_past, standing = approvals.enforce(
+            stores, env, manifest, options.overrides, options.wait_for_approval
+        )
     options = replace(
         options,
         overridden=options.overridden + overridden + gone_past,
