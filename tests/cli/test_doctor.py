@@ -50,9 +50,10 @@ def test_a_healthy_set_up_passes_every_check(cli: Cli) -> None:
     lines = result.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == [
         "ok   config", "ok   aws identity", "ok   s3 bucket", f"ok   {PROBE}",
-        "ok   ssm parameters", "ok   environment states", "ok   terraform",
-        "ok   terraform_dir of stage",
+        "ok   ssm parameters", "ok   environment states",
+        "ok   registry registry.example.com", "ok   terraform", "ok   terraform_dir of stage",
     ]  # fmt: skip
+    assert "registry registry.example.com: not asked (check = false)" in result.stdout
     assert "you are arn:aws:sts::123456789012:user/moto" in result.stdout
     assert "/catalogue/image_ids/latest: 1 image(s) published" in result.stdout
 
