@@ -90,7 +90,7 @@ def test_json_shapes_are_stable(two_releases: Cli) -> None:
     [status, _] = json.loads(two_releases.ok("status", "--json"))
     assert set(status) == {
         "environment", "at", "version", "deployed_at", "deployed_by", "deployment_id",
-        "images", "latest_version", "lock", "last_attempt", "overrides",
+        "images", "latest_version", "lock", "last_attempt", "overrides", "awaiting_approval",
     }  # fmt: skip
     [entry] = json.loads(two_releases.ok("history", "-e", "stage", "--json"))
     assert set(entry) == {
