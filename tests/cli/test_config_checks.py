@@ -92,7 +92,7 @@ def test_an_unknown_schema_is_bad_input(cli: Cli) -> None:
     assert result.returncode == 2
     assert result.stderr == (
         "tf-release: error: no schema 'configuration': choose one of config, manifest, state, "
-        "deployment, version-use, deployment-period\n"
+        "deployment, version-use, deployment-period, approval\n"
     )
 
 
