@@ -148,13 +148,10 @@ def _approvals_verdict(stores: Stores, env: Environment) -> RuleVerdict:
     setting = f"{env.rules.approvals} by someone other than the author" + (
         f", among {', '.join(approvers)}" if approvers else ""
     )
-    state = stores.states.get(env.name)[0]
-    running = state.deployed.version if state.deployed else 0
-    if state.latest_version <= running:
+    found = _waiting(stores, env, stores.states.get(env.name)[0])
+    if found is None:
         return RuleVerdict(APPROVALS, setting, None, "no manifest waits to be deployed")
-    newest = manifest_of(stores, env.name, state.latest_version)
-    found = standing(stores, env, newest)
-    note = f"{newest.name} has {len(found.counted) if found else 0} of {env.rules.approvals}"
+    note = f"{naming.format_version(found.version)} has {len(found.counted)} of {found.needed}"
     return RuleVerdict(APPROVALS, setting, approvals_hold(env, found), note)
 
 
@@ -502,17 +499,21 @@ def _status_now(stores: Stores, environment: str) -> EnvironmentStatus:
 
 
 def awaiting(stores: Stores, environment: str, state: EnvironmentState) -> Tally | None:
-    """The newest manifest, when it is newer than what runs and the approvals rule still holds
-    it; read only for an environment with that rule."""
-    env = stores.config.environment(environment)
+    """The newest manifest's approvals, when the approvals rule still holds it back."""
+    found = _waiting(stores, stores.config.environment(environment), state)
+    return found if found is not None and found.held else None
+
+
+def _waiting(stores: Stores, env: Environment, state: EnvironmentState) -> Tally | None:
+    """How the newest manifest stands against the approvals rule, when it is newer than what
+    runs and no rollback (rollbacks are never held); read only for an environment with it."""
     running = state.deployed.version if state.deployed else 0
     if not env.rules.approvals or state.latest_version <= running:
         return None
-    newest = stores.manifests.get(environment, state.latest_version)
+    newest = stores.manifests.get(env.name, state.latest_version)
     if newest is None or newest.reverts is not None:
         return None
-    found = standing(stores, env, newest)
-    return found if found is not None and found.held else None
+    return standing(stores, env, newest)
 
 
 def state_problem(stores: Stores, environment: str) -> str | None:

@@ -111,6 +111,10 @@ class ImageReference:
         """What `/v2/<repository>/manifests/<reference>` takes: the digest when there is one."""
         return self.digest or self.tag or "latest"
 
+    @property
+    def manifest_path(self) -> str:
+        return f"/v2/{self.repository}/manifests/{self.reference}"
+
 
 DOCKER_HUB_ALIASES = {"index.docker.io", "registry-1.docker.io"}
 

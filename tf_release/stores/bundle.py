@@ -92,8 +92,8 @@ def open_stores(
         approvals=ApprovalStore(session, config.bucket, config.project),
         registry=Registries(
             ImageRegistry(session),
-            OciRegistries(config.registries, DockerCredentials.from_environment()),
-            config.registries,
+            OciRegistries(config.registry, DockerCredentials.from_environment()),
+            config.checks,
         ),
         ecs=EcsServices(session),
         identify=session.caller_arn,

@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -170,9 +170,9 @@ class OciRegistries:
     """The OCI distribution API of every registry but ECR: HEAD a manifest, nothing else."""
 
     def __init__(
-        self, settings: Mapping[str, RegistrySettings], credentials: DockerCredentials
+        self, settings: Callable[[str], RegistrySettings], credentials: DockerCredentials
     ) -> None:
-        self.settings = settings
+        self.settings = settings  # Config.registry: a host's [registries."HOST"] table
         self.credentials = credentials
         self._lock = threading.Lock()
         self._challenges: dict[str, str | None] = {}  # host: its WWW-Authenticate, or None
@@ -183,7 +183,7 @@ class OciRegistries:
         """The digest of the manifest or index a URL's tag names; None when the registry has no
         such image. A refusal, a timeout or an unreachable registry is a RegistryFailure."""
         image = naming.parse_reference(url)
-        path = f"/v2/{image.repository}/manifests/{image.reference}"
+        path = image.manifest_path
         answer = self._send(image, "HEAD", path)
         if answer.status == 404 or _no_such_repository(answer):
             return None
@@ -200,7 +200,7 @@ class OciRegistries:
     def reach(self, url: str) -> str:
         """How the registry of `url` is reached, for doctor: "anonymously", "as USER (from …)"."""
         image = naming.parse_reference(url)
-        answer = self._send(image, "HEAD", f"/v2/{image.repository}/manifests/{image.reference}")
+        answer = self._send(image, "HEAD", image.manifest_path)
         if answer.status not in (200, 404):
             raise self._refused(image, answer)
         login = self.credentials.login(image.host) if self._challenge(image) else None
@@ -319,7 +319,7 @@ class OciRegistries:
         raise AssertionError("unreachable")
 
     def _base(self, host: str) -> str:
-        scheme = "http" if self.settings.get(host, RegistrySettings()).insecure else "https"
+        scheme = "http" if self.settings(host).insecure else "https"
         return f"{scheme}://{DOCKER_HUB_API if host == naming.DOCKER_HUB else host}"
 
     # what went wrong, in a line
@@ -438,12 +438,10 @@ class Registries:
     """The images of any registry: ECR's through ECR, the rest through the OCI API, and those
     of a registry configured `check = false` not at all (present, with no digest)."""
 
-    def __init__(
-        self, ecr: EcrImages, oci: OciRegistries, settings: Mapping[str, RegistrySettings]
-    ) -> None:
+    def __init__(self, ecr: EcrImages, oci: OciRegistries, checks: Callable[[str], bool]) -> None:
         self.ecr = ecr
         self.oci = oci
-        self.settings = settings
+        self.checks = checks  # Config.checks: ECR's images always, others unless check = false
 
     def missing(self, urls: Iterable[str]) -> list[str]:
         """The images among `urls` their registry no longer has (ECR's, then the others)."""
@@ -471,6 +469,6 @@ class Registries:
         for url in sorted(set(urls)):
             if naming.parse_ecr(url) is not None:
                 ecr.append(url)
-            elif self.settings.get(naming.registry_host(url), RegistrySettings()).check:
+            elif self.checks(url):
                 other.append(url)
         return ecr, other
